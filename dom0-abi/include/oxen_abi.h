@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * oxen_abi.h - the Oxen hypercall ABI, for the dom0 driver.
+ *
+ * GENERATED from the dom0-abi crate: do not edit. Regenerate with
+ *   cargo run -p dom0-abi --features std --bin gen-header
+ */
+#ifndef OXEN_ABI_H
+#define OXEN_ABI_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#include <linux/stddef.h>
+#else
+#include <stdint.h>
+#include <stddef.h>
+#endif
+
+/* ---- ABI version ---- */
+
+#define OXEN_ABI_VERSION_MAJOR           1        /* incompatible changes bump this */
+#define OXEN_ABI_VERSION_MINOR           0        /* compatible additions bump this */
+#define OXEN_PAGE_SIZE                   4096     /* unit of every *_pages field */
+#define OXEN_MAX_BUFFER_BYTES            1048576  /* largest buffer any operation accepts */
+#define OXEN_HV_VERSION_LEN              32       /* length of oxen_hv_info.version */
+#define OXEN_DOMAIN_NAME_LEN             64       /* length of oxen_domain_info.name */
+#define OXEN_DOM0_ID                     0        /* domain id of dom0 */
+
+/* ---- Operations: VMCALL with the number in RAX, args in RDI, RSI, RDX, R10, R8 ---- */
+
+#define OXEN_OP_VERSION                  0x0100ULL /* negotiate the ABI version; RDI = GPA of struct oxen_version_args */
+#define OXEN_OP_HV_INFO                  0x0101ULL /* hypervisor information; RDI = GPA of struct oxen_hv_info, RSI = size */
+#define OXEN_OP_LOG_READ                 0x0102ULL /* read the log ring; RDI = GPA of struct oxen_log_read_args */
+#define OXEN_OP_DOMAIN_LIST              0x0200ULL /* list domains; RDI = GPA of struct oxen_domain_list_args */
+#define OXEN_OP_DOMAIN_INFO              0x0201ULL /* one domain; RDI = domid, RSI = GPA of struct oxen_domain_info */
+/* Reserved operation groups (number = group << 8 | index): */
+/*   0x03xx DomainLifecycle */
+/*   0x04xx DomainMemory */
+/*   0x05xx Vcpu */
+/*   0x06xx Console */
+/*   0x80xx Guest */
+
+/* ---- Status codes returned in RAX (>= 0 success, < 0 error) ---- */
+
+#define OXEN_STATUS_OK                   (0LL)    /* success */
+#define OXEN_STATUS_NOT_PERMITTED        (-1LL)   /* operation not permitted for this caller */
+#define OXEN_STATUS_INVALID_OPERATION    (-2LL)   /* unknown hypercall operation */
+#define OXEN_STATUS_INVALID_ARGUMENT     (-3LL)   /* invalid argument */
+#define OXEN_STATUS_BAD_ADDRESS          (-4LL)   /* bad guest-physical address */
+#define OXEN_STATUS_TOO_BIG              (-5LL)   /* size exceeds the operation's limit */
+#define OXEN_STATUS_BUFFER_TOO_SMALL     (-6LL)   /* buffer too small */
+#define OXEN_STATUS_NO_SUCH_DOMAIN       (-7LL)   /* no such domain */
+#define OXEN_STATUS_NO_MEMORY            (-8LL)   /* hypervisor out of memory */
+#define OXEN_STATUS_VERSION_MISMATCH     (-9LL)   /* ABI major version mismatch */
+#define OXEN_STATUS_BUSY                 (-10LL)  /* resource busy, try again */
+#define OXEN_STATUS_NOT_IMPLEMENTED      (-11LL)  /* operation not implemented by this hypervisor */
+#define OXEN_STATUS_BAD_STATE            (-12LL)  /* operation not allowed in the domain's current state */
+#define OXEN_STATUS_EXISTS               (-13LL)  /* already exists */
+
+/* ---- Domain states and shutdown reasons ---- */
+
+#define OXEN_DOMAIN_STATE_RUNNING        1        /* Running */
+#define OXEN_DOMAIN_STATE_BLOCKED        2        /* Blocked */
+#define OXEN_DOMAIN_STATE_PAUSED         3        /* Paused */
+#define OXEN_DOMAIN_STATE_SHUTDOWN       4        /* Shutdown */
+#define OXEN_DOMAIN_STATE_DYING          5        /* Dying */
+#define OXEN_SHUTDOWN_NONE               0        /* None */
+#define OXEN_SHUTDOWN_POWEROFF           1        /* Poweroff */
+#define OXEN_SHUTDOWN_REBOOT             2        /* Reboot */
+#define OXEN_SHUTDOWN_CRASH              3        /* Crash */
+
+/* ---- Flag bits ---- */
+
+#define OXEN_DOMAIN_FLAG_PRIVILEGED      (1ULL << 0) /* the control domain (dom0) */
+#define OXEN_LOG_READ_CLEAR              (1ULL << 0) /* clear the ring after reading */
+#define OXEN_VMX_EPT                     (1ULL << 0) /* EPT */
+#define OXEN_VMX_EPT_2M                  (1ULL << 1) /* EPT 2 MiB pages */
+#define OXEN_VMX_EPT_1G                  (1ULL << 2) /* EPT 1 GiB pages */
+#define OXEN_VMX_VPID                    (1ULL << 3) /* VPID */
+#define OXEN_VMX_UNRESTRICTED_GUEST      (1ULL << 4) /* unrestricted guest */
+#define OXEN_VMX_APIC_REGISTER_VIRT      (1ULL << 5) /* APIC-register virtualization */
+#define OXEN_VMX_VIRTUAL_INTR_DELIVERY   (1ULL << 6) /* virtual-interrupt delivery */
+#define OXEN_VMX_POSTED_INTERRUPTS       (1ULL << 7) /* posted interrupts */
+#define OXEN_VMX_PREEMPTION_TIMER        (1ULL << 8) /* VMX-preemption timer */
+#define OXEN_VMX_TPR_SHADOW              (1ULL << 9) /* TPR shadow */
+
+/* ---- Argument and result structures (no padding, little-endian) ---- */
+
+/* Argument of OXEN_OP_VERSION (by guest-physical address in RDI). */
+struct oxen_version_args {
+    uint16_t caller_major;         /*   0: in: ABI major the caller was built for */
+    uint16_t caller_minor;         /*   2: in: ABI minor the caller was built for */
+    uint16_t hypervisor_major;     /*   4: out: ABI major of the hypervisor */
+    uint16_t hypervisor_minor;     /*   6: out: ABI minor of the hypervisor */
+};
+_Static_assert(sizeof(struct oxen_version_args) == 8, "struct oxen_version_args must be 8 bytes");
+_Static_assert(offsetof(struct oxen_version_args, caller_major) == 0, "oxen_version_args.caller_major at 0");
+_Static_assert(offsetof(struct oxen_version_args, caller_minor) == 2, "oxen_version_args.caller_minor at 2");
+_Static_assert(offsetof(struct oxen_version_args, hypervisor_major) == 4, "oxen_version_args.hypervisor_major at 4");
+_Static_assert(offsetof(struct oxen_version_args, hypervisor_minor) == 6, "oxen_version_args.hypervisor_minor at 6");
+
+/* Result of OXEN_OP_HV_INFO. Memory counts are in 4 KiB pages. */
+struct oxen_hv_info {
+    uint8_t version[32];           /*   0: version string, UTF-8, NUL-padded */
+    uint16_t abi_major;            /*  32: ABI major implemented */
+    uint16_t abi_minor;            /*  34: ABI minor implemented */
+    uint32_t cpu_count;            /*  36: physical CPUs */
+    uint64_t total_pages;          /*  40: pages managed by the hypervisor */
+    uint64_t free_pages;           /*  48: pages in the free pool */
+    uint64_t dom0_pages;           /*  56: pages given to dom0 */
+    uint64_t vmx_features;         /*  64: OXEN_VMX_* bits in use */
+    uint64_t tsc_khz;              /*  72: TSC frequency in kHz */
+    uint64_t uptime_ns;            /*  80: nanoseconds since boot */
+};
+_Static_assert(sizeof(struct oxen_hv_info) == 88, "struct oxen_hv_info must be 88 bytes");
+_Static_assert(offsetof(struct oxen_hv_info, version) == 0, "oxen_hv_info.version at 0");
+_Static_assert(offsetof(struct oxen_hv_info, abi_major) == 32, "oxen_hv_info.abi_major at 32");
+_Static_assert(offsetof(struct oxen_hv_info, abi_minor) == 34, "oxen_hv_info.abi_minor at 34");
+_Static_assert(offsetof(struct oxen_hv_info, cpu_count) == 36, "oxen_hv_info.cpu_count at 36");
+_Static_assert(offsetof(struct oxen_hv_info, total_pages) == 40, "oxen_hv_info.total_pages at 40");
+_Static_assert(offsetof(struct oxen_hv_info, free_pages) == 48, "oxen_hv_info.free_pages at 48");
+_Static_assert(offsetof(struct oxen_hv_info, dom0_pages) == 56, "oxen_hv_info.dom0_pages at 56");
+_Static_assert(offsetof(struct oxen_hv_info, vmx_features) == 64, "oxen_hv_info.vmx_features at 64");
+_Static_assert(offsetof(struct oxen_hv_info, tsc_khz) == 72, "oxen_hv_info.tsc_khz at 72");
+_Static_assert(offsetof(struct oxen_hv_info, uptime_ns) == 80, "oxen_hv_info.uptime_ns at 80");
+
+/* One domain (OXEN_OP_DOMAIN_INFO, OXEN_OP_DOMAIN_LIST). */
+struct oxen_domain_info {
+    uint32_t domid;                /*   0: domain id, 0 is dom0 */
+    uint32_t state;                /*   4: OXEN_DOMAIN_STATE_* */
+    uint32_t flags;                /*   8: OXEN_DOMAIN_FLAG_* bits */
+    uint32_t shutdown_reason;      /*  12: OXEN_SHUTDOWN_*, when state is SHUTDOWN */
+    uint8_t name[64];              /*  16: name, UTF-8, NUL-padded */
+    uint64_t memory_pages;         /*  80: pages allocated */
+    uint64_t max_memory_pages;     /*  88: pages the domain may grow to */
+    uint32_t vcpus;                /*  96: vCPUs online */
+    uint32_t max_vcpus;            /* 100: vCPUs created */
+    uint64_t cpu_time_ns;          /* 104: CPU time of all vCPUs, ns */
+};
+_Static_assert(sizeof(struct oxen_domain_info) == 112, "struct oxen_domain_info must be 112 bytes");
+_Static_assert(offsetof(struct oxen_domain_info, domid) == 0, "oxen_domain_info.domid at 0");
+_Static_assert(offsetof(struct oxen_domain_info, state) == 4, "oxen_domain_info.state at 4");
+_Static_assert(offsetof(struct oxen_domain_info, flags) == 8, "oxen_domain_info.flags at 8");
+_Static_assert(offsetof(struct oxen_domain_info, shutdown_reason) == 12, "oxen_domain_info.shutdown_reason at 12");
+_Static_assert(offsetof(struct oxen_domain_info, name) == 16, "oxen_domain_info.name at 16");
+_Static_assert(offsetof(struct oxen_domain_info, memory_pages) == 80, "oxen_domain_info.memory_pages at 80");
+_Static_assert(offsetof(struct oxen_domain_info, max_memory_pages) == 88, "oxen_domain_info.max_memory_pages at 88");
+_Static_assert(offsetof(struct oxen_domain_info, vcpus) == 96, "oxen_domain_info.vcpus at 96");
+_Static_assert(offsetof(struct oxen_domain_info, max_vcpus) == 100, "oxen_domain_info.max_vcpus at 100");
+_Static_assert(offsetof(struct oxen_domain_info, cpu_time_ns) == 104, "oxen_domain_info.cpu_time_ns at 104");
+
+/* Argument of OXEN_OP_DOMAIN_LIST (by guest-physical address in RDI). */
+struct oxen_domain_list_args {
+    uint64_t buffer_gpa;           /*   0: in: GPA of capacity struct oxen_domain_info */
+    uint32_t capacity;             /*   8: in: records the buffer holds */
+    uint32_t start_domid;          /*  12: in: smallest domain id to report */
+    uint32_t returned;             /*  16: out: records written */
+    uint32_t total;                /*  20: out: domains with id >= start_domid */
+};
+_Static_assert(sizeof(struct oxen_domain_list_args) == 24, "struct oxen_domain_list_args must be 24 bytes");
+_Static_assert(offsetof(struct oxen_domain_list_args, buffer_gpa) == 0, "oxen_domain_list_args.buffer_gpa at 0");
+_Static_assert(offsetof(struct oxen_domain_list_args, capacity) == 8, "oxen_domain_list_args.capacity at 8");
+_Static_assert(offsetof(struct oxen_domain_list_args, start_domid) == 12, "oxen_domain_list_args.start_domid at 12");
+_Static_assert(offsetof(struct oxen_domain_list_args, returned) == 16, "oxen_domain_list_args.returned at 16");
+_Static_assert(offsetof(struct oxen_domain_list_args, total) == 20, "oxen_domain_list_args.total at 20");
+
+/* Argument of OXEN_OP_LOG_READ (by guest-physical address in RDI). */
+struct oxen_log_read_args {
+    uint64_t buffer_gpa;           /*   0: in: GPA of the destination buffer */
+    uint32_t size;                 /*   8: in: buffer size in bytes */
+    uint32_t flags;                /*  12: in: OXEN_LOG_READ_* bits */
+    uint32_t returned;             /*  16: out: bytes copied */
+    uint32_t dropped;              /*  20: out: bytes lost to ring wrap since the last clear */
+};
+_Static_assert(sizeof(struct oxen_log_read_args) == 24, "struct oxen_log_read_args must be 24 bytes");
+_Static_assert(offsetof(struct oxen_log_read_args, buffer_gpa) == 0, "oxen_log_read_args.buffer_gpa at 0");
+_Static_assert(offsetof(struct oxen_log_read_args, size) == 8, "oxen_log_read_args.size at 8");
+_Static_assert(offsetof(struct oxen_log_read_args, flags) == 12, "oxen_log_read_args.flags at 12");
+_Static_assert(offsetof(struct oxen_log_read_args, returned) == 16, "oxen_log_read_args.returned at 16");
+_Static_assert(offsetof(struct oxen_log_read_args, dropped) == 20, "oxen_log_read_args.dropped at 20");
+
+#endif /* OXEN_ABI_H */

@@ -1,0 +1,284 @@
+//! Generates `include/oxen_abi.h`, the C view of this ABI, for the dom0 driver.
+//!
+//! Host-only (`std` feature or tests). Regenerate the committed header with
+//! `cargo run -p dom0-abi --features std --bin gen-header`; a test fails when the
+//! committed file differs from what this module produces.
+
+use std::fmt::Write as _;
+use std::string::String;
+
+use crate::domain::{DOM0_ID, DOMAIN_FLAGS, DOMAIN_NAME_LEN, DomainState, ShutdownReason};
+use crate::hypercall::{MAX_BUFFER_BYTES, Op, OpGroup};
+use crate::info::{HV_VERSION_LEN, VMX_FEATURES};
+use crate::layout::{CType, Flag, STRUCTS, StructLayout};
+use crate::log::LOG_READ_FLAGS;
+use crate::status::Status;
+use crate::{ABI_VERSION, PAGE_SIZE};
+
+/// Path of the committed header, relative to the crate root.
+pub const HEADER_PATH: &str = "include/oxen_abi.h";
+
+/// The command that regenerates the committed header.
+pub const REGENERATE: &str = "cargo run -p dom0-abi --features std --bin gen-header";
+
+/// Renders the whole header.
+#[must_use]
+pub fn generate() -> String {
+    let mut out = String::new();
+    prologue(&mut out);
+    section(&mut out, "ABI version");
+    define(
+        &mut out,
+        "OXEN_ABI_VERSION_MAJOR",
+        ABI_VERSION.major.into(),
+        "incompatible changes bump this",
+    );
+    define(
+        &mut out,
+        "OXEN_ABI_VERSION_MINOR",
+        ABI_VERSION.minor.into(),
+        "compatible additions bump this",
+    );
+    define(
+        &mut out,
+        "OXEN_PAGE_SIZE",
+        PAGE_SIZE.into(),
+        "unit of every *_pages field",
+    );
+    define(
+        &mut out,
+        "OXEN_MAX_BUFFER_BYTES",
+        MAX_BUFFER_BYTES.into(),
+        "largest buffer any operation accepts",
+    );
+    define(
+        &mut out,
+        "OXEN_HV_VERSION_LEN",
+        HV_VERSION_LEN as i128,
+        "length of oxen_hv_info.version",
+    );
+    define(
+        &mut out,
+        "OXEN_DOMAIN_NAME_LEN",
+        DOMAIN_NAME_LEN as i128,
+        "length of oxen_domain_info.name",
+    );
+    define(
+        &mut out,
+        "OXEN_DOM0_ID",
+        DOM0_ID.into(),
+        "domain id of dom0",
+    );
+
+    section(
+        &mut out,
+        "Operations: VMCALL with the number in RAX, args in RDI, RSI, RDX, R10, R8",
+    );
+    for op in Op::ALL {
+        hex_define(&mut out, op.c_name(), op.number(), op.doc());
+    }
+    out.push_str("/* Reserved operation groups (number = group << 8 | index): */\n");
+    for group in OpGroup::ALL.into_iter().filter(|g| !g.is_defined()) {
+        let _ = writeln!(out, "/*   0x{:02x}xx {group:?} */", group as u8);
+    }
+
+    section(
+        &mut out,
+        "Status codes returned in RAX (>= 0 success, < 0 error)",
+    );
+    for status in Status::ALL {
+        let name = std::format!("OXEN_STATUS_{}", status.c_suffix());
+        let value = std::format!("({}LL)", status.as_raw());
+        let _ = writeln!(
+            out,
+            "#define {name:<32} {value:<8} /* {} */",
+            status.message()
+        );
+    }
+
+    section(&mut out, "Domain states and shutdown reasons");
+    for state in DomainState::ALL {
+        define(
+            &mut out,
+            state.c_name(),
+            (state as u32).into(),
+            &std::format!("{state:?}"),
+        );
+    }
+    for reason in ShutdownReason::ALL {
+        define(
+            &mut out,
+            reason.c_name(),
+            (reason as u32).into(),
+            &std::format!("{reason:?}"),
+        );
+    }
+
+    section(&mut out, "Flag bits");
+    flags(&mut out, DOMAIN_FLAGS);
+    flags(&mut out, LOG_READ_FLAGS);
+    flags(&mut out, VMX_FEATURES);
+
+    section(
+        &mut out,
+        "Argument and result structures (no padding, little-endian)",
+    );
+    for layout in STRUCTS {
+        structure(&mut out, layout);
+    }
+    out.push_str("#endif /* OXEN_ABI_H */\n");
+    out
+}
+
+fn prologue(out: &mut String) {
+    out.push_str(
+        "/* SPDX-License-Identifier: MIT OR Apache-2.0 */\n\
+         /*\n\
+         \x20* oxen_abi.h - the Oxen hypercall ABI, for the dom0 driver.\n\
+         \x20*\n\
+         \x20* GENERATED from the dom0-abi crate: do not edit. Regenerate with\n",
+    );
+    let _ = writeln!(out, " *   {REGENERATE}");
+    out.push_str(
+        " */\n\
+         #ifndef OXEN_ABI_H\n\
+         #define OXEN_ABI_H\n\n\
+         #ifdef __KERNEL__\n\
+         #include <linux/types.h>\n\
+         #include <linux/stddef.h>\n\
+         #else\n\
+         #include <stdint.h>\n\
+         #include <stddef.h>\n\
+         #endif\n",
+    );
+}
+
+fn section(out: &mut String, title: &str) {
+    let _ = write!(out, "\n/* ---- {title} ---- */\n\n");
+}
+
+fn define(out: &mut String, name: &str, value: i128, doc: &str) {
+    let _ = writeln!(out, "#define {name:<32} {value:<8} /* {doc} */");
+}
+
+fn hex_define(out: &mut String, name: &str, value: u64, doc: &str) {
+    let value = std::format!("0x{value:04x}ULL");
+    let _ = writeln!(out, "#define {name:<32} {value:<8} /* {doc} */");
+}
+
+fn flags(out: &mut String, set: &[Flag]) {
+    for flag in set {
+        let value = std::format!("(1ULL << {})", flag.value.trailing_zeros());
+        let _ = writeln!(
+            out,
+            "#define {:<32} {value:<8} /* {} */",
+            flag.c_name, flag.doc
+        );
+    }
+}
+
+fn c_decl(c_type: CType, name: &str) -> String {
+    match c_type {
+        CType::U16 => std::format!("uint16_t {name};"),
+        CType::U32 => std::format!("uint32_t {name};"),
+        CType::U64 => std::format!("uint64_t {name};"),
+        CType::Bytes(n) => std::format!("uint8_t {name}[{n}];"),
+    }
+}
+
+fn structure(out: &mut String, layout: &StructLayout) {
+    let _ = writeln!(out, "/* {} */", layout.doc);
+    let _ = writeln!(out, "struct {} {{", layout.c_name);
+    for field in layout.fields {
+        let decl = c_decl(field.c_type, field.name);
+        let _ = writeln!(
+            out,
+            "    {decl:<30} /* {:>3}: {} */",
+            field.offset, field.doc
+        );
+    }
+    out.push_str("};\n");
+    let _ = writeln!(
+        out,
+        "_Static_assert(sizeof(struct {0}) == {1}, \"struct {0} must be {1} bytes\");",
+        layout.c_name, layout.size
+    );
+    for field in layout.fields {
+        let _ = writeln!(
+            out,
+            "_Static_assert(offsetof(struct {0}, {1}) == {2}, \"{0}.{1} at {2}\");",
+            layout.c_name, field.name, field.offset
+        );
+    }
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    fn committed_path() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(HEADER_PATH)
+    }
+
+    #[test]
+    fn committed_header_is_up_to_date() {
+        let path = committed_path();
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generate(),
+            "{} is stale or missing: run `{REGENERATE}` and commit the result",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn header_names_every_op_status_and_struct() {
+        let header = generate();
+        for op in Op::ALL {
+            assert!(header.contains(op.c_name()));
+        }
+        for status in Status::ALL {
+            assert!(header.contains(&std::format!("OXEN_STATUS_{} ", status.c_suffix())));
+        }
+        for layout in STRUCTS {
+            assert!(header.contains(&std::format!("struct {} {{", layout.c_name)));
+        }
+    }
+
+    /// Compiles the header with the host C compiler, when there is one.
+    #[test]
+    fn header_is_valid_c() {
+        let Ok(cc) = Command::new("cc").arg("--version").output() else {
+            std::eprintln!("skipped: no `cc` on this machine");
+            return;
+        };
+        assert!(cc.status.success());
+        let dir = std::env::temp_dir().join(std::format!("oxen-abi-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("oxen_abi_check.c");
+        std::fs::write(&file, generate() + "\nint oxen_abi_check;\n").unwrap();
+        let out = Command::new("cc")
+            .args([
+                "-std=c11",
+                "-fsyntax-only",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-pedantic",
+                "-x",
+                "c",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "cc rejected the header:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! Every ABI struct survives a trip through bytes, and its byte image is what the
+//! other side (C, or the hypervisor reading guest memory) expects.
+
+use dom0_abi::domain::DOMAIN_FLAG_PRIVILEGED;
+use dom0_abi::info::{VMX_EPT, VMX_VPID};
+use dom0_abi::log::LOG_READ_CLEAR;
+use dom0_abi::{
+    AbiVersion, DomainInfo, DomainListArgs, DomainState, HvInfo, LogReadArgs, VersionArgs,
+};
+use proptest::prelude::*;
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+fn round_trip<T>(value: &T)
+where
+    T: IntoBytes + FromBytes + Immutable + PartialEq + std::fmt::Debug,
+{
+    let bytes = value.as_bytes();
+    assert_eq!(bytes.len(), size_of::<T>());
+    let back = T::read_from_bytes(bytes).expect("size matches");
+    assert_eq!(&back, value);
+}
+
+fn sample_hv_info() -> HvInfo {
+    let mut version = [0u8; 32];
+    version[..10].copy_from_slice(b"oxen 0.1.0");
+    HvInfo {
+        version,
+        abi_major: 1,
+        abi_minor: 0,
+        cpu_count: 4,
+        total_pages: 0x0004_0000,
+        free_pages: 0x0002_0000,
+        dom0_pages: 0x0001_0000,
+        vmx_features: VMX_EPT | VMX_VPID,
+        tsc_khz: 2_400_000,
+        uptime_ns: 123_456_789,
+    }
+}
+
+fn sample_domain() -> DomainInfo {
+    let mut name = [0u8; 64];
+    name[..8].copy_from_slice(b"Domain-0");
+    DomainInfo {
+        domid: 0,
+        state: DomainState::Running as u32,
+        flags: DOMAIN_FLAG_PRIVILEGED,
+        shutdown_reason: 0,
+        name,
+        memory_pages: 65536,
+        max_memory_pages: 65536,
+        vcpus: 2,
+        max_vcpus: 2,
+        cpu_time_ns: 5_000_000_000,
+    }
+}
+
+#[test]
+fn every_struct_round_trips() {
+    round_trip(&AbiVersion::new(1, 0));
+    round_trip(&VersionArgs::request());
+    round_trip(&sample_hv_info());
+    round_trip(&sample_domain());
+    round_trip(&DomainListArgs {
+        buffer_gpa: 0x1000,
+        capacity: 16,
+        start_domid: 0,
+        returned: 2,
+        total: 2,
+    });
+    round_trip(&LogReadArgs {
+        buffer_gpa: 0x2000,
+        size: 4096,
+        flags: LOG_READ_CLEAR,
+        returned: 100,
+        dropped: 0,
+    });
+}
+
+#[test]
+fn byte_images_are_little_endian_at_the_documented_offsets() {
+    let args = VersionArgs {
+        caller_major: 1,
+        caller_minor: 2,
+        hypervisor_major: 0x0304,
+        hypervisor_minor: 0x0506,
+    };
+    assert_eq!(args.as_bytes(), [1, 0, 2, 0, 4, 3, 6, 5]);
+
+    let info = sample_hv_info();
+    let bytes = info.as_bytes();
+    assert_eq!(&bytes[..10], b"oxen 0.1.0");
+    assert_eq!(&bytes[36..40], 4u32.to_le_bytes());
+    assert_eq!(&bytes[72..80], 2_400_000u64.to_le_bytes());
+
+    let dom = sample_domain();
+    assert_eq!(&dom.as_bytes()[16..24], b"Domain-0");
+    assert_eq!(dom.name_str(), Some("Domain-0"));
+    assert_eq!(dom.state(), Ok(DomainState::Running));
+}
+
+#[test]
+fn short_buffers_are_rejected() {
+    assert!(HvInfo::read_from_bytes(&[0u8; 87]).is_err());
+    assert!(DomainInfo::read_from_prefix(&[0u8; 111]).is_err());
+}
+
+proptest! {
+    #[test]
+    fn any_bytes_decode_and_re_encode_identically(bytes in proptest::collection::vec(any::<u8>(), 112)) {
+        let hv = HvInfo::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(hv.as_bytes(), &bytes[..size_of::<HvInfo>()]);
+        let dom = DomainInfo::read_from_bytes(&bytes).unwrap();
+        prop_assert_eq!(dom.as_bytes(), &bytes[..]);
+        let list = DomainListArgs::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(list.as_bytes(), &bytes[..24]);
+        let log = LogReadArgs::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(log.as_bytes(), &bytes[..24]);
+        let ver = VersionArgs::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(ver.as_bytes(), &bytes[..8]);
+    }
+}

@@ -1,0 +1,179 @@
+//! CPU instructions: MSRs, control registers, CPUID, TSC, halting.
+
+use core::arch::asm;
+
+/// IA32_FEATURE_CONTROL (SDM Vol.4 Table 2-2, MSR 0x3A).
+pub const IA32_FEATURE_CONTROL: u32 = 0x3A;
+/// IA32_APIC_BASE (MSR 0x1B).
+pub const IA32_APIC_BASE: u32 = 0x1B;
+/// IA32_EFER (MSR 0xC000_0080).
+pub const IA32_EFER: u32 = 0xC000_0080;
+/// IA32_GS_BASE (MSR 0xC000_0101).
+pub const IA32_GS_BASE: u32 = 0xC000_0101;
+/// IA32_VMX_BASIC, the first VMX capability MSR (SDM Vol.3D Appendix A.1).
+pub const IA32_VMX_BASIC: u32 = 0x480;
+/// IA32_VMX_CR0_FIXED0 (SDM Vol.3D A.7).
+pub const IA32_VMX_CR0_FIXED0: u32 = 0x486;
+/// IA32_VMX_CR0_FIXED1.
+pub const IA32_VMX_CR0_FIXED1: u32 = 0x487;
+/// IA32_VMX_CR4_FIXED0 (SDM Vol.3D A.8).
+pub const IA32_VMX_CR4_FIXED0: u32 = 0x488;
+/// IA32_VMX_CR4_FIXED1.
+pub const IA32_VMX_CR4_FIXED1: u32 = 0x489;
+
+/// Reads a model-specific register.
+///
+/// # Safety
+/// The MSR must exist on this CPU (reading an unimplemented MSR raises #GP).
+pub unsafe fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: the caller guarantees the MSR exists; rdmsr has no memory effect.
+    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) }
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Writes a model-specific register.
+///
+/// # Safety
+/// The MSR must exist and the value must be valid for it; MSR writes can change
+/// paging, interrupt and execution behaviour of the whole CPU.
+pub unsafe fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32,
+             options(nostack, preserves_flags))
+    }
+}
+
+/// CPUID leaf/subleaf.
+pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
+    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+    [r.eax, r.ebx, r.ecx, r.edx]
+}
+
+/// The time-stamp counter.
+#[inline]
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter (CR4.TSD is clear at CPL 0).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Reads CR0.
+pub fn read_cr0() -> u64 {
+    let v;
+    // SAFETY: reading CR0 at CPL 0 has no side effect.
+    unsafe { asm!("mov {}, cr0", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
+/// Writes CR0.
+///
+/// # Safety
+/// The value must keep paging and protection consistent with the current code.
+pub unsafe fn write_cr0(v: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { asm!("mov cr0, {}", in(reg) v, options(nostack, preserves_flags)) }
+}
+
+/// Reads CR3.
+pub fn read_cr3() -> u64 {
+    let v;
+    // SAFETY: reading CR3 at CPL 0 has no side effect.
+    unsafe { asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
+/// Loads CR3.
+///
+/// # Safety
+/// `v` must point to page tables that map all code, data and stacks in use.
+pub unsafe fn write_cr3(v: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { asm!("mov cr3, {}", in(reg) v, options(nostack, preserves_flags)) }
+}
+
+/// Reads CR4.
+pub fn read_cr4() -> u64 {
+    let v;
+    // SAFETY: reading CR4 at CPL 0 has no side effect.
+    unsafe { asm!("mov {}, cr4", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
+/// Writes CR4.
+///
+/// # Safety
+/// The value must be valid for this CPU and consistent with the running code.
+pub unsafe fn write_cr4(v: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { asm!("mov cr4, {}", in(reg) v, options(nostack, preserves_flags)) }
+}
+
+/// Reads CR2 (the last page-fault linear address).
+pub fn read_cr2() -> u64 {
+    let v;
+    // SAFETY: reading CR2 has no side effect.
+    unsafe { asm!("mov {}, cr2", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
+/// Halts until the next interrupt.
+pub fn hlt() {
+    // SAFETY: hlt only waits for an interrupt.
+    unsafe { asm!("hlt", options(nomem, nostack, preserves_flags)) }
+}
+
+/// Disables maskable interrupts.
+pub fn cli() {
+    // SAFETY: masking interrupts cannot break memory safety.
+    unsafe { asm!("cli", options(nomem, nostack)) }
+}
+
+/// Enables maskable interrupts.
+pub fn sti() {
+    // SAFETY: the IDT is loaded before anyone calls this; handlers are sound.
+    unsafe { asm!("sti", options(nomem, nostack)) }
+}
+
+/// Spin-loop hint.
+pub fn pause() {
+    core::hint::spin_loop();
+}
+
+/// Stops this CPU for good: interrupts off, halt forever.
+pub fn halt_forever() -> ! {
+    loop {
+        cli();
+        hlt();
+    }
+}
+
+/// Whether CPUID reports VMX (leaf 1, ECX bit 5).
+pub fn has_vmx() -> bool {
+    cpuid(1, 0)[2] & (1 << 5) != 0
+}
+
+/// Whether CPUID reports x2APIC (leaf 1, ECX bit 21).
+pub fn has_x2apic() -> bool {
+    cpuid(1, 0)[2] & (1 << 21) != 0
+}
+
+/// The initial APIC ID from CPUID leaf 1 (EBX bits 31:24).
+pub fn initial_apic_id() -> u32 {
+    cpuid(1, 0)[1] >> 24
+}
+
+/// The CPU's brand string (CPUID 0x8000_0002..4), or an empty string.
+pub fn brand_string(buf: &mut [u8; 48]) -> &str {
+    if cpuid(0x8000_0000, 0)[0] < 0x8000_0004 {
+        return "";
+    }
+    for (i, leaf) in (0x8000_0002u32..=0x8000_0004).enumerate() {
+        let r = cpuid(leaf, 0);
+        for (j, word) in r.iter().enumerate() {
+            buf[i * 16 + j * 4..i * 16 + j * 4 + 4].copy_from_slice(&word.to_le_bytes());
+        }
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(48);
+    core::str::from_utf8(&buf[..end]).unwrap_or("").trim()
+}

@@ -1,0 +1,3 @@
+//! Boot-protocol handling (multiboot2).
+
+pub mod multiboot2;

@@ -1,0 +1,6 @@
+//! Memory management: address types, the frame allocator and page tables.
+
+pub mod addr;
+pub mod frame_alloc;
+pub mod frames;
+pub mod page_table;

@@ -1,0 +1,261 @@
+//! Emulators that boot the ISO: which one this host offers, and starting and
+//! stopping it.
+//!
+//! The hypervisor needs VT-x. QEMU gives real VT-x only with KVM on a host
+//! whose `kvm_intel` module has nested virtualization on; otherwise Bochs,
+//! which emulates VT-x with EPT in software, is the one that can run it. QEMU
+//! with TCG has no VT-x and serves the "no VT-x" path (see TESTING-FACTS).
+
+mod bochs;
+mod qemu;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::deps;
+use crate::signal;
+use crate::watch::{Chunk, Follower};
+
+/// How often the serial log and the emulator are looked at.
+const POLL: Duration = Duration::from_millis(200);
+
+/// An emulator as named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmulatorArg {
+    /// QEMU with KVM when the host has nested VT-x, otherwise Bochs.
+    Best,
+    /// Bochs (VT-x emulated in software).
+    Bochs,
+    /// QEMU: with KVM when the host has nested VT-x, otherwise TCG (no VT-x).
+    Qemu,
+}
+
+impl EmulatorArg {
+    /// The emulator this resolves to on this host.
+    pub fn resolve(self) -> Emulator {
+        match (self, host_has_nested_vmx()) {
+            (Self::Best | Self::Qemu, true) => Emulator::QemuKvm,
+            (Self::Best | Self::Bochs, false) | (Self::Bochs, true) => Emulator::Bochs,
+            (Self::Qemu, false) => Emulator::QemuTcg,
+        }
+    }
+}
+
+/// A concrete emulator setup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emulator {
+    /// Bochs 2.7, CPU model `corei7_skylake_x` (VT-x with EPT).
+    Bochs,
+    /// QEMU with TCG and the `qemu64` CPU: no VT-x.
+    QemuTcg,
+    /// QEMU with KVM and `-cpu host` on a host with nested VT-x.
+    QemuKvm,
+}
+
+impl Emulator {
+    /// A short name for messages and log files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bochs => "bochs",
+            Self::QemuTcg => "qemu-tcg",
+            Self::QemuKvm => "qemu-kvm",
+        }
+    }
+
+    /// The Debian packages it needs.
+    pub fn packages(self) -> &'static [&'static str] {
+        match self {
+            Self::Bochs => deps::BOCHS,
+            Self::QemuTcg | Self::QemuKvm => deps::QEMU,
+        }
+    }
+
+    /// True when the guest sees VT-x.
+    pub fn has_vmx(self) -> bool {
+        self != Self::QemuTcg
+    }
+}
+
+/// True when QEMU can give guests VT-x here: `/dev/kvm` exists and
+/// `kvm_intel` was loaded with `nested=1`.
+pub fn host_has_nested_vmx() -> bool {
+    Path::new("/dev/kvm").exists()
+        && std::fs::read_to_string("/sys/module/kvm_intel/parameters/nested")
+            .is_ok_and(|text| nested_enabled(&text))
+}
+
+/// Parses `/sys/module/kvm_intel/parameters/nested` (`Y`/`N`, or `1`/`0` on
+/// older kernels).
+fn nested_enabled(text: &str) -> bool {
+    matches!(text.trim(), "Y" | "y" | "1")
+}
+
+/// One emulated machine and where its files go.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub emulator: Emulator,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub iso: PathBuf,
+    /// Directory for the serial log and the emulator's own files.
+    pub dir: PathBuf,
+    /// Base name of those files (`NAME.log` is the serial log).
+    pub name: String,
+}
+
+impl Machine {
+    /// The COM1 log.
+    pub fn serial_log(&self) -> PathBuf {
+        self.dir.join(format!("{}.log", self.name))
+    }
+
+    /// The emulator's own log (Bochs' `log:` file, QEMU's output).
+    pub fn emulator_log(&self) -> PathBuf {
+        let kind = if self.emulator == Emulator::Bochs {
+            "bochs"
+        } else {
+            "qemu"
+        };
+        self.dir.join(format!("{}.{kind}.log", self.name))
+    }
+
+    fn file(&self, extension: &str) -> PathBuf {
+        self.dir.join(format!("{}.{extension}", self.name))
+    }
+}
+
+/// A started emulator. Dropping it kills the emulator.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    exited: Option<ExitStatus>,
+}
+
+/// Starts the emulator, its serial log empty.
+pub fn launch(machine: &Machine) -> Result<Running> {
+    std::fs::create_dir_all(&machine.dir)
+        .with_context(|| format!("cannot create {}", machine.dir.display()))?;
+    File::create(machine.serial_log())
+        .with_context(|| format!("cannot create {}", machine.serial_log().display()))?;
+    let (mut command, output) = match machine.emulator {
+        Emulator::Bochs => (bochs::command(machine)?, machine.file("bochs.out")),
+        Emulator::QemuTcg | Emulator::QemuKvm => (qemu::command(machine), machine.emulator_log()),
+    };
+    let output =
+        File::create(&output).with_context(|| format!("cannot create {}", output.display()))?;
+    command
+        .stdin(Stdio::null())
+        .stdout(output.try_clone()?)
+        .stderr(output);
+    signal::isolate(&mut command);
+    let program = command.get_program().to_string_lossy().into_owned();
+    let child = command
+        .spawn()
+        .with_context(|| format!("cannot start {program}"))?;
+    Ok(Running {
+        child,
+        exited: None,
+    })
+}
+
+impl Running {
+    /// The emulator's exit status, once it has exited.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        if self.exited.is_none() {
+            self.exited = self
+                .child
+                .try_wait()
+                .context("cannot wait for the emulator")?;
+        }
+        Ok(self.exited)
+    }
+
+    /// Kills the emulator (SIGKILL to its own process id) and reaps it.
+    pub fn kill(&mut self) -> Result<()> {
+        if self.try_wait()?.is_none() {
+            // `Child::kill` signals exactly this child's pid, nothing else.
+            self.child.kill().context("cannot kill the emulator")?;
+            self.exited = Some(self.child.wait().context("cannot wait for the emulator")?);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}
+
+/// How a supervised run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The emulator exited by itself.
+    Exited(ExitStatus),
+    /// The observer stopped the run, for this reason.
+    Stopped(String),
+    /// The time limit passed; the emulator was killed.
+    TimedOut,
+    /// Ctrl-C or SIGTERM; the emulator was killed.
+    Interrupted,
+}
+
+/// Boots the machine and shows each new piece of its serial log to `observe`
+/// (every ~200 ms) until the emulator exits, `observe` returns a reason to
+/// stop, the time limit passes, or the user interrupts. The emulator is
+/// killed, by its own process id, in every case but the first.
+pub fn supervise(
+    machine: &Machine,
+    timeout: Option<Duration>,
+    mut observe: impl FnMut(&Chunk) -> Option<String>,
+) -> Result<Outcome> {
+    let mut running = launch(machine)?;
+    let mut follower = Follower::new(machine.serial_log());
+    let started = Instant::now();
+    loop {
+        // Look at the exit status first, so that a final read sees it all.
+        let exited = running.try_wait()?;
+        let chunk = follower.poll(exited.is_some())?;
+        if let Some(reason) = observe(&chunk) {
+            running.kill()?;
+            return Ok(Outcome::Stopped(reason));
+        }
+        if let Some(status) = exited {
+            return Ok(Outcome::Exited(status));
+        }
+        if signal::interrupted() {
+            running.kill()?;
+            return Ok(Outcome::Interrupted);
+        }
+        if timeout.is_some_and(|limit| started.elapsed() >= limit) {
+            running.kill()?;
+            return Ok(Outcome::TimedOut);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_nested_parameter() {
+        assert!(nested_enabled("Y\n"));
+        assert!(nested_enabled("1\n"));
+        assert!(!nested_enabled("N\n"));
+        assert!(!nested_enabled("0"));
+        assert!(!nested_enabled(""));
+    }
+
+    #[test]
+    fn tcg_has_no_vmx() {
+        assert!(!Emulator::QemuTcg.has_vmx());
+        assert!(Emulator::Bochs.has_vmx());
+        assert_eq!(EmulatorArg::Bochs.resolve(), Emulator::Bochs);
+    }
+}

@@ -1,0 +1,278 @@
+//! `cargo xtask test`: host tests, then the emulator scenarios, then the
+//! summary line `N passed, N failed` (the host tests count as one item,
+//! `host-tests`; each scenario as one more).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::emulator::{self, Machine, Outcome};
+use crate::iso::IsoSpec;
+use crate::scenario::{self, End, Scenario};
+use crate::watch::{EscapeFilter, Event, Matcher};
+use crate::{build, deps, iso, signal, target_dir, workspace_root};
+
+/// The name the host tests go by in the results.
+const HOST_TESTS: &str = "host-tests";
+
+/// How many serial lines a failure report shows.
+const TAIL_LINES: usize = 40;
+
+/// Runs what was asked and prints the summary; `Ok(false)` if anything failed.
+pub fn test(names: &[String], host_only: bool) -> Result<bool> {
+    let all = scenario::load_all(&scenario::dir())?;
+    for name in names {
+        if name != HOST_TESTS && !all.iter().any(|scenario| &scenario.name == name) {
+            let known: Vec<&str> = all.iter().map(|scenario| scenario.name.as_str()).collect();
+            bail!(
+                "no scenario `{name}`; there are: {HOST_TESTS} {}",
+                known.join(" ")
+            );
+        }
+    }
+    let run_host_tests =
+        host_only || names.is_empty() || names.iter().any(|name| name == HOST_TESTS);
+    let selected: Vec<&Scenario> = if host_only {
+        Vec::new()
+    } else {
+        all.iter()
+            .filter(|scenario| names.is_empty() || names.contains(&scenario.name))
+            .collect()
+    };
+
+    let mut results = Vec::new();
+    if run_host_tests {
+        results.push(host_tests()?);
+    }
+    if !selected.is_empty() && !signal::interrupted() {
+        results.extend(scenarios(&selected)?);
+    }
+    let passed = results.iter().filter(|(_, ok)| *ok).count();
+    let failed = results.len() - passed;
+    if failed > 0 {
+        let names: Vec<&str> = results
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        println!("failed: {}", names.join(" "));
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(failed == 0)
+}
+
+/// `cargo test --workspace` on the host.
+fn host_tests() -> Result<(String, bool)> {
+    println!("{HOST_TESTS}: cargo test --workspace");
+    let started = Instant::now();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace_root())
+        .env("RUSTUP_AUTO_INSTALL", "1")
+        .args(["test", "--workspace"])
+        .status()
+        .context("cannot run cargo test")?;
+    let seconds = started.elapsed().as_secs_f64();
+    if status.success() {
+        println!("{HOST_TESTS}: PASS ({seconds:.1} s)");
+    } else {
+        println!("{HOST_TESTS}: FAIL: cargo test --workspace failed ({status}) ({seconds:.1} s)");
+    }
+    Ok((HOST_TESTS.to_owned(), status.success()))
+}
+
+/// Builds once, makes one ISO per distinct command line and module set, and
+/// runs the scenarios one after another.
+fn scenarios(selected: &[&Scenario]) -> Result<Vec<(String, bool)>> {
+    let mut packages = vec![deps::ISO];
+    packages.extend(
+        selected
+            .iter()
+            .map(|scenario| scenario.emulator.resolve().packages()),
+    );
+    deps::ensure_all(&packages)?;
+
+    let failed_all = |reason: &str| {
+        selected
+            .iter()
+            .map(|scenario| {
+                println!("scenario {}: FAIL: {reason}", scenario.name);
+                (scenario.name.clone(), false)
+            })
+            .collect()
+    };
+    let hypervisor = match build::build(false) {
+        Ok(hypervisor) => hypervisor,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return Ok(failed_all("the hypervisor did not build"));
+        }
+    };
+
+    let mut isos: HashMap<IsoSpec, std::result::Result<PathBuf, String>> = HashMap::new();
+    let mut results = Vec::new();
+    for scenario in selected {
+        if signal::interrupted() {
+            println!(
+                "interrupted: {} scenario(s) not run",
+                selected.len() - results.len()
+            );
+            break;
+        }
+        let image = isos
+            .entry(scenario.iso.clone())
+            .or_insert_with(|| {
+                iso::make_iso(&hypervisor.path, &scenario.iso, &scenario.name)
+                    .map_err(|error| format!("{error:#}"))
+            })
+            .clone();
+        let passed = match image {
+            Ok(image) => run_scenario(scenario, image)?,
+            Err(error) => {
+                println!(
+                    "scenario {}: FAIL: cannot make its ISO: {error}",
+                    scenario.name
+                );
+                false
+            }
+        };
+        results.push((scenario.name.clone(), passed));
+    }
+    Ok(results)
+}
+
+/// Why the observer stopped a run that passed.
+const ALL_SEEN: &str = "every pass pattern was seen";
+
+/// Boots one scenario and judges its serial log.
+fn run_scenario(scenario: &Scenario, iso: PathBuf) -> Result<bool> {
+    let emulator = scenario.emulator.resolve();
+    let machine = Machine {
+        emulator,
+        cpus: scenario.cpus,
+        memory_mib: scenario.memory_mib,
+        iso,
+        dir: target_dir().join("scenarios"),
+        name: scenario.name.clone(),
+    };
+    println!(
+        "scenario {}: {} [{}, {} CPU(s), {} MiB, limit {} s]",
+        scenario.name,
+        scenario.description,
+        emulator.name(),
+        scenario.cpus,
+        scenario.memory_mib,
+        scenario.timeout.as_secs()
+    );
+    let mut matcher = Matcher::new(scenario.pass.clone(), scenario.fail.clone());
+    let started = Instant::now();
+    let outcome = emulator::supervise(&machine, Some(scenario.timeout), |chunk| {
+        for line in &chunk.lines {
+            for event in matcher.feed(line) {
+                match event {
+                    Event::Seen { index, .. } => {
+                        let seconds = started.elapsed().as_secs_f64();
+                        println!("  {seconds:6.1} s  seen /{}/", matcher.pass_pattern(index));
+                    }
+                    Event::Failed { pattern, line } => {
+                        return Some(format!("fail pattern /{pattern}/ seen: {line}"));
+                    }
+                }
+            }
+        }
+        (scenario.end == End::Pattern && matcher.done()).then(|| ALL_SEEN.to_owned())
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let waiting = matcher.waiting_for().unwrap_or_default();
+    let failure = match outcome {
+        Outcome::Stopped(reason) if reason == ALL_SEEN => None,
+        Outcome::Stopped(reason) => Some(reason),
+        Outcome::Exited(_) if matcher.done() => None,
+        Outcome::Exited(status) => Some(format!(
+            "the emulator exited ({status}) before /{waiting}/ was seen"
+        )),
+        Outcome::TimedOut if matcher.done() => Some(format!(
+            "every marker was seen but the emulator did not power off within {} s",
+            scenario.timeout.as_secs()
+        )),
+        Outcome::TimedOut => Some(format!(
+            "timed out after {} s waiting for /{waiting}/",
+            scenario.timeout.as_secs()
+        )),
+        Outcome::Interrupted => Some("interrupted".to_owned()),
+    };
+    match failure {
+        None => {
+            println!("scenario {}: PASS ({seconds:.1} s)", scenario.name);
+            Ok(true)
+        }
+        Some(reason) => {
+            println!(
+                "scenario {}: FAIL: {reason} ({seconds:.1} s)",
+                scenario.name
+            );
+            print_tail("serial log", &machine.serial_log(), TAIL_LINES, |_| true);
+            print_tail("emulator log", &machine.emulator_log(), 10, worth_showing);
+            Ok(false)
+        }
+    }
+}
+
+/// Prints the last `count` lines of a log that `keep` accepts, or says it is
+/// missing. Escape sequences (GRUB's screen drawing) are dropped.
+fn print_tail(what: &str, path: &Path, count: usize, keep: fn(&str) -> bool) {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = EscapeFilter::default().apply(&bytes);
+            let text = String::from_utf8_lossy(&text);
+            let lines: Vec<&str> = text
+                .lines()
+                .map(|line| line.trim_end_matches('\r'))
+                .filter(|line| keep(line))
+                .collect();
+            let shown = &lines[lines.len().saturating_sub(count)..];
+            println!(
+                "  --- last {} lines of the {what} ({}):",
+                shown.len(),
+                path.display()
+            );
+            for line in shown {
+                println!("  | {line}");
+            }
+        }
+        Err(error) => println!("  --- no {what} at {}: {error}", path.display()),
+    }
+}
+
+/// Bochs log lines worth showing: errors and panics (`00012345e[CPU0  ] ...`),
+/// not the register dumps of its info level. Other logs are shown whole.
+fn worth_showing(line: &str) -> bool {
+    let level = line
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .chars()
+        .next();
+    let bochs_line = line.starts_with(|c: char| c.is_ascii_digit()) && line.contains('[');
+    !bochs_line || matches!(level, Some('e' | 'p'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bochs_errors_and_panics_are_shown_info_is_not() {
+        assert!(worth_showing(
+            "00316101880p[ACPI  ] >>PANIC<< ACPI control: soft power off"
+        ));
+        assert!(worth_showing("00000000000e[CPU0  ] something failed"));
+        assert!(!worth_showing(
+            "00316101880i[CPU1  ] | EIP=00000048 (00000048)"
+        ));
+        assert!(worth_showing(
+            "qemu-system-x86_64: -cdrom x.iso: Could not open"
+        ));
+    }
+}
