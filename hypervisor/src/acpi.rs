@@ -115,10 +115,10 @@ fn read_table(
     }
     let mut s = [0u8; 4];
     s.copy_from_slice(&hdr[0..4]);
-    if let Some(w) = want {
-        if &s != w {
-            return Err(AcpiError::BadTable(*w));
-        }
+    if let Some(w) = want
+        && &s != w
+    {
+        return Err(AcpiError::BadTable(*w));
     }
     let len = u32_at(&hdr, 4) as usize;
     if !(HEADER_LEN..=MAX_TABLE).contains(&len) {
@@ -291,10 +291,8 @@ pub fn find_s5(aml: &[u8]) -> Option<(u8, u8)> {
     while i + 4 <= aml.len() {
         if &aml[i..i + 4] == b"_S5_" {
             let name_op = (i >= 1 && aml[i - 1] == 0x08) || (i >= 2 && aml[i - 2] == 0x08 && aml[i - 1] == b'\\');
-            if name_op {
-                if let Some(v) = parse_s5_package(&aml[i + 4..]) {
-                    return Some(v);
-                }
+            if name_op && let Some(v) = parse_s5_package(&aml[i + 4..]) {
+                return Some(v);
             }
         }
         i += 1;
@@ -335,7 +333,7 @@ pub fn dsdt_s5(mem: &dyn PhysRead, addr: u64) -> Result<Option<(u8, u8)>, AcpiEr
         return Err(AcpiError::BadTable(*b"DSDT"));
     }
     let len = u32_at(&hdr, 4) as usize;
-    if len < HEADER_LEN || len > 16 * 1024 * 1024 {
+    if !(HEADER_LEN..=16 * 1024 * 1024).contains(&len) {
         return Err(AcpiError::BadTable(*b"DSDT"));
     }
     const CHUNK: usize = 4096;

@@ -31,10 +31,10 @@ pub fn init_early() {
 
 /// Switches the console UART (`None` = no console output at all).
 pub fn set_console(port: Option<u16>) {
-    if let Some(p) = port {
-        if p != CONSOLE_PORT.load(Ordering::Relaxed) {
-            SerialPort::new(p).init();
-        }
+    if let Some(p) = port
+        && p != CONSOLE_PORT.load(Ordering::Relaxed)
+    {
+        SerialPort::new(p).init();
     }
     CONSOLE_PORT.store(port.unwrap_or(0), Ordering::Relaxed);
 }

@@ -27,6 +27,7 @@ use crate::emulator::EmulatorArg;
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "Build, image, run and test the Oxen hypervisor"
 )]
 struct Cli {

@@ -216,6 +216,11 @@ fn run_scenario(scenario: &Scenario, iso: PathBuf) -> Result<bool> {
             );
             print_tail("serial log", &machine.serial_log(), TAIL_LINES, |_| true);
             print_tail("emulator log", &machine.emulator_log(), 10, worth_showing);
+            if machine.output_log() != machine.emulator_log() {
+                print_tail("emulator output", &machine.output_log(), 5, |line| {
+                    !line.trim().is_empty()
+                });
+            }
             Ok(false)
         }
     }

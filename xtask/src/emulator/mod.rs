@@ -123,6 +123,15 @@ impl Machine {
         self.dir.join(format!("{}.{kind}.log", self.name))
     }
 
+    /// Where the emulator's stdout and stderr go (the emulator log for QEMU).
+    pub fn output_log(&self) -> PathBuf {
+        if self.emulator == Emulator::Bochs {
+            self.file("bochs.out")
+        } else {
+            self.emulator_log()
+        }
+    }
+
     fn file(&self, extension: &str) -> PathBuf {
         self.dir.join(format!("{}.{extension}", self.name))
     }
@@ -141,10 +150,11 @@ pub fn launch(machine: &Machine) -> Result<Running> {
         .with_context(|| format!("cannot create {}", machine.dir.display()))?;
     File::create(machine.serial_log())
         .with_context(|| format!("cannot create {}", machine.serial_log().display()))?;
-    let (mut command, output) = match machine.emulator {
-        Emulator::Bochs => (bochs::command(machine)?, machine.file("bochs.out")),
-        Emulator::QemuTcg | Emulator::QemuKvm => (qemu::command(machine), machine.emulator_log()),
+    let mut command = match machine.emulator {
+        Emulator::Bochs => bochs::command(machine)?,
+        Emulator::QemuTcg | Emulator::QemuKvm => qemu::command(machine),
     };
+    let output = machine.output_log();
     let output =
         File::create(&output).with_context(|| format!("cannot create {}", output.display()))?;
     command

@@ -31,7 +31,7 @@ const MAX_BOOT_INFO: u32 = 1 << 20;
 /// physical address of the boot information.
 #[unsafe(no_mangle)]
 extern "C" fn boot_main(magic: u32, info_phys: u64) -> ! {
-    let info: &'static [u8] = if info_phys != 0 && info_phys % 8 == 0 && info_phys < (1 << 32) {
+    let info: &'static [u8] = if info_phys != 0 && info_phys.is_multiple_of(8) && info_phys < (1 << 32) {
         // SAFETY: the boot loader placed the structure at `info_phys`, below
         // 4 GiB (identity-mapped by boot.S); its first u32 is the total size
         // (Multiboot2 spec §3.6.1). We bound the size and never write to it;

@@ -59,13 +59,17 @@ STUB_NOERR 28
 STUB_ERR   29
 STUB_ERR   30
 STUB_NOERR 31
-/* Spurious IRQ 7 and 15 of the (masked) legacy PICs. */
-STUB_NOERR 0x27
-STUB_NOERR 0x2f
-/* Hypervisor vectors (0xF0 and above are reserved for the hypervisor). */
-STUB_NOERR 0xf0
-STUB_NOERR 0xf1
-STUB_NOERR 0xff
+/* Vectors 32..255: external interrupts (device vectors belong to dom0,
+ * 0xF0 and above to the hypervisor). Every stub is 16 bytes apart, so the
+ * stub of vector V is at isr_stub_0 + 16 * V. */
+.set vec, 32
+.rept 224
+    .balign 16
+    pushq $0
+    pushq $vec
+    jmp isr_common
+    .set vec, vec + 1
+.endr
 
 isr_common:
     pushq %rax

@@ -15,10 +15,6 @@ global_asm!(include_str!("exceptions.S"), options(att_syntax));
 pub const VECTOR_TIMER: u8 = 0xF0;
 /// Vector of hypervisor IPIs.
 pub const VECTOR_IPI: u8 = 0xF1;
-/// Spurious IRQ 7 of the remapped master PIC.
-const PIC_SPURIOUS_MASTER: u8 = super::pic::MASTER_BASE + 7;
-/// Spurious IRQ 15 of the remapped slave PIC.
-const PIC_SPURIOUS_SLAVE: u8 = super::pic::SLAVE_BASE + 7;
 /// Vector the local APIC uses for spurious interrupts.
 pub const VECTOR_SPURIOUS: u8 = 0xFF;
 
@@ -101,18 +97,8 @@ unsafe extern "C" {
 pub static TIMER_TICKS: AtomicU64 = AtomicU64::new(0);
 
 fn stub_address(vector: u8) -> u64 {
-    // Each stub is 16-byte aligned and the stubs are laid out in the order
-    // written in exceptions.S: 0..=31, then 0x27, 0x2F, 0xF0, 0xF1, 0xFF.
-    let base = core::ptr::addr_of!(isr_stub_0) as u64;
-    let slot = match vector {
-        0..=31 => u64::from(vector),
-        PIC_SPURIOUS_MASTER => 32,
-        PIC_SPURIOUS_SLAVE => 33,
-        VECTOR_TIMER => 34,
-        VECTOR_IPI => 35,
-        _ => 36,
-    };
-    base + slot * 16
+    // Each stub is 16-byte aligned and laid out in vector order (exceptions.S).
+    core::ptr::addr_of!(isr_stub_0) as u64 + u64::from(vector) * 16
 }
 
 /// Builds the IDT (once) and loads it on this CPU.
@@ -128,7 +114,7 @@ pub fn load() {
             };
             gates[usize::from(v)] = Gate::interrupt(stub_address(v), ist);
         }
-        for v in [PIC_SPURIOUS_MASTER, PIC_SPURIOUS_SLAVE, VECTOR_TIMER, VECTOR_IPI, VECTOR_SPURIOUS] {
+        for v in 32..=255u8 {
             gates[usize::from(v)] = Gate::interrupt(stub_address(v), 0);
         }
         Idt(gates)
@@ -166,8 +152,16 @@ extern "C" fn interrupt_dispatch(frame: &mut TrapFrame) {
             lapic::eoi();
         }
         v if v == u64::from(VECTOR_IPI) => lapic::eoi(),
-        _ => {} // spurious: no EOI (SDM Vol.3A §12.9)
+        v if v == u64::from(VECTOR_SPURIOUS) => {} // no EOI (SDM Vol.3A §12.9)
+        v => device_interrupt(v as u8),
     }
+}
+
+/// Vectors below 0xF0 belong to dom0's devices: the interrupt stays in
+/// service at the physical APIC (no EOI here) and is queued for injection
+/// into dom0's vCPU on this CPU; dom0's own EOI completes it.
+fn device_interrupt(vector: u8) {
+    percpu::current().pending_device_vectors.set(vector);
 }
 
 fn exception(f: &TrapFrame) -> ! {

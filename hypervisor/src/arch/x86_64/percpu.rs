@@ -1,7 +1,7 @@
 //! Per-CPU data, found through the GS base (IA32_GS_BASE) of each CPU.
 
 use core::arch::asm;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use super::cpu::{IA32_GS_BASE, wrmsr};
 
@@ -22,6 +22,42 @@ pub struct PerCpu {
     pub in_vmx_root: AtomicBool,
     /// Set when the CPU gave up during bring-up (the reason is in the log).
     pub failed: AtomicBool,
+    /// Physical device interrupts taken on this CPU, not yet given to dom0.
+    pub pending_device_vectors: VectorSet,
+}
+
+/// A lock-free set of the 256 interrupt vectors.
+#[derive(Debug)]
+pub struct VectorSet([AtomicU64; 4]);
+
+impl VectorSet {
+    const fn new() -> Self {
+        Self([const { AtomicU64::new(0) }; 4])
+    }
+    /// Adds `v`.
+    pub fn set(&self, v: u8) {
+        self.0[usize::from(v / 64)].fetch_or(1 << (v % 64), Ordering::AcqRel);
+    }
+    /// Removes and returns the highest vector, if any.
+    pub fn take_highest(&self) -> Option<u8> {
+        for i in (0..4).rev() {
+            loop {
+                let word = self.0[i].load(Ordering::Acquire);
+                if word == 0 {
+                    break;
+                }
+                let bit = 63 - word.leading_zeros();
+                if self.0[i].compare_exchange(word, word & !(1 << bit), Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                    return Some((i as u32 * 64 + bit) as u8);
+                }
+            }
+        }
+        None
+    }
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| w.load(Ordering::Acquire) == 0)
+    }
 }
 
 impl PerCpu {
@@ -32,6 +68,7 @@ impl PerCpu {
             online: AtomicBool::new(false),
             in_vmx_root: AtomicBool::new(false),
             failed: AtomicBool::new(false),
+            pending_device_vectors: VectorSet::new(),
         }
     }
 }

@@ -33,15 +33,14 @@ fn leave_vmx_here() {
 pub fn power_off() -> ! {
     log::info!("powering off (ACPI S5)");
     leave_vmx_here();
-    if let Some(info) = POWER.get() {
-        if let (Some((a, b)), pm1a) = (info.s5, info.fadt.pm1a_cnt) {
-            if pm1a != 0 {
-                const SLP_EN: u16 = 1 << 13;
-                outw(pm1a, (u16::from(a) << 10) | SLP_EN);
-                if info.fadt.pm1b_cnt != 0 {
-                    outw(info.fadt.pm1b_cnt, (u16::from(b) << 10) | SLP_EN);
-                }
-            }
+    if let Some(info) = POWER.get()
+        && let Some((a, b)) = info.s5
+        && info.fadt.pm1a_cnt != 0
+    {
+        const SLP_EN: u16 = 1 << 13;
+        outw(info.fadt.pm1a_cnt, (u16::from(a) << 10) | SLP_EN);
+        if info.fadt.pm1b_cnt != 0 {
+            outw(info.fadt.pm1b_cnt, (u16::from(b) << 10) | SLP_EN);
         }
     }
     // Give the chipset a moment, then report that it did not work.

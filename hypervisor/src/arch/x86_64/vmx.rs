@@ -38,9 +38,10 @@ impl core::fmt::Display for VmxError {
 /// Reads the capability MSRs (only call when `cpu::has_vmx()`), using the
 /// TRUE_* forms when IA32_VMX_BASIC says they exist (SDM Vol.3D A.2).
 pub fn read_msrs() -> VmxMsrs {
-    // SAFETY (for every rdmsr below): CPUID reports VMX, so IA32_VMX_BASIC and
-    // the basic control MSRs exist (SDM Vol.3D A.1); the TRUE_*, CTLS2 and
-    // EPT_VPID_CAP MSRs are read only when BASIC/CTLS say they exist.
+    // Every rdmsr below: CPUID reports VMX, so IA32_VMX_BASIC and the basic
+    // control MSRs exist (SDM Vol.3D A.1); the TRUE_*, CTLS2 and EPT_VPID_CAP
+    // MSRs are read only when BASIC/CTLS say they exist.
+    // SAFETY: see above.
     let basic = unsafe { rdmsr(msr::BASIC) };
     let true_ctls = caps::has_true_controls(basic);
     let pick = |plain: u32, tru: u32| {
