@@ -12,6 +12,8 @@ pub mod acpi;
 pub mod boot;
 pub mod cmdline;
 pub mod mm;
+pub mod vcpu;
+pub mod vlapic;
 pub mod vmx;
 
 #[cfg(target_os = "none")]

@@ -72,6 +72,46 @@ impl Level {
     }
 }
 
+/// An architectural memory type, with the encoding shared by the MTRRs, the
+/// PAT and EPT leaf entries (SDM Vol. 3A §12.3 "Methods of Caching
+/// Available", Table 12-8 "Memory Types That Can Be Encoded in MTRRs";
+/// Vol. 3C §29.3.7 "EPT and Memory Typing").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[repr(u8)]
+pub enum MemoryType {
+    /// UC, uncacheable (0): MMIO.
+    Uncacheable = 0,
+    /// WC, write combining (1): frame buffers.
+    WriteCombining = 1,
+    /// WT, write-through (4).
+    WriteThrough = 4,
+    /// WP, write-protected (5).
+    WriteProtected = 5,
+    /// WB, write-back (6): ordinary RAM.
+    #[default]
+    WriteBack = 6,
+}
+
+impl MemoryType {
+    /// The 3-bit encoding.
+    pub const fn bits(self) -> u8 {
+        self as u8
+    }
+
+    /// The type with encoding `bits`; `None` for the reserved values 2, 3
+    /// and 7 and anything wider than 3 bits.
+    pub const fn from_bits(bits: u8) -> Option<Self> {
+        match bits {
+            0 => Some(Self::Uncacheable),
+            1 => Some(Self::WriteCombining),
+            4 => Some(Self::WriteThrough),
+            5 => Some(Self::WriteProtected),
+            6 => Some(Self::WriteBack),
+            _ => None,
+        }
+    }
+}
+
 /// Access and caching attributes of a mapping. All `false` (the default) is
 /// a present, read-only, non-executable, supervisor, write-back mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -88,12 +128,17 @@ pub struct MapFlags {
     pub cache_disable: bool,
     /// Write-through (x86: PWT; EPT: memory type WT).
     pub write_through: bool,
+    /// Memory type, for formats whose leaves encode one (EPT; overridden by
+    /// `cache_disable` and then `write_through` when those are set). x86
+    /// paging ignores it: its caching comes from PCD/PWT and the PAT.
+    /// Defaults to write-back.
+    pub memory_type: MemoryType,
 }
 
 /// How entries of one kind of translation structure encode a table pointer
-/// or a mapping. Implemented by [`X86Paging`] and, later, by the EPT format
-/// (present = any of R/W/X in bits 2:0, large page = bit 7, memory type in
-/// bits 5:3 of a leaf).
+/// or a mapping. Implemented by [`X86Paging`] and by the EPT format
+/// [`crate::mm::ept::Ept`] (present = any of R/W/X in bits 2:0, large page =
+/// bit 7, memory type in bits 5:3 of a leaf).
 pub trait EntryFormat {
     /// The physical address width the format can express: bits 51:12 hold
     /// the address in both formats (SDM Vol. 3A §4.5 "M = MAXPHYADDR", at most
@@ -202,6 +247,7 @@ impl EntryFormat for X86Paging {
             global: has(Self::GLOBAL),
             cache_disable: has(Self::CACHE_DISABLE),
             write_through: has(Self::WRITE_THROUGH),
+            memory_type: MemoryType::WriteBack,
         }
     }
 

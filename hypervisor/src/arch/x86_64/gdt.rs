@@ -101,5 +101,18 @@ pub fn load_for_this_cpu(ist_tops: [u64; 3]) -> &'static CpuTables {
             tmp = lateout(reg) _,
         );
     }
+    super::percpu::current().tss_base.store(tss_base, core::sync::atomic::Ordering::Relaxed);
     tables
+}
+
+/// Base addresses of the loaded GDT and IDT (SGDT/SIDT), for the VMCS host state.
+pub fn descriptor_table_bases() -> (u64, u64) {
+    let mut gdt = DescriptorPointer { limit: 0, base: 0 };
+    let mut idt = DescriptorPointer { limit: 0, base: 0 };
+    // SAFETY: SGDT/SIDT store 10 bytes into the given, properly sized buffers.
+    unsafe {
+        asm!("sgdt [{}]", in(reg) &mut gdt, options(nostack, preserves_flags));
+        asm!("sidt [{}]", in(reg) &mut idt, options(nostack, preserves_flags));
+    }
+    (gdt.base, idt.base)
 }

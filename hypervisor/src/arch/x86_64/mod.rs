@@ -15,4 +15,6 @@ pub mod port;
 pub mod power;
 pub mod serial;
 pub mod smp;
+pub mod vmcs;
 pub mod vmx;
+pub mod vmx_backend;

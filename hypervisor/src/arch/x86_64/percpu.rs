@@ -22,6 +22,8 @@ pub struct PerCpu {
     pub in_vmx_root: AtomicBool,
     /// Set when the CPU gave up during bring-up (the reason is in the log).
     pub failed: AtomicBool,
+    /// Address of this CPU's TSS (for the VMCS host state).
+    pub tss_base: AtomicU64,
     /// Physical device interrupts taken on this CPU, not yet given to dom0.
     pub pending_device_vectors: VectorSet,
 }
@@ -31,7 +33,8 @@ pub struct PerCpu {
 pub struct VectorSet([AtomicU64; 4]);
 
 impl VectorSet {
-    const fn new() -> Self {
+    /// The empty set.
+    pub const fn new() -> Self {
         Self([const { AtomicU64::new(0) }; 4])
     }
     /// Adds `v`.
@@ -54,6 +57,14 @@ impl VectorSet {
         }
         None
     }
+    /// Whether `v` is in the set.
+    pub fn contains(&self, v: u8) -> bool {
+        self.0[usize::from(v / 64)].load(Ordering::Acquire) & (1 << (v % 64)) != 0
+    }
+    /// The four 64-bit words (vector v is bit v % 64 of word v / 64).
+    pub fn words(&self) -> [u64; 4] {
+        [0, 1, 2, 3].map(|i| self.0[i].load(Ordering::Acquire))
+    }
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(|w| w.load(Ordering::Acquire) == 0)
@@ -68,6 +79,7 @@ impl PerCpu {
             online: AtomicBool::new(false),
             in_vmx_root: AtomicBool::new(false),
             failed: AtomicBool::new(false),
+            tss_base: AtomicU64::new(0),
             pending_device_vectors: VectorSet::new(),
         }
     }

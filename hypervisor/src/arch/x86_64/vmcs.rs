@@ -6,6 +6,7 @@ use core::arch::asm;
 
 use crate::mm::addr::{HostPhysAddr, PAGE_SIZE};
 use crate::mm::frames;
+use crate::vmx::fields::{AnyField, Field16, Field32, Field64, FieldNat};
 
 /// A VMX instruction failed (VMfailInvalid, or VMfailValid with the error
 /// number from the VM-instruction error field, SDM §31.4).
@@ -25,11 +26,28 @@ impl core::fmt::Display for VmxInstrError {
 
 const VM_INSTRUCTION_ERROR: u32 = 0x4400;
 
+/// Anything that names a VMCS field.
+pub trait VmcsField: Copy {
+    /// The field's encoding (SDM Vol.3D Appendix B).
+    fn encoding(self) -> u32;
+}
+
+macro_rules! impl_field {
+    ($($t:ty),*) => {$(
+        impl VmcsField for $t {
+            fn encoding(self) -> u32 {
+                <$t>::encoding(self)
+            }
+        }
+    )*};
+}
+impl_field!(Field16, Field32, Field64, FieldNat, AnyField);
+
 fn check(instr: &'static str, cf_or_zf: u8) -> Result<(), VmxInstrError> {
     if cf_or_zf == 0 {
         return Ok(());
     }
-    Err(VmxInstrError { instr, error: vmread(VM_INSTRUCTION_ERROR).unwrap_or(0) as u32 })
+    Err(VmxInstrError { instr, error: vmread_raw(VM_INSTRUCTION_ERROR).unwrap_or(0) as u32 })
 }
 
 /// A VMCS region.
@@ -81,7 +99,28 @@ impl Vmcs {
 }
 
 /// VMREAD of `field` from the current VMCS.
-pub fn vmread(field: u32) -> Result<u64, VmxInstrError> {
+pub fn vmread(field: impl VmcsField) -> Result<u64, VmxInstrError> {
+    vmread_raw(field.encoding())
+}
+
+/// VMREAD of `field`, which must exist; a failure (a hypervisor bug: the
+/// field list is fixed) reads as 0 and is logged.
+pub fn read(field: impl VmcsField) -> u64 {
+    vmread(field).unwrap_or_else(|e| {
+        log::error!("VMREAD {:#x}: {e}", field.encoding());
+        0
+    })
+}
+
+/// VMWRITE of `value` to `field`; a failure is logged (it means a field this
+/// CPU lacks, a hypervisor bug caught at the next VM entry).
+pub fn write(field: impl VmcsField, value: u64) {
+    if let Err(e) = vmwrite_raw(field.encoding(), value) {
+        log::error!("VMWRITE {:#x} = {value:#x}: {e}", field.encoding());
+    }
+}
+
+fn vmread_raw(field: u32) -> Result<u64, VmxInstrError> {
     let value: u64;
     let fail: u8;
     // SAFETY: VMREAD only reads the current VMCS; failure is reported in
@@ -95,8 +134,7 @@ pub fn vmread(field: u32) -> Result<u64, VmxInstrError> {
     Ok(value)
 }
 
-/// VMWRITE of `value` to `field` of the current VMCS.
-pub fn vmwrite(field: u32, value: u64) -> Result<(), VmxInstrError> {
+fn vmwrite_raw(field: u32, value: u64) -> Result<(), VmxInstrError> {
     let fail: u8;
     // SAFETY: VMWRITE only changes the current VMCS, which this CPU owns; the
     // VMCS contents are checked by the CPU at VM entry, not trusted blindly.

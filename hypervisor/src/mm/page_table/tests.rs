@@ -101,6 +101,7 @@ fn x86_entry_bits() {
         global: true,
         cache_disable: true,
         write_through: true,
+        ..MapFlags::default()
     };
     assert_eq!(
         X86Paging::leaf_entry(hpa(0x1234_5000), Level::Pt, all),

@@ -1,0 +1,195 @@
+//! State shared by all vCPUs of a domain: its EPT, bitmaps, APIC-access page,
+//! the mailboxes through which vCPUs on other CPUs receive interrupts, and the
+//! exit statistics.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use crate::vlapic::{ApicMode, Destination};
+
+use crate::arch::x86_64::percpu::VectorSet;
+use crate::mm::addr::HostPhysAddr;
+use crate::vcpu::stats::ExitStats;
+use crate::vmx::caps::VmxCaps;
+
+/// Interrupts and start-up signals for one vCPU from other CPUs.
+#[derive(Debug)]
+pub struct Mailbox {
+    /// Fixed interrupts to accept.
+    pub vectors: VectorSet,
+    /// An INIT was sent.
+    pub init: AtomicBool,
+    /// A start-up IPI: vector + 1 (0 = none).
+    pub sipi: AtomicU32,
+    /// The vCPU's APIC addressing as last published by its owner:
+    /// bits 1:0 mode (0 disabled, 1 xAPIC, 2 x2APIC), bits 7:4 the xAPIC DFR
+    /// model, bits 63:32 the logical destination register.
+    pub addressing: AtomicU64,
+}
+
+impl Mailbox {
+    fn new() -> Self {
+        Self { vectors: VectorSet::new(), init: AtomicBool::new(false), sipi: AtomicU32::new(0), addressing: AtomicU64::new(1) }
+    }
+}
+
+/// A domain as the VT-x backend sees it.
+#[derive(Debug)]
+pub struct Domain {
+    /// The CPU's VMX capabilities.
+    pub vmx: VmxCaps,
+    /// EPT pointer (SDM §25.6.11).
+    pub eptp: u64,
+    /// The APIC-access page (SDM §30.4).
+    pub apic_access: HostPhysAddr,
+    /// The MSR bitmap.
+    pub msr_bitmap: HostPhysAddr,
+    /// I/O bitmaps A and B (consecutive frames).
+    pub io_bitmap: HostPhysAddr,
+    /// First VPID.
+    pub vpid_base: u16,
+    /// Local APIC timer input frequency the guest is told about, kHz.
+    pub apic_khz: u64,
+    /// ACPI PM1a control port (trapped: power-off goes through us).
+    pub pm1a_cnt: u16,
+    /// S5 sleep type from the DSDT.
+    pub s5_type: Option<u8>,
+    apic_ids: Vec<u32>,
+    mailboxes: Vec<Mailbox>,
+    stats: Vec<ExitStats>,
+    device_vectors: VectorSet,
+    /// Set once any vCPU stopped the domain; 1 = power off, 2 = reboot, 3 = crash.
+    pub stop: AtomicU8,
+}
+
+impl Domain {
+    /// Creates the domain description; `apic_ids[i]` is vCPU i's APIC ID.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        vmx: VmxCaps,
+        eptp: u64,
+        apic_access: HostPhysAddr,
+        msr_bitmap: HostPhysAddr,
+        io_bitmap: HostPhysAddr,
+        apic_khz: u64,
+        pm1a_cnt: u16,
+        s5_type: Option<u8>,
+        apic_ids: Vec<u32>,
+        cpus: usize,
+    ) -> &'static Domain {
+        let n = apic_ids.len();
+        Box::leak(Box::new(Domain {
+            vmx,
+            eptp,
+            apic_access,
+            msr_bitmap,
+            io_bitmap,
+            vpid_base: 1,
+            apic_khz,
+            pm1a_cnt,
+            s5_type,
+            apic_ids,
+            mailboxes: (0..n).map(|_| Mailbox::new()).collect(),
+            stats: (0..cpus).map(|_| ExitStats::new()).collect(),
+            device_vectors: VectorSet::new(),
+            stop: AtomicU8::new(0),
+        }))
+    }
+
+    /// Number of vCPUs.
+    pub fn vcpus(&self) -> usize {
+        self.apic_ids.len()
+    }
+
+    /// The APIC ID of vCPU `i`.
+    pub fn vcpu_apic_id(&self, i: usize) -> u32 {
+        self.apic_ids[i]
+    }
+
+    /// The vCPU with APIC ID `id`.
+    pub fn vcpu_by_apic_id(&self, id: u32) -> Option<usize> {
+        self.apic_ids.iter().position(|&a| a == id)
+    }
+
+    /// vCPU `i`'s mailbox.
+    pub fn mailbox(&self, i: usize) -> &Mailbox {
+        &self.mailboxes[i]
+    }
+
+    /// Exit statistics of physical CPU `cpu`.
+    pub fn stats(&self, cpu: usize) -> &ExitStats {
+        &self.stats[cpu.min(self.stats.len() - 1)]
+    }
+
+    /// Every CPU's statistics.
+    pub fn all_stats(&self) -> impl Iterator<Item = (usize, &ExitStats)> {
+        self.stats.iter().enumerate()
+    }
+
+    /// Records that `v` came from a physical device (its EOI must reach the
+    /// physical APIC).
+    pub fn mark_device_vector(&self, v: u8) {
+        self.device_vectors.set(v);
+    }
+
+    /// Whether `v` came from a physical device.
+    pub fn is_device_vector(&self, v: u8) -> bool {
+        self.device_vectors.contains(v)
+    }
+
+    /// The EOI-exit bitmap for device vectors.
+    pub fn device_vectors_eoi_exit(&self) -> [u64; 4] {
+        self.device_vectors.words()
+    }
+
+    /// Publishes vCPU `i`'s addressing (see `Mailbox::addressing`).
+    pub fn publish_addressing(&self, i: usize, mode: ApicMode, dfr_model: u32, ldr: u32) {
+        let m = match mode {
+            ApicMode::Disabled => 0,
+            ApicMode::XApic => 1,
+            ApicMode::X2Apic => 2,
+        };
+        let v = m | (u64::from(dfr_model & 0xF) << 4) | (u64::from(ldr) << 32);
+        self.mailboxes[i].addressing.store(v, Ordering::Release);
+    }
+
+    /// Whether vCPU `i` is named by `dest` (SDM §12.6.2 physical and logical
+    /// destination modes; §12.12.10 for x2APIC), from its published addressing.
+    pub fn matches(&self, i: usize, dest: &Destination) -> bool {
+        let a = self.mailboxes[i].addressing.load(Ordering::Acquire);
+        let mode = a & 3;
+        let model = ((a >> 4) & 0xF) as u32;
+        let ldr = (a >> 32) as u32;
+        if mode == 0 {
+            return false;
+        }
+        let broadcast = if dest.x2apic { dest.field == u32::MAX } else { dest.field & 0xFF == 0xFF };
+        if broadcast {
+            return true;
+        }
+        if dest.x2apic != (mode == 2) {
+            return false;
+        }
+        let id = self.apic_ids[i];
+        match (dest.logical, dest.x2apic) {
+            (false, true) => dest.field == id,
+            (false, false) => dest.field & 0xFF == id & 0xFF,
+            (true, true) => dest.field >> 16 == ldr >> 16 && dest.field & ldr & 0xFFFF != 0,
+            (true, false) => {
+                let d = dest.field & 0xFF;
+                let l = ldr >> 24;
+                match model {
+                    0xF => d & l != 0,
+                    0x0 => d >> 4 == l >> 4 && d & l & 0xF != 0,
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// Asks every vCPU to stop with `code`.
+    pub fn request_stop(&self, code: u8) {
+        let _ = self.stop.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+    }
+}

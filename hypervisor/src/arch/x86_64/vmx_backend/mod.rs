@@ -1,0 +1,280 @@
+//! The VT-x backend: one `Vcpu` per guest CPU, its VMCS, the VM entry/exit
+//! loop, and the translation of VM exits into the generic handling in
+//! `crate::vcpu`. Only this module (and `vmcs.rs`) touches VMX state.
+
+mod apic_page;
+pub mod domain;
+mod exits;
+pub mod setup;
+
+use core::arch::global_asm;
+use crate::arch::x86_64::vmcs::{self, Vmcs};
+use crate::arch::x86_64::{cpu, percpu};
+use crate::logger;
+use crate::mm::addr::HostPhysAddr;
+use crate::mm::frames;
+use crate::vlapic::{VLapic, VLapicConfig};
+use crate::vmx::fields::{Field16 as F16, Field32 as F32, Field64 as F64, FieldNat as FN};
+
+use domain::Domain;
+use setup::{Controls, EntryState, VcpuPages};
+
+global_asm!(include_str!("../vmrun.S"), options(att_syntax));
+
+unsafe extern "C" {
+    fn vmx_run(regs: *mut GuestRegs, launched: u64) -> u64;
+    fn vmx_exit();
+}
+
+/// The guest's general-purpose registers that VMX does not save (RSP and RIP
+/// live in the VMCS). Layout shared with vmrun.S.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GuestRegs {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+}
+
+const _: () = assert!(core::mem::offset_of!(GuestRegs, rdi) == 40);
+const _: () = assert!(core::mem::offset_of!(GuestRegs, r15) == 112);
+
+impl GuestRegs {
+    /// The register numbered as in exit qualifications (SDM Table 28-3: 0 = RAX
+    /// ... 15 = R15; 4 = RSP lives in the VMCS).
+    pub fn get(&self, n: u8) -> u64 {
+        match n & 15 {
+            0 => self.rax,
+            1 => self.rcx,
+            2 => self.rdx,
+            3 => self.rbx,
+            4 => vmcs::read(FN::GuestRsp),
+            5 => self.rbp,
+            6 => self.rsi,
+            7 => self.rdi,
+            8 => self.r8,
+            9 => self.r9,
+            10 => self.r10,
+            11 => self.r11,
+            12 => self.r12,
+            13 => self.r13,
+            14 => self.r14,
+            _ => self.r15,
+        }
+    }
+
+    /// Sets register `n` (numbering as in `get`).
+    pub fn set(&mut self, n: u8, v: u64) {
+        match n & 15 {
+            0 => self.rax = v,
+            1 => self.rcx = v,
+            2 => self.rdx = v,
+            3 => self.rbx = v,
+            4 => vmcs::write(FN::GuestRsp, v),
+            5 => self.rbp = v,
+            6 => self.rsi = v,
+            7 => self.rdi = v,
+            8 => self.r8 = v,
+            9 => self.r9 = v,
+            10 => self.r10 = v,
+            11 => self.r11 = v,
+            12 => self.r12 = v,
+            13 => self.r13 = v,
+            14 => self.r14 = v,
+            _ => self.r15 = v,
+        }
+    }
+}
+
+/// One virtual CPU, bound to the physical CPU that runs it.
+#[derive(Debug)]
+pub struct Vcpu {
+    /// Index within its domain.
+    pub index: usize,
+    /// Its domain.
+    pub domain: &'static Domain,
+    vmcs: Vmcs,
+    /// Saved general registers.
+    pub regs: GuestRegs,
+    launched: bool,
+    /// Its local APIC.
+    pub vlapic: VLapic,
+    vapic_page: HostPhysAddr,
+    controls: Controls,
+    /// A vector injected through the entry interruption field and not yet
+    /// known to be delivered.
+    pending_event: Option<u32>,
+}
+
+/// Why a vCPU stopped running for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The guest powered the machine off.
+    PowerOff,
+    /// The guest asked for a reset.
+    Reboot,
+    /// The guest crashed (triple fault, invalid state); details were logged.
+    Crash,
+}
+
+impl Vcpu {
+    /// Creates the vCPU's VMCS on the running CPU and loads it.
+    pub fn new(index: usize, domain: &'static Domain, start: &EntryState) -> Result<Self, &'static str> {
+        let revision = domain.vmx.vmcs_revision();
+        let vmcs = Vmcs::new(revision).ok_or("out of memory for a VMCS")?;
+        vmcs.load().map_err(|_| "VMPTRLD failed")?;
+        let vapic_page = frames::allocate().map_err(|_| "out of memory for the virtual-APIC page")?;
+        apic_page::zero(vapic_page);
+        let pages = VcpuPages {
+            io_bitmap: domain.io_bitmap.as_u64(),
+            msr_bitmap: domain.msr_bitmap.as_u64(),
+            virtual_apic: vapic_page.as_u64(),
+            apic_access: domain.apic_access.as_u64(),
+            eptp: domain.eptp,
+        };
+        let vpid = (domain.vpid_base + index as u16).max(1);
+        let controls = setup::controls_and_host(&domain.vmx.msrs, &pages, vpid, vmx_exit as *const () as u64)?;
+        setup::guest_state(start);
+        let apic_id = domain.vcpu_apic_id(index);
+        let mut cfg = VLapicConfig::new(apic_id, index == 0, logger::tsc_khz(), domain.apic_khz);
+        cfg.x2apic = cpu::has_x2apic();
+        let vlapic = VLapic::new(cfg);
+        let mut v = Self {
+            index,
+            domain,
+            vmcs,
+            regs: GuestRegs::default(),
+            launched: false,
+            vlapic,
+            vapic_page,
+            controls,
+            pending_event: None,
+        };
+        v.sync_vlapic_to_page();
+        Ok(v)
+    }
+
+    fn has_vid(&self) -> bool {
+        self.controls.proc2 & setup::PROC2_VIRTUAL_INTERRUPT_DELIVERY != 0
+    }
+
+    /// Copies the vLAPIC state into the virtual-APIC page and the VMCS
+    /// interrupt-status and EOI-exit fields.
+    fn sync_vlapic_to_page(&mut self) {
+        apic_page::store(self.vapic_page, &self.vlapic);
+        let now = cpu::rdtsc();
+        let (dfr, ldr) = match self.vlapic.mode() {
+            crate::vlapic::ApicMode::X2Apic => (0, self.vlapic.x2apic_ldr()),
+            _ => (self.vlapic.mmio_read(0xE0, now) >> 28, self.vlapic.mmio_read(0xD0, now)),
+        };
+        self.domain.publish_addressing(self.index, self.vlapic.mode(), dfr, ldr);
+        if self.has_vid() {
+            vmcs::write(F16::GuestInterruptStatus, u64::from(self.vlapic.guest_interrupt_status()));
+            let eoi = self.vlapic.eoi_exit_bitmap();
+            // Physical device vectors need the guest's EOI to reach the real APIC.
+            let dev = self.domain.device_vectors_eoi_exit();
+            for (i, f) in [F64::EoiExitBitmap0, F64::EoiExitBitmap1, F64::EoiExitBitmap2, F64::EoiExitBitmap3]
+                .into_iter()
+                .enumerate()
+            {
+                vmcs::write(f, eoi[i] | dev[i]);
+            }
+        } else {
+            vmcs::write(F32::TprThreshold, u64::from(self.vlapic.tpr_threshold()));
+        }
+    }
+
+    /// Reads back what the hardware changed in the virtual-APIC page (TPR,
+    /// IRR/ISR after virtual-interrupt delivery and virtual EOIs).
+    fn sync_vlapic_from_page(&mut self) {
+        apic_page::load(self.vapic_page, &mut self.vlapic);
+    }
+
+    /// Runs the vCPU until it stops for good.
+    pub fn run(&mut self) -> StopReason {
+        loop {
+            self.before_entry();
+            // SAFETY: the VMCS is current on this CPU and fully initialised;
+            // `regs` is a valid GuestRegs; vmx_run preserves the host's
+            // callee-saved registers and returns here after the exit.
+            let failed = unsafe { vmx_run(&mut self.regs, u64::from(self.launched)) };
+            let exit_tsc = cpu::rdtsc();
+            if failed != 0 {
+                let err = vmcs::read(F32::VmInstructionError);
+                log::error!("dom0 vCPU{}: VM entry failed (VM-instruction error {err})", self.index);
+                exits::dump_guest_state(self);
+                return StopReason::Crash;
+            }
+            self.launched = true;
+            match exits::handle(self) {
+                Ok(()) => {}
+                Err(stop) => return stop,
+            }
+            let reason = vmcs::read(F32::ExitReason) as u32 & 0xFFFF;
+            self.domain.stats(percpu::current_index()).record(reason, cpu::rdtsc().wrapping_sub(exit_tsc));
+        }
+    }
+
+    /// Work done before every VM entry: collect interrupts from the physical
+    /// APIC and other vCPUs, fire the timer, program the preemption timer.
+    fn before_entry(&mut self) {
+        let mut changed = false;
+        let pc = percpu::current();
+        while let Some(v) = pc.pending_device_vectors.take_highest() {
+            self.sync_vlapic_from_page();
+            self.vlapic.accept_interrupt(v, false);
+            self.domain.mark_device_vector(v);
+            changed = true;
+        }
+        while let Some(v) = self.domain.mailbox(self.index).vectors.take_highest() {
+            if !changed {
+                self.sync_vlapic_from_page();
+            }
+            self.vlapic.accept_interrupt(v, false);
+            changed = true;
+        }
+        let now = cpu::rdtsc();
+        if let Some(deadline) = self.vlapic.next_timer_deadline()
+            && deadline <= now
+        {
+            if !changed {
+                self.sync_vlapic_from_page();
+            }
+            self.vlapic.on_time(now);
+            changed = true;
+        }
+        if changed {
+            self.sync_vlapic_to_page();
+            if !self.has_vid() {
+                self.inject_pending();
+            }
+        }
+        // VMX-preemption timer: exit at the next vLAPIC timer deadline, or
+        // after a 10 ms slice at most so hypervisor work gets a look in.
+        let shift = self.domain.vmx.preemption_timer_shift();
+        let slice = logger::tsc_khz().max(1000) * 10;
+        let until = match self.vlapic.next_timer_deadline() {
+            Some(d) => d.saturating_sub(now).min(slice),
+            None => slice,
+        };
+        vmcs::write(F32::GuestPreemptionTimerValue, (until >> shift).min(u64::from(u32::MAX)));
+    }
+
+    /// Without virtual-interrupt delivery: inject the highest deliverable
+    /// vector when the guest can take it, else ask for an interrupt window.
+    fn inject_pending(&mut self) {
+        exits::inject_pending(self);
+    }
+}

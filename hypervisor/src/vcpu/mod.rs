@@ -1,0 +1,7 @@
+//! Vendor-neutral vCPU logic: what the guest sees (CPUID, MSRs) and how
+//! exits are counted. The VT-x backend (`arch::x86_64::vmx_backend`) turns
+//! hardware exits into calls here.
+
+pub mod bitmaps;
+pub mod cpuid;
+pub mod stats;
