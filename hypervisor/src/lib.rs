@@ -11,6 +11,7 @@ extern crate alloc;
 pub mod acpi;
 pub mod boot;
 pub mod cmdline;
+pub mod dom0;
 pub mod mm;
 pub mod vcpu;
 pub mod vlapic;

@@ -38,6 +38,8 @@ pub mod pvh;
 mod ranges;
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod tests;
 
 /// A half-open range `[start, end)` of dom0's guest-physical memory. dom0 is
@@ -58,6 +60,10 @@ impl GuestRange {
             Some(end) => Some(Self { start: GuestPhysAddr::new(start), end: GuestPhysAddr::new(end) }),
             None => None,
         }
+    }
+    /// The same range as dom0 sees a host range (identity mapping).
+    pub const fn from_identity_host(range: &PhysRange) -> Self {
+        Self { start: GuestPhysAddr::new(range.start.as_u64()), end: GuestPhysAddr::new(range.end.as_u64()) }
     }
     /// Its size.
     pub const fn size(&self) -> ByteSize {

@@ -88,11 +88,6 @@ impl RangeSet {
         start >= end || self.spans.iter().any(|&(a, b)| a <= start && end <= b)
     }
 
-    /// Whether some byte of `[start, end)` is in the set.
-    pub(crate) fn overlaps(&self, start: u64, end: u64) -> bool {
-        self.spans.iter().any(|&(a, b)| a < end && start < b)
-    }
-
     /// Keeps only the bytes inside whole `align`-sized blocks (shrinks each
     /// interval inwards to `align`, a power of two).
     pub(crate) fn shrink_to(&mut self, align: u64) {
@@ -148,8 +143,6 @@ mod tests {
         assert_eq!(s.total(), 20);
         assert!(s.contains_range(26, 40));
         assert!(!s.contains_range(14, 26));
-        assert!(s.overlaps(14, 26));
-        assert!(!s.overlaps(15, 25));
         s.add(0, 5);
         assert_eq!(s.spans(), &[(0, 5), (10, 15), (25, 40)]);
     }

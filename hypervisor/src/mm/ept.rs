@@ -202,7 +202,11 @@ impl Eptp {
     /// A 4-level EPT rooted at `pml4` with the paging structures' memory
     /// type and the A/D enable chosen (A/D needs IA32_VMX_EPT_VPID_CAP bit
     /// 21).
-    pub const fn with(pml4: HostPhysAddr, memory_type: EptpMemoryType, accessed_dirty: bool) -> Self {
+    pub const fn with(
+        pml4: HostPhysAddr,
+        memory_type: EptpMemoryType,
+        accessed_dirty: bool,
+    ) -> Self {
         let mt = match memory_type {
             EptpMemoryType::Uncacheable => 0,
             EptpMemoryType::WriteBack => 6,

@@ -4,4 +4,5 @@ pub mod addr;
 pub mod ept;
 pub mod frame_alloc;
 pub mod frames;
+pub mod identity_plan;
 pub mod page_table;

@@ -72,14 +72,14 @@ impl IoBitmap {
     }
     /// Makes accesses to `port..port+len` exit.
     pub fn trap(&mut self, port: u16, len: u16) {
-        for p in port..port.saturating_add(len) {
-            self.0[usize::from(p / 8)] |= 1 << (p % 8);
+        for p in u32::from(port)..(u32::from(port) + u32::from(len)).min(0x1_0000) {
+            self.0[(p / 8) as usize] |= 1 << (p % 8);
         }
     }
     /// Lets accesses to `port..port+len` through.
     pub fn pass(&mut self, port: u16, len: u16) {
-        for p in port..port.saturating_add(len) {
-            self.0[usize::from(p / 8)] &= !(1 << (p % 8));
+        for p in u32::from(port)..(u32::from(port) + u32::from(len)).min(0x1_0000) {
+            self.0[(p / 8) as usize] &= !(1 << (p % 8));
         }
     }
     /// Whether an access to `port` exits.
@@ -111,7 +111,7 @@ mod tests {
         let mut b = IoBitmap::pass_all();
         b.trap(0x3F8, 8);
         assert!(b.traps(0x3F8) && b.traps(0x3FF) && !b.traps(0x400) && !b.traps(0x3F7));
-        b.trap(0xFFFF, 4); // saturates, no overflow
+        b.trap(0xFFFF, 4); // clipped at the last port, no overflow
         assert!(b.traps(0xFFFF));
         b.pass(0x3F8, 1);
         assert!(!b.traps(0x3F8));

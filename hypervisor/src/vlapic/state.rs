@@ -193,6 +193,8 @@ impl VLapic {
                 ApicMode::X2Apic => {
                     self.regs.set(regs::ID, self.cfg.apic_id);
                     self.regs.set(regs::LDR, self.x2apic_ldr());
+                    // An 8-bit xAPIC destination means nothing as a 32-bit one.
+                    self.regs.set(regs::ICR_HI, 0);
                 }
                 ApicMode::XApic => {}
             }

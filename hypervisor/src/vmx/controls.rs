@@ -229,9 +229,11 @@ bitflags! {
     }
 }
 
-/// The "default1" bits (SDM Vol. 3D §A.2): reserved bits that are 1 in the
-/// non-TRUE capability MSRs. With the TRUE MSRs (IA32_VMX_BASIC bit 55) some
-/// of them may be cleared; without them these must stay set.
+/// The "default1" class (SDM Vol. 3D §A.2): bits reported as must-be-one by
+/// the non-TRUE capability MSRs. Most are reserved; a few are real controls
+/// (CR3-load/CR3-store exiting, save/load debug controls). With the TRUE MSRs
+/// (IA32_VMX_BASIC bit 55) the real ones, and possibly others, may be
+/// cleared; without them all must stay set.
 pub mod default1 {
     /// Pin-based: bits 1, 2, 4.
     pub const PIN_BASED: u32 = 0x0000_0016;
@@ -299,7 +301,10 @@ pub const fn adjust_with_optional(
     optional: u32,
     capability_msr: u64,
 ) -> Result<u32, Unsupported> {
-    adjust(wanted | (optional & may_be_one(capability_msr)), capability_msr)
+    adjust(
+        wanted | (optional & may_be_one(capability_msr)),
+        capability_msr,
+    )
 }
 
 /// Guest segment access rights, the VMCS format (SDM Vol. 3C §25.4.1,

@@ -10,14 +10,15 @@
 //! payload is: `payload_offset` (0x248, from the start of the protected-mode
 //! part) and `payload_length` (0x24C).
 //!
-//! Decompression runs an external tool: Debian's kernels use XZ with the x86
-//! BCJ filter (`scripts/xz_wrap.sh`), which the pure-Rust `lzma-rs` does not
-//! implement, while `xz` (Debian's xz-utils, priority "standard") and the
-//! `unxz` applet of busybox (xz-embedded, with BCJ) both do — and the
-//! busybox-static package is fetched for the initramfs anyway.
+//! Decompression runs the `xz` command (Debian's xz-utils, priority
+//! "standard"): Debian's kernels use XZ with the x86 BCJ filter
+//! (`scripts/xz_wrap.sh`), which the pure-Rust `lzma-rs` does not implement,
+//! and neither does the `unxz` applet of Debian's busybox ("corrupted data"),
+//! so no crate is added and busybox is no fallback. gzip and zstd kernels go
+//! through `gzip` and `zstd` the same way.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -113,6 +114,31 @@ impl SetupHeader {
     }
 }
 
+/// The size of the Authenticode signature (PE certificate table) of an
+/// EFI-stub bzImage, or `None` when it has none (or no PE header at all).
+/// Debian's signed kernel packages carry such a signature; the `-unsigned`
+/// ones do not.
+pub fn authenticode_signature(image: &[u8]) -> Option<u32> {
+    let u16_at = |at: usize| Some(u16::from_le_bytes(image.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(image.get(at..at + 4)?.try_into().ok()?));
+    let pe = u32_at(0x3C)? as usize;
+    if image.get(pe..pe + 4)? != b"PE\0\0" {
+        return None;
+    }
+    let optional = pe + 24;
+    let (count_at, directories) = match u16_at(optional)? {
+        0x20B => (optional + 108, optional + 112), // PE32+
+        0x10B => (optional + 92, optional + 96),   // PE32
+        _ => return None,
+    };
+    // Entry 4 of the data directories: the certificate table.
+    if u32_at(count_at)? <= 4 {
+        return None;
+    }
+    let size = u32_at(directories + 4 * 8 + 4)?;
+    (size != 0).then_some(size)
+}
+
 /// The compression of a payload, told from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -163,38 +189,18 @@ pub fn payload(image: &[u8]) -> Result<(SetupHeader, &[u8], u32)> {
     Ok((header, data, u32::from_le_bytes(size.try_into().unwrap())))
 }
 
-/// Decompresses `data` with the first tool found: for XZ `xz` on PATH, then
-/// `busybox unxz` (each busybox in `busyboxes`, then one on PATH).
-pub fn decompress(kind: Compression, data: &[u8], busyboxes: &[PathBuf]) -> Result<Vec<u8>> {
-    let mut attempts: Vec<(PathBuf, Vec<&str>)> = Vec::new();
-    let busybox_candidates = busyboxes.iter().cloned().chain([PathBuf::from("busybox")]);
-    match kind {
+/// Decompresses `data` with the external tool for `kind`.
+pub fn decompress(kind: Compression, data: &[u8]) -> Result<Vec<u8>> {
+    let (program, args, package): (&str, &[&str], &str) = match kind {
         Compression::None => return Ok(data.to_vec()),
-        Compression::Xz => {
-            attempts.push(("xz".into(), vec!["--decompress", "--stdout", "--single-stream"]));
-            for busybox in busybox_candidates {
-                attempts.push((busybox, vec!["unxz", "-c"]));
-            }
-        }
-        Compression::Gzip => {
-            attempts.push(("gzip".into(), vec!["-dc"]));
-            for busybox in busybox_candidates {
-                attempts.push((busybox, vec!["gunzip", "-c"]));
-            }
-        }
-        Compression::Zstd => attempts.push(("zstd".into(), vec!["-dc"])),
-    }
-    let mut errors = Vec::new();
-    for (program, args) in &attempts {
-        match pipe_through(program, args, data) {
-            Ok(output) => return Ok(output),
-            Err(error) => errors.push(format!("{} {}: {error:#}", program.display(), args.join(" "))),
-        }
-    }
-    bail!(
-        "cannot decompress the {kind:?} kernel payload; install xz-utils (or gzip/zstd):\n  {}",
-        errors.join("\n  ")
-    )
+        // --single-stream: ignore anything after the first stream.
+        Compression::Xz => ("xz", &["--decompress", "--stdout", "--single-stream"], "xz-utils"),
+        Compression::Gzip => ("gzip", &["--decompress", "--stdout"], "gzip"),
+        Compression::Zstd => ("zstd", &["--decompress", "--stdout"], "zstd"),
+    };
+    pipe_through(Path::new(program), args, data).with_context(|| {
+        format!("cannot decompress the {kind:?} kernel payload with `{program}` (Debian package {package})")
+    })
 }
 
 /// Runs `program args` with `input` on its stdin and returns its stdout.
@@ -326,10 +332,9 @@ fn notes(mut data: &[u8]) -> Result<Vec<(&[u8], u32, &[u8])>> {
     Ok(notes)
 }
 
-/// Extracts the ELF vmlinux of `bzimage` to `out` (atomically), using the
-/// busyboxes in `busyboxes` as fallback decompressors. Skips the work when
-/// `out` is newer than `bzimage` and still passes [`inspect_elf`].
-pub fn extract(bzimage: &Path, out: &Path, busyboxes: &[PathBuf]) -> Result<VmlinuxInfo> {
+/// Extracts the ELF vmlinux of `bzimage` to `out` (atomically). Skips the
+/// work when `out` is newer than `bzimage` and still passes [`inspect_elf`].
+pub fn extract(bzimage: &Path, out: &Path) -> Result<VmlinuxInfo> {
     if let Some(info) = cached(bzimage, out) {
         eprintln!("assets: vmlinux up to date: {}", out.display());
         report(out, &info);
@@ -350,7 +355,7 @@ pub fn extract(bzimage: &Path, out: &Path, busyboxes: &[PathBuf]) -> Result<Vmli
         header.payload_range().start,
         size
     );
-    let elf = decompress(kind, data, busyboxes)?;
+    let elf = decompress(kind, data)?;
     ensure!(
         elf.len() == size as usize,
         "decompressed {} bytes but the bzImage says {size}",
@@ -544,7 +549,7 @@ pub(crate) mod tests {
         let (_, data, size) = payload(&image).unwrap();
         assert_eq!(Compression::detect(data).unwrap(), Compression::Xz);
         assert_eq!(size as usize, elf.len());
-        let decompressed = decompress(Compression::Xz, data, &[]).unwrap();
+        let decompressed = decompress(Compression::Xz, data).unwrap();
         assert_eq!(decompressed, elf);
 
         let dir = std::env::temp_dir().join(format!("oxen-assets-xz-{}", std::process::id()));
@@ -552,23 +557,12 @@ pub(crate) mod tests {
         let bzimage = dir.join("bzImage");
         let vmlinux = dir.join("vmlinux");
         std::fs::write(&bzimage, &image).unwrap();
-        let info = extract(&bzimage, &vmlinux, &[]).unwrap();
+        let info = extract(&bzimage, &vmlinux).unwrap();
         assert_eq!(info.pvh_entry, 0x1_0003_40);
         assert_eq!(std::fs::read(&vmlinux).unwrap(), elf);
         // The second call finds the cached file.
-        let again = extract(&bzimage, &vmlinux, &[]).unwrap();
+        let again = extract(&bzimage, &vmlinux).unwrap();
         assert_eq!(again, info);
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// The busybox `unxz` fallback, when a busybox with that applet is around.
-    #[test]
-    fn busybox_unxz_fallback() {
-        let elf = tiny_elf(0x40);
-        let Some(compressed) = xz_like_kbuild(&elf) else { return };
-        match pipe_through(Path::new("busybox"), &["unxz", "-c"], &compressed) {
-            Ok(output) => assert_eq!(output, elf),
-            Err(error) => eprintln!("no usable busybox ({error:#}): skipped"),
-        }
     }
 }

@@ -136,7 +136,15 @@ pub fn download(debs: &Path, pin: &Pin) -> Result<PathBuf> {
     std::fs::create_dir_all(debs)?;
     eprintln!("assets: apt-get download {}", pin.spec());
     let started = std::time::Instant::now();
-    let attempt = || run_visible(Command::new("apt-get").args(["download", &pin.spec()]).current_dir(debs));
+    // As root, apt wants to download as the `_apt` user, which cannot write
+    // here: it warns and downloads as root anyway. Say so up front instead.
+    let attempt = || {
+        run_visible(
+            Command::new("apt-get")
+                .args(["-o", "APT::Sandbox::User=root", "download", &pin.spec()])
+                .current_dir(debs),
+        )
+    };
     if let Err(error) = attempt() {
         // The package lists may be stale (the archive moved on): update once.
         if updated() {

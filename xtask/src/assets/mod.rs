@@ -324,7 +324,8 @@ pub fn debian_kernel_headers(root: &Path, kernel: &KernelAssets) -> Result<Kerne
 pub fn busybox(root: &Path) -> Result<PathBuf> {
     let assets = assets_dir(root);
     let lock_path = assets.join("busybox.lock");
-    let dir_of = |pin: &Pin| assets.join("busybox").join(&pin.version);
+    // The epoch's colon is kept out of the path (GRUB and make dislike it).
+    let dir_of = |pin: &Pin| assets.join("busybox").join(pin.version.replace(':', "_"));
     if let Some(pin) = Lock::read(&lock_path).and_then(|lock| lock.pin("busybox")) {
         let binary = dir_of(&pin).join("bin/busybox");
         if debian::is_unpacked(&pin, &dir_of(&pin)) && binary.is_file() {
@@ -347,20 +348,17 @@ pub fn busybox(root: &Path) -> Result<PathBuf> {
 /// Extracts the uncompressed ELF vmlinux from `bzimage` into `out`, checks
 /// it is ELF64 x86-64 with a PVH entry note (`XEN_ELFNOTE_PHYS32_ENTRY`) and
 /// prints the entry. Cached: nothing is done when `out` is newer than
-/// `bzimage` and valid. Decompresses with `xz` (xz-utils), or `busybox unxz`.
+/// `bzimage` and valid. Needs the `xz` command (Debian package xz-utils).
 pub fn extract_vmlinux(bzimage: &Path, out: &Path) -> Result<VmlinuxInfo> {
-    bzimage::extract(bzimage, out, &[])
+    bzimage::extract(bzimage, out)
 }
 
 /// [`debian_kernel`], then its vmlinux extracted to
-/// [`KernelAssets::vmlinux_path`]; falls back to the fetched busybox's
-/// `unxz` when the host has no `xz`.
+/// [`KernelAssets::vmlinux_path`].
 pub fn debian_vmlinux(root: &Path) -> Result<(KernelAssets, PathBuf, VmlinuxInfo)> {
     let kernel = debian_kernel(root)?;
     let out = kernel.vmlinux_path();
-    let have_xz = Command::new("xz").arg("--version").output().is_ok_and(|o| o.status.success());
-    let fallbacks = if have_xz { Vec::new() } else { vec![busybox(root)?] };
-    let info = bzimage::extract(&kernel.bzimage, &out, &fallbacks)?;
+    let info = bzimage::extract(&kernel.bzimage, &out)?;
     Ok((kernel, out, info))
 }
 

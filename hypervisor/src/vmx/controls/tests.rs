@@ -34,12 +34,20 @@ fn control_bits_match_the_sdm_tables() {
 }
 
 #[test]
-fn default1_bits_are_reserved_in_the_named_controls() {
-    assert!(PinBased::from_bits(default1::PIN_BASED).is_none());
+fn default1_bits_are_reserved_except_the_known_controls() {
     assert_eq!(PinBased::all().bits() & default1::PIN_BASED, 0);
-    assert_eq!(ProcBased::all().bits() & default1::PROC_BASED, 0);
-    assert_eq!(ExitControls::all().bits() & default1::EXIT, 0);
-    assert_eq!(EntryControls::all().bits() & default1::ENTRY, 0);
+    assert_eq!(
+        ProcBased::all().bits() & default1::PROC_BASED,
+        (ProcBased::CR3_LOAD_EXITING | ProcBased::CR3_STORE_EXITING).bits()
+    );
+    assert_eq!(
+        ExitControls::all().bits() & default1::EXIT,
+        ExitControls::SAVE_DEBUG_CONTROLS.bits()
+    );
+    assert_eq!(
+        EntryControls::all().bits() & default1::ENTRY,
+        EntryControls::LOAD_DEBUG_CONTROLS.bits()
+    );
 }
 
 #[test]
@@ -58,12 +66,7 @@ fn adjust_reports_every_unsupported_bit() {
     // Preemption timer (bit 6) and posted interrupts (bit 7) not allowed.
     let msr = cap(0x16, 0x3F);
     let wanted = PinBased::all().bits();
-    assert_eq!(
-        adjust(wanted, msr),
-        Err(Unsupported {
-            missing_bits: 0xC0
-        })
-    );
+    assert_eq!(adjust(wanted, msr), Err(Unsupported { missing_bits: 0xC0 }));
     let err = adjust(wanted, msr).unwrap_err();
     assert!(err.to_string().contains("0x000000c0"), "{err}");
 }
@@ -112,7 +115,16 @@ fn ready_made_access_rights() {
 
 #[test]
 fn access_rights_parts() {
-    let ar = AccessRights::new(segment_type::CODE_XR_ACCESSED, true, 3, true, true, true, false, true);
+    let ar = AccessRights::new(
+        segment_type::CODE_XR_ACCESSED,
+        true,
+        3,
+        true,
+        true,
+        true,
+        false,
+        true,
+    );
     assert_eq!(ar.raw(), 0xB09B | (3 << 5));
     assert_eq!(ar.segment_type(), 0xB);
     assert!(ar.is_code_or_data());
@@ -121,7 +133,16 @@ fn access_rights_parts() {
     assert!(!ar.is_default_big() && !ar.is_unusable());
     assert!(ar.unusable().is_unusable());
     assert_eq!(AccessRights::from_raw(0xC093), AccessRights::FLAT32_DATA);
-    let ldt = AccessRights::new(segment_type::LDT, false, 0, true, false, false, false, false);
+    let ldt = AccessRights::new(
+        segment_type::LDT,
+        false,
+        0,
+        true,
+        false,
+        false,
+        false,
+        false,
+    );
     assert_eq!(ldt.raw(), 0x82);
 }
 
@@ -129,18 +150,19 @@ fn access_rights_parts() {
 fn access_rights_from_gdt_descriptors() {
     // The classic flat descriptors: 64-bit code 0x00AF9B000000FFFF,
     // 32-bit code 0x00CF9B000000FFFF, data 0x00CF93000000FFFF.
-    assert_eq!(AccessRights::from_descriptor(0x00AF_9B00_0000_FFFF), AccessRights::CODE64.with_avl_clear());
-    assert_eq!(AccessRights::from_descriptor(0x00CF_9B00_0000_FFFF), AccessRights::FLAT32_CODE);
-    assert_eq!(AccessRights::from_descriptor(0x00CF_9300_0000_FFFF), AccessRights::FLAT32_DATA);
+    assert_eq!(
+        AccessRights::from_descriptor(0x00AF_9B00_0000_FFFF),
+        AccessRights::CODE64
+    );
+    assert_eq!(
+        AccessRights::from_descriptor(0x00CF_9B00_0000_FFFF),
+        AccessRights::FLAT32_CODE
+    );
+    assert_eq!(
+        AccessRights::from_descriptor(0x00CF_9300_0000_FFFF),
+        AccessRights::FLAT32_DATA
+    );
     // Not present: unusable.
     assert!(AccessRights::from_descriptor(0x00CF_1300_0000_FFFF).is_unusable());
     assert!(AccessRights::from_descriptor(0).is_unusable());
-}
-
-impl AccessRights {
-    /// 0x00AF... has the limit's top nibble F, not AVL; nothing to clear,
-    /// but this keeps the comparison explicit.
-    fn with_avl_clear(self) -> Self {
-        Self::from_raw(self.raw() & !Self::AVL)
-    }
 }

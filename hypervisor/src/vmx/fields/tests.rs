@@ -8,7 +8,10 @@ use super::*;
 fn encodings_match_the_sdm() {
     // Table B-1 / B-2 / B-3.
     assert_eq!(Field16::Vpid.encoding(), 0x0000);
-    assert_eq!(Field16::PostedInterruptNotificationVector.encoding(), 0x0002);
+    assert_eq!(
+        Field16::PostedInterruptNotificationVector.encoding(),
+        0x0002
+    );
     assert_eq!(Field16::EptpIndex.encoding(), 0x0004);
     assert_eq!(Field16::GuestEsSelector.encoding(), 0x0800);
     assert_eq!(Field16::GuestTrSelector.encoding(), 0x080E);
@@ -102,7 +105,11 @@ fn encodings_and_names_are_unique_and_reversible() {
     let mut encodings = HashSet::new();
     let mut names = HashSet::new();
     for f in AnyField::all() {
-        assert!(encodings.insert(f.encoding()), "duplicate {:#x}", f.encoding());
+        assert!(
+            encodings.insert(f.encoding()),
+            "duplicate {:#x}",
+            f.encoding()
+        );
         assert!(names.insert(f.name()), "duplicate {}", f.name());
         assert_eq!(AnyField::from_encoding(f.encoding()), Some(f));
     }

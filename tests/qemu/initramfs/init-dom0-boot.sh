@@ -1,0 +1,85 @@
+#!/bin/sh
+# /init of the dom0-boot initramfs (scenarios dom0-boot, dom0-bzimage).
+#
+# Built into target/assets/initramfs-*.cpio by xtask (xtask/src/assets/) with
+# Debian's busybox-static. Prints, on the console (console=ttyS0 on the kernel
+# command line):
+#
+#   OXEN-DOM0: userspace up
+#   OXEN-DOM0: cpus online: N          count of /sys/devices/system/cpu/online
+#   OXEN-DOM0: memtotal-kb: N          MemTotal of /proc/meminfo
+#   OXEN-DOM0: hypervisor flag: yes|no the "hypervisor" flag in /proc/cpuinfo
+#   OXEN-DOM0: uptime: S.SS            /proc/uptime when userspace came up
+#   OXEN-DOM0: cpuid-hypervisor: SIG (max leaf 0xN)
+#                                      CPUID 0x40000000 through /dev/cpu/0/cpuid
+#                                      (cpuid.ko ships in /lib/modules/); non-
+#                                      printable bytes show as '.'; "unavailable"
+#                                      when the device cannot be read
+#   OXEN-DOM0: powering off
+#
+# then powers off with `poweroff -f` (ACPI S5 from the kernel).
+
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+
+mount -t proc proc /proc
+# Uptime first, as close to the start of userspace as the shell allows.
+read -r up_seconds _ < /proc/uptime
+mount -t sysfs sysfs /sys
+# Debian's kernel has CONFIG_DEVTMPFS_MOUNT off: mount it ourselves.
+mount -t devtmpfs devtmpfs /dev
+
+echo "OXEN-DOM0: userspace up"
+
+# Counts the CPUs of a list like "0-3,5,7-8".
+count_cpus() {
+    n=0
+    old_ifs=$IFS
+    IFS=,
+    for part in $1; do
+        case $part in
+            *-*) n=$((n + ${part#*-} - ${part%-*} + 1)) ;;
+            ?*) n=$((n + 1)) ;;
+        esac
+    done
+    IFS=$old_ifs
+    echo "$n"
+}
+
+if [ -r /sys/devices/system/cpu/online ]; then
+    cpus=$(count_cpus "$(cat /sys/devices/system/cpu/online)")
+else
+    cpus=$(nproc)
+fi
+echo "OXEN-DOM0: cpus online: $cpus"
+
+memtotal=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
+echo "OXEN-DOM0: memtotal-kb: $memtotal"
+
+if grep -qw hypervisor /proc/cpuinfo; then
+    echo "OXEN-DOM0: hypervisor flag: yes"
+else
+    echo "OXEN-DOM0: hypervisor flag: no"
+fi
+
+echo "OXEN-DOM0: uptime: $up_seconds"
+
+# CPUID leaf 0x40000000: /dev/cpu/0/cpuid reads 16 bytes (EAX, EBX, ECX, EDX)
+# of the leaf given by the file position, so skip 0x40000000/16 blocks of 16.
+insmod /lib/modules/cpuid.ko 2>/dev/null
+leaf=$(dd if=/dev/cpu/0/cpuid bs=16 skip=67108864 count=1 2>/dev/null | hexdump -v -e '16/1 "%02x"')
+if [ ${#leaf} -eq 32 ]; then
+    # EAX is little-endian in the first 4 bytes.
+    max_leaf=$(echo "$leaf" | sed 's/^\(..\)\(..\)\(..\)\(..\).*/\4\3\2\1/')
+    signature=$(dd if=/dev/cpu/0/cpuid bs=16 skip=67108864 count=1 2>/dev/null |
+        dd bs=1 skip=4 count=12 2>/dev/null | tr -c '\040-\176' '.')
+    echo "OXEN-DOM0: cpuid-hypervisor: $signature (max leaf 0x$max_leaf)"
+else
+    echo "OXEN-DOM0: cpuid-hypervisor: unavailable"
+fi
+
+sleep 1
+echo "OXEN-DOM0: powering off"
+poweroff -f
+# Not reached unless power-off failed; init must not exit (that panics).
+echo "OXEN-DOM0: poweroff failed"
+while :; do sleep 1000; done
