@@ -356,5 +356,15 @@ pub fn dsdt_s5(mem: &dyn PhysRead, addr: u64) -> Result<Option<(u8, u8)>, AcpiEr
     Ok(None)
 }
 
+/// Finds a valid RSDP in a BIOS area image `bytes` that starts at physical
+/// `base`, on 16-byte boundaries (ACPI 6.5 §5.2.5.1 "Finding the RSDP on
+/// IA-PC Systems"); returns its physical address.
+pub fn find_rsdp_in(bytes: &[u8], base: u64) -> Option<u64> {
+    (0..bytes.len().saturating_sub(20))
+        .step_by(16)
+        .find(|&off| parse_rsdp(&bytes[off..(off + 36).min(bytes.len())]).is_ok())
+        .map(|off| base + off as u64)
+}
+
 #[cfg(test)]
 mod tests;

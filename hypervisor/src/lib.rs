@@ -20,6 +20,8 @@ pub mod vmx;
 #[cfg(target_os = "none")]
 pub mod arch;
 #[cfg(target_os = "none")]
+pub mod dom0_launch;
+#[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]
 pub mod logger;

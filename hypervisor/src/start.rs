@@ -25,6 +25,8 @@ const STACK_SIZE: ByteSize = ByteSize::kib(64);
 /// Settings shared with the APs once the BSP has decided them.
 static VMX_REVISION: spin::Once<u32> = spin::Once::new();
 static HV_CR3: spin::Once<HostPhysAddr> = spin::Once::new();
+/// The local APIC timer rate after divide-by-16, kHz.
+static APIC_TIMER_KHZ: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 fn fatal(msg: core::fmt::Arguments<'_>, on_exit: ExitAction) -> ! {
     log::error!("FATAL: {msg}");
@@ -32,7 +34,7 @@ fn fatal(msg: core::fmt::Arguments<'_>, on_exit: ExitAction) -> ! {
 }
 
 /// What the hypervisor does when it has nothing left to run.
-fn finish(on_exit: ExitAction) -> ! {
+pub fn finish(on_exit: ExitAction) -> ! {
     match on_exit {
         ExitAction::PowerOff => power::power_off(),
         ExitAction::Reboot => power::reboot(),
@@ -264,7 +266,19 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
         log::error!("only {in_root} of {started} CPUs entered VMX root operation");
     }
 
-    log::info!("no dom0 kernel module given: nothing to run");
+    if info.modules().next().is_none() {
+        log::info!("no dom0 kernel module given: nothing to run");
+        finish(opts.on_exit);
+    }
+    let pm = power::info();
+    let pm = crate::dom0_launch::PmInfo {
+        pm1a_cnt: pm.map_or(0, |p| p.fadt.pm1a_cnt),
+        s5: pm.and_then(|p| p.s5).map(|(a, _)| a),
+        apic_khz: APIC_TIMER_KHZ.load(Ordering::Relaxed) * 16,
+    };
+    if let Err(e) = crate::dom0_launch::launch(&info, &opts, caps, in_root, pm) {
+        log::error!("FATAL: dom0 not started: {e}");
+    }
     finish(opts.on_exit)
 }
 
@@ -276,6 +290,7 @@ fn check_lapic_timer() {
         return;
     }
     let timer_khz = lapic::measure_timer_khz(khz, khz * 10); // over 10 ms
+    APIC_TIMER_KHZ.store(timer_khz, Ordering::Relaxed);
     let per_ms = timer_khz.max(1);
     let before = idt::TIMER_TICKS.load(Ordering::Relaxed);
     lapic::start_timer(idt::VECTOR_TIMER, lapic::TimerMode::Periodic, (per_ms * 2).min(u64::from(u32::MAX)) as u32);
@@ -323,7 +338,9 @@ extern "C" fn ap_entry(index: u64) -> ! {
         percpu::get(index).failed.store(true, Ordering::Release);
     }
     loop {
+        crate::dom0_launch::ap_run(index);
         cpu::sti();
         cpu::hlt();
+        cpu::cli();
     }
 }

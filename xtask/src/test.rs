@@ -64,22 +64,23 @@ pub fn test(names: &[String], host_only: bool) -> Result<bool> {
     Ok(failed == 0)
 }
 
-/// `cargo test --workspace` on the host.
+/// `cargo test --workspace` on the host; `--no-fail-fast` so that one failing
+/// crate does not hide the results of the others.
 fn host_tests() -> Result<(String, bool)> {
-    println!("{HOST_TESTS}: cargo test --workspace");
+    println!("{HOST_TESTS}: cargo test --workspace --no-fail-fast");
     let started = Instant::now();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace_root())
         .env("RUSTUP_AUTO_INSTALL", "1")
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .status()
         .context("cannot run cargo test")?;
     let seconds = started.elapsed().as_secs_f64();
     if status.success() {
         println!("{HOST_TESTS}: PASS ({seconds:.1} s)");
     } else {
-        println!("{HOST_TESTS}: FAIL: cargo test --workspace failed ({status}) ({seconds:.1} s)");
+        println!("{HOST_TESTS}: FAIL: cargo test failed ({status}) ({seconds:.1} s)");
     }
     Ok((HOST_TESTS.to_owned(), status.success()))
 }

@@ -141,3 +141,12 @@ proptest::proptest! {
         let _ = find_table(&mem, &rsdp, b"APIC");
     }
 }
+
+#[test]
+fn rsdp_found_in_bios_area() {
+    let mut area = vec![0u8; 0x200];
+    let r = rsdp_v2(0x4000);
+    area[0x150..0x150 + r.len()].copy_from_slice(&r);
+    assert_eq!(find_rsdp_in(&area, 0xE0000), Some(0xE0150));
+    assert_eq!(find_rsdp_in(&area[..0x100], 0xE0000), None);
+}

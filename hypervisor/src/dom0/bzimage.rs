@@ -10,14 +10,15 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::fmt;
 
-use super::entry::{boot_gdt, EntryState, BOOT_GDT_SIZE};
-use super::memory::{E820Entry, E820_ENTRY_SIZE, E820_MAX_ENTRIES_ZEROPAGE};
-use super::page_tables::{build_identity_page_tables, identity_tables_size, IdentityPageSize};
+use super::entry::{BOOT_GDT_SIZE, EntryState, boot_gdt};
+use super::memory::{E820_ENTRY_SIZE, E820_MAX_ENTRIES_ZEROPAGE, E820Entry};
+use super::page_tables::{IdentityPageSize, build_identity_page_tables, identity_tables_size};
 use super::pvh::{free_set, page_round, place_block, place_initrd};
 use super::ranges::Prefer;
-use super::{put, read_u16, read_u32, read_u64, read_u8, Dom0Error, GuestRange};
-use crate::mm::addr::{ByteSize, GuestPhysAddr, PhysRange, PAGE_SIZE};
+use super::{Dom0Error, GuestRange, put, read_u8, read_u16, read_u32, read_u64};
+use crate::mm::addr::{ByteSize, GuestPhysAddr, PAGE_SIZE, PhysRange};
 
 /// `boot_flag` (boot.rst: "0xAA55 magic number").
 pub const BOOT_FLAG_MAGIC: u16 = 0xAA55;
@@ -119,8 +120,8 @@ pub mod xloadflags {
     pub const XLF_CAN_BE_LOADED_ABOVE_4G: u16 = 1 << 1;
 }
 
-/// A checked bzImage.
-#[derive(Clone, Copy, Debug)]
+/// A checked bzImage. (`Debug` shows the image's length, not its bytes.)
+#[derive(Clone, Copy)]
 pub struct BzImage<'a> {
     image: &'a [u8],
     /// `version`.
@@ -152,20 +153,44 @@ fn bad(reason: &'static str) -> Dom0Error {
     Dom0Error::BadBzImage { reason }
 }
 
+impl fmt::Debug for BzImage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BzImage")
+            .field("image_len", &self.image.len())
+            .field("version", &format_args!("{:#06x}", self.version))
+            .field("kernel_offset", &self.kernel_offset)
+            .field("xloadflags", &format_args!("{:#x}", self.xloadflags))
+            .field("relocatable", &self.relocatable)
+            .field("pref_address", &format_args!("{:#x}", self.pref_address))
+            .field("init_size", &format_args!("{:#x}", self.init_size))
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a> BzImage<'a> {
     /// Checks the setup header.
     pub fn parse(image: &'a [u8]) -> Result<Self, Dom0Error> {
-        let truncated = || Dom0Error::Truncated { what: "setup header", file_len: image.len() };
-        let header_end = usize::from(read_u8(image, hdr::JUMP + 1).ok_or_else(truncated)?) + hdr::HEADER;
-        if read_u16(image, hdr::BOOT_FLAG) != Some(BOOT_FLAG_MAGIC) || read_u32(image, hdr::HEADER) != Some(HDRS_MAGIC) {
-            return Err(bad("no setup header (boot_flag 0xAA55 and \"HdrS\" missing)"));
+        let truncated = || Dom0Error::Truncated {
+            what: "setup header",
+            file_len: image.len(),
+        };
+        let header_end =
+            usize::from(read_u8(image, hdr::JUMP + 1).ok_or_else(truncated)?) + hdr::HEADER;
+        if read_u16(image, hdr::BOOT_FLAG) != Some(BOOT_FLAG_MAGIC)
+            || read_u32(image, hdr::HEADER) != Some(HDRS_MAGIC)
+        {
+            return Err(bad(
+                "no setup header (boot_flag 0xAA55 and \"HdrS\" missing)",
+            ));
         }
         let version = read_u16(image, hdr::VERSION).ok_or_else(truncated)?;
         if version < MIN_PROTOCOL {
             return Err(Dom0Error::BzImageTooOld { version });
         }
         if !(hdr::MIN_END..=zp::AFTER_SETUP_HEADER).contains(&header_end) {
-            return Err(bad("the setup header's length (jump offset at 0x201) is out of range"));
+            return Err(bad(
+                "the setup header's length (jump offset at 0x201) is out of range",
+            ));
         }
         if image.len() < header_end {
             return Err(truncated());
@@ -178,7 +203,10 @@ impl<'a> BzImage<'a> {
         };
         let kernel_offset = (setup_sects + 1) * 512;
         if image.len() <= kernel_offset {
-            return Err(Dom0Error::Truncated { what: "protected-mode kernel", file_len: image.len() });
+            return Err(Dom0Error::Truncated {
+                what: "protected-mode kernel",
+                file_len: image.len(),
+            });
         }
         let loadflags = byte(hdr::LOADFLAGS);
         if loadflags & loadflags::LOADED_HIGH == 0 {
@@ -186,7 +214,9 @@ impl<'a> BzImage<'a> {
         }
         let xloadflags = read_u16(image, hdr::XLOADFLAGS).unwrap_or(0);
         if xloadflags & xloadflags::XLF_KERNEL_64 == 0 {
-            return Err(bad("it has no 64-bit entry point (XLF_KERNEL_64 clear); use a 64-bit kernel"));
+            return Err(bad(
+                "it has no 64-bit entry point (XLF_KERNEL_64 clear); use a 64-bit kernel",
+            ));
         }
         let kernel_alignment = u64::from(word(hdr::KERNEL_ALIGNMENT));
         if !kernel_alignment.is_power_of_two() {
@@ -227,27 +257,47 @@ impl<'a> BzImage<'a> {
         if self.relocatable {
             return None;
         }
-        GuestRange::from_start_size(self.pref_address, page_round(self.init_size)).map(|r| r.identity_host())
+        GuestRange::from_start_size(self.pref_address, page_round(self.init_size))
+            .map(|r| r.identity_host())
     }
 
     /// Where the kernel goes: `[load, load + init_size)` in dom0's RAM, at
     /// `pref_address` if that is free, else (relocatable kernels only) the
-    /// lowest `kernel_alignment`-aligned place above 1 MiB and below 4 GiB.
+    /// lowest `kernel_alignment`-aligned place above `pref_address` and below
+    /// 4 GiB. Never below `pref_address`: without KASLR the decompressor
+    /// writes the kernel at `max(load address, LOAD_PHYSICAL_ADDR)`
+    /// (`arch/x86/boot/compressed/head_64.S`), and `LOAD_PHYSICAL_ADDR` is
+    /// what `pref_address` holds, so memory below it would not be used and
+    /// memory at it might not be dom0's.
     pub fn choose_load_range(&self, dom0_ram: &[PhysRange]) -> Result<GuestRange, Dom0Error> {
         let size = page_round(self.init_size);
         let free = free_set(dom0_ram, &[]);
         let pref_end = self.pref_address.saturating_add(size);
-        if self.pref_address.is_multiple_of(PAGE_SIZE) && free.contains_range(self.pref_address, pref_end) {
-            return GuestRange::from_start_size(self.pref_address, size).ok_or(bad("pref_address overflows"));
+        if self.pref_address.is_multiple_of(PAGE_SIZE)
+            && free.contains_range(self.pref_address, pref_end)
+        {
+            return GuestRange::from_start_size(self.pref_address, size)
+                .ok_or(bad("pref_address overflows"));
         }
         if !self.relocatable {
             return Err(Dom0Error::RequiredRangeUnavailable {
-                range: self.required_range().unwrap_or(PhysRange::new(Default::default(), Default::default())),
+                range: self
+                    .required_range()
+                    .unwrap_or(PhysRange::new(Default::default(), Default::default())),
             });
         }
         let at = free
-            .find_fit(size, self.kernel_alignment, 0x10_0000, 1 << 32, Prefer::Low)
-            .ok_or(Dom0Error::NoRoom { what: "kernel", size: ByteSize::new(size) })?;
+            .find_fit(
+                size,
+                self.kernel_alignment,
+                self.pref_address.max(0x10_0000),
+                1 << 32,
+                Prefer::Low,
+            )
+            .ok_or(Dom0Error::NoRoom {
+                what: "kernel",
+                size: ByteSize::new(size),
+            })?;
         GuestRange::from_start_size(at, size).ok_or(bad("load address overflows"))
     }
 }
@@ -297,17 +347,25 @@ pub struct BzPlacementRequest<'a> {
 /// Chooses the kernel's load range, then the boot block (conventional memory
 /// if it fits, else low in dom0's RAM below 4 GiB) and the initrd (as high as
 /// possible below `initrd_addr_max` and 4 GiB), clear of one another.
-pub fn place_bzimage(image: &BzImage<'_>, req: &BzPlacementRequest<'_>) -> Result<BzLayout, Dom0Error> {
+pub fn place_bzimage(
+    image: &BzImage<'_>,
+    req: &BzPlacementRequest<'_>,
+) -> Result<BzLayout, Dom0Error> {
     if req.cmdline_len > image.cmdline_size {
-        return Err(Dom0Error::CmdlineTooLong { len: req.cmdline_len, max: image.cmdline_size });
+        return Err(Dom0Error::CmdlineTooLong {
+            len: req.cmdline_len,
+            max: image.cmdline_size,
+        });
     }
     let kernel = image.choose_load_range(req.dom0_ram)?;
     let tables = identity_tables_size(IDENTITY_LIMIT, req.page_size)? as u64;
     let low = ZERO_PAGE_SIZE as u64 + page_round(64 + req.cmdline_len as u64 + 1);
     let size = low + tables;
     let mut free = free_set(req.dom0_ram, &[kernel]);
-    let base = place_block(&free, size, IDENTITY_LIMIT)
-        .ok_or(Dom0Error::NoRoom { what: "boot_params block", size: ByteSize::new(size) })?;
+    let base = place_block(&free, size, IDENTITY_LIMIT).ok_or(Dom0Error::NoRoom {
+        what: "boot_params block",
+        size: ByteSize::new(size),
+    })?;
     free.remove(base, base + size);
     let initrd_limit = image.initrd_addr_max.saturating_add(1).min(IDENTITY_LIMIT);
     let initrd = match req.initrd_size {
@@ -317,7 +375,10 @@ pub fn place_bzimage(image: &BzImage<'_>, req: &BzPlacementRequest<'_>) -> Resul
     let at = |off: u64| GuestPhysAddr::new(base + off);
     Ok(BzLayout {
         kernel,
-        block: GuestRange { start: at(0), end: at(size) },
+        block: GuestRange {
+            start: at(0),
+            end: at(size),
+        },
         boot_params: at(0),
         gdt: at(ZERO_PAGE_SIZE as u64),
         cmdline: at(ZERO_PAGE_SIZE as u64 + 64),
@@ -343,7 +404,11 @@ pub fn build_zero_page(
         return Err(Dom0Error::TooManyE820Entries { count: e820.len() });
     }
     let mut zp = [0u8; ZERO_PAGE_SIZE];
-    put(&mut zp, hdr::SETUP_SECTS, &image.image[hdr::SETUP_SECTS..image.header_end]);
+    put(
+        &mut zp,
+        hdr::SETUP_SECTS,
+        &image.image[hdr::SETUP_SECTS..image.header_end],
+    );
     zp[hdr::TYPE_OF_LOADER] = LOADER_TYPE_UNDEFINED;
     zp[hdr::LOADFLAGS] = image.loadflags | loadflags::LOADED_HIGH | loadflags::CAN_USE_HEAP;
     put(&mut zp, hdr::HEAP_END_PTR, &HEAP_END_PTR.to_le_bytes());
@@ -383,10 +448,14 @@ pub fn build_bz_boot_block(
     rsdp: Option<GuestPhysAddr>,
 ) -> Result<Vec<u8>, Dom0Error> {
     if cmdline.len() != layout.cmdline_len {
-        return Err(Dom0Error::BadAddress { reason: "the bzImage layout was made for another command line" });
+        return Err(Dom0Error::BadAddress {
+            reason: "the bzImage layout was made for another command line",
+        });
     }
     if cmdline.contains(&0) {
-        return Err(Dom0Error::BadAddress { reason: "the command line contains a NUL byte" });
+        return Err(Dom0Error::BadAddress {
+            reason: "the command line contains a NUL byte",
+        });
     }
     let base = layout.block.start.as_u64();
     let off = |a: GuestPhysAddr| (a.as_u64() - base) as usize;
@@ -395,7 +464,12 @@ pub fn build_bz_boot_block(
     put(&mut block, off(layout.gdt), &boot_gdt(true));
     put(&mut block, off(layout.cmdline), cmdline);
     let tables = off(layout.page_tables);
-    build_identity_page_tables(&mut block[tables..], layout.page_tables, IDENTITY_LIMIT, layout.page_size)?;
+    build_identity_page_tables(
+        &mut block[tables..],
+        layout.page_tables,
+        IDENTITY_LIMIT,
+        layout.page_size,
+    )?;
     debug_assert!(off(layout.cmdline) + cmdline.len() < tables && BOOT_GDT_SIZE <= 64);
     Ok(block)
 }

@@ -7,8 +7,9 @@
 //! module), so every field is checked before use; a bad image is an error.
 
 use alloc::vec::Vec;
+use core::fmt;
 
-use super::{read_u16, read_u32, read_u64, read_u8, Dom0Error, GuestRange};
+use super::{Dom0Error, GuestRange, read_u8, read_u16, read_u32, read_u64};
 use crate::mm::addr::GuestPhysAddr;
 
 /// `e_ident[EI_MAG0..=EI_MAG3]` (ELF-64 §3, "ELF Identification").
@@ -95,7 +96,9 @@ impl LoadSegment {
     /// The bytes to copy, a sub-slice of the image it was parsed from.
     pub fn file_bytes<'a>(&self, image: &'a [u8]) -> &'a [u8] {
         let start = self.file_offset as usize;
-        image.get(start..start + self.file_size as usize).unwrap_or(&[])
+        image
+            .get(start..start + self.file_size as usize)
+            .unwrap_or(&[])
     }
 }
 
@@ -110,8 +113,9 @@ pub struct Note<'a> {
     pub desc: &'a [u8],
 }
 
-/// A checked ELF64 x86-64 executable.
-#[derive(Clone, Debug)]
+/// A checked ELF64 x86-64 executable. (`Debug` shows the image's length,
+/// not its bytes.)
+#[derive(Clone)]
 pub struct ElfImage<'a> {
     image: &'a [u8],
     entry: u64,
@@ -120,8 +124,21 @@ pub struct ElfImage<'a> {
     note_segments: Vec<(usize, usize, usize)>,
 }
 
+impl fmt::Debug for ElfImage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ElfImage")
+            .field("image_len", &self.image.len())
+            .field("entry", &format_args!("{:#x}", self.entry))
+            .field("segments", &self.segments)
+            .finish_non_exhaustive()
+    }
+}
+
 fn truncated(what: &'static str, image: &[u8]) -> Dom0Error {
-    Dom0Error::Truncated { what, file_len: image.len() }
+    Dom0Error::Truncated {
+        what,
+        file_len: image.len(),
+    }
 }
 
 fn bad(reason: &'static str) -> Dom0Error {
@@ -145,7 +162,9 @@ impl<'a> ElfImage<'a> {
         let byte = |off| read_u8(image, off).unwrap_or(0);
         let half = |off| read_u16(image, off).unwrap_or(0);
         if byte(ehdr::CLASS) != ELFCLASS64 {
-            return Err(bad("not a 64-bit ELF file (a 32-bit vmlinux cannot be dom0)"));
+            return Err(bad(
+                "not a 64-bit ELF file (a 32-bit vmlinux cannot be dom0)",
+            ));
         }
         if byte(ehdr::DATA) != ELFDATA2LSB || byte(ehdr::IDENT_VERSION) != EV_CURRENT {
             return Err(bad("not a little-endian ELF file of version 1"));
@@ -179,8 +198,11 @@ impl<'a> ElfImage<'a> {
         for ph in table.chunks_exact(phdr::SIZE) {
             let p_type = read_u32(ph, phdr::TYPE).unwrap_or(0);
             let word = |off| read_u64(ph, off).unwrap_or(0);
-            let (offset, filesz, memsz) = (word(phdr::OFFSET), word(phdr::FILESZ), word(phdr::MEMSZ));
-            let in_file = offset.checked_add(filesz).is_some_and(|end| end <= image.len() as u64);
+            let (offset, filesz, memsz) =
+                (word(phdr::OFFSET), word(phdr::FILESZ), word(phdr::MEMSZ));
+            let in_file = offset
+                .checked_add(filesz)
+                .is_some_and(|end| end <= image.len() as u64);
             match p_type {
                 PT_LOAD if memsz > 0 => {
                     if filesz > memsz {
@@ -218,7 +240,12 @@ impl<'a> ElfImage<'a> {
             return Err(bad("no loadable (PT_LOAD) segment"));
         }
         segments.sort_by_key(|s| s.paddr);
-        Ok(Self { image, entry, segments, note_segments })
+        Ok(Self {
+            image,
+            entry,
+            segments,
+            note_segments,
+        })
     }
 
     /// `e_entry` (a virtual address for a Linux vmlinux).
@@ -240,9 +267,13 @@ impl<'a> ElfImage<'a> {
     /// ends the walk of its segment (the notes before it are kept).
     pub fn notes(&self) -> impl Iterator<Item = Note<'a>> + '_ {
         let image = self.image;
-        self.note_segments.iter().flat_map(move |&(offset, size, align)| {
-            NoteIter { data: image.get(offset..offset + size).unwrap_or(&[]), pos: 0, align }
-        })
+        self.note_segments
+            .iter()
+            .flat_map(move |&(offset, size, align)| NoteIter {
+                data: image.get(offset..offset + size).unwrap_or(&[]),
+                pos: 0,
+                align,
+            })
     }
 }
 
@@ -271,6 +302,10 @@ impl<'a> Iterator for NoteIter<'a> {
         let desc = self.data.get(desc_at..desc_at.checked_add(descsz)?)?;
         self.pos = next;
         let name = name.strip_suffix(&[0]).unwrap_or(name);
-        Some(Note { name, note_type, desc })
+        Some(Note {
+            name,
+            note_type,
+            desc,
+        })
     }
 }

@@ -10,7 +10,7 @@
 //! PE and PG are exempt with unrestricted guest) and show the protocol's
 //! values through the CR0/CR4 read shadows.
 
-use super::{put, GuestPhysAddr};
+use super::{GuestPhysAddr, put};
 
 /// One segment register, hidden part included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,27 +51,52 @@ impl SegmentState {
     /// A flat 4 GiB 32-bit code segment.
     pub const fn flat_code32(selector: u16) -> Self {
         let access_rights = ar::TYPE_CODE_RX_ACCESSED | ar::S | ar::P | ar::DB | ar::G;
-        Self { selector, base: 0, limit: 0xFFFF_FFFF, access_rights }
+        Self {
+            selector,
+            base: 0,
+            limit: 0xFFFF_FFFF,
+            access_rights,
+        }
     }
     /// A flat 64-bit code segment (L set, D clear).
     pub const fn flat_code64(selector: u16) -> Self {
         let access_rights = ar::TYPE_CODE_RX_ACCESSED | ar::S | ar::P | ar::L | ar::G;
-        Self { selector, base: 0, limit: 0xFFFF_FFFF, access_rights }
+        Self {
+            selector,
+            base: 0,
+            limit: 0xFFFF_FFFF,
+            access_rights,
+        }
     }
     /// A flat 4 GiB read/write data segment.
     pub const fn flat_data(selector: u16) -> Self {
         let access_rights = ar::TYPE_DATA_RW_ACCESSED | ar::S | ar::P | ar::DB | ar::G;
-        Self { selector, base: 0, limit: 0xFFFF_FFFF, access_rights }
+        Self {
+            selector,
+            base: 0,
+            limit: 0xFFFF_FFFF,
+            access_rights,
+        }
     }
     /// The task register both protocols accept: a busy TSS with base 0 and
     /// limit 0x67 (pvh.pandoc asks for exactly this; VM entry needs a usable
     /// TR in any case).
     pub const fn boot_tss() -> Self {
-        Self { selector: 0, base: 0, limit: 0x67, access_rights: ar::TYPE_TSS_BUSY | ar::P }
+        Self {
+            selector: 0,
+            base: 0,
+            limit: 0x67,
+            access_rights: ar::TYPE_TSS_BUSY | ar::P,
+        }
     }
     /// An unusable segment (LDTR).
     pub const fn unusable() -> Self {
-        Self { selector: 0, base: 0, limit: 0, access_rights: ar::UNUSABLE }
+        Self {
+            selector: 0,
+            base: 0,
+            limit: 0,
+            access_rights: ar::UNUSABLE,
+        }
     }
 }
 
@@ -106,7 +131,11 @@ pub const BOOT_GDT_SIZE: usize = 32;
 /// (SDM Vol. 3A, "Segment Descriptors": limit 15:0, base 23:0, access byte,
 /// flags and limit 19:16, base 31:24).
 pub fn boot_gdt(long_mode: bool) -> [u8; BOOT_GDT_SIZE] {
-    let code: u64 = if long_mode { 0x00AF_9B00_0000_FFFF } else { 0x00CF_9B00_0000_FFFF };
+    let code: u64 = if long_mode {
+        0x00AF_9B00_0000_FFFF
+    } else {
+        0x00CF_9B00_0000_FFFF
+    };
     let data: u64 = 0x00CF_9300_0000_FFFF;
     let mut gdt = [0u8; BOOT_GDT_SIZE];
     put(&mut gdt, usize::from(BOOT_CS), &code.to_le_bytes());
@@ -215,10 +244,17 @@ mod tests {
         // The access byte (bits 47:40) and flags (55:52) of a descriptor are
         // the VMCS access-rights word's bits 7:0 and 15:12.
         let gdt = boot_gdt(true);
-        let desc = |sel: u16| u64::from_le_bytes(gdt[sel as usize..sel as usize + 8].try_into().unwrap());
+        let desc =
+            |sel: u16| u64::from_le_bytes(gdt[sel as usize..sel as usize + 8].try_into().unwrap());
         let ar_of = |d: u64| (((d >> 40) & 0xFF) | (((d >> 52) & 0xF) << 12)) as u32;
-        assert_eq!(ar_of(desc(BOOT_CS)), SegmentState::flat_code64(BOOT_CS).access_rights);
-        assert_eq!(ar_of(desc(BOOT_DS)), SegmentState::flat_data(BOOT_DS).access_rights);
+        assert_eq!(
+            ar_of(desc(BOOT_CS)),
+            SegmentState::flat_code64(BOOT_CS).access_rights
+        );
+        assert_eq!(
+            ar_of(desc(BOOT_DS)),
+            SegmentState::flat_data(BOOT_DS).access_rights
+        );
         let gdt32 = boot_gdt(false);
         let d32 = u64::from_le_bytes(gdt32[16..24].try_into().unwrap());
         assert_eq!(ar_of(d32), SegmentState::flat_code32(BOOT_CS).access_rights);
@@ -230,8 +266,15 @@ mod tests {
 
     #[test]
     fn pvh_state() {
-        let s = EntryState::pvh(GuestPhysAddr::new(0x100_0123), GuestPhysAddr::new(0x1000), GuestPhysAddr::new(0x2000));
-        assert_eq!((s.rip, s.rbx, s.cr0, s.cr4, s.efer), (0x100_0123, 0x1000, 0x11, 0, 0));
+        let s = EntryState::pvh(
+            GuestPhysAddr::new(0x100_0123),
+            GuestPhysAddr::new(0x1000),
+            GuestPhysAddr::new(0x2000),
+        );
+        assert_eq!(
+            (s.rip, s.rbx, s.cr0, s.cr4, s.efer),
+            (0x100_0123, 0x1000, 0x11, 0, 0)
+        );
         assert_eq!(s.rflags & (1 << 9 | 1 << 8 | 1 << 17), 0);
         assert_eq!(s.tr.limit, 0x67);
         assert!(!s.ia32e_mode);

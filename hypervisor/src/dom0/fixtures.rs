@@ -22,7 +22,7 @@ pub(crate) struct FixtureNote {
 }
 
 fn pad4(v: &mut Vec<u8>) {
-    while v.len() % 4 != 0 {
+    while !v.len().is_multiple_of(4) {
         v.push(0);
     }
 }
@@ -45,7 +45,11 @@ pub(crate) fn note_bytes(notes: &[FixtureNote]) -> Vec<u8> {
 
 /// The note Linux's `arch/x86/platform/pvh/head.S` emits.
 pub(crate) fn pvh_note(entry: u32) -> FixtureNote {
-    FixtureNote { name: b"Xen", note_type: 18, desc: entry.to_le_bytes().to_vec() }
+    FixtureNote {
+        name: b"Xen",
+        note_type: 18,
+        desc: entry.to_le_bytes().to_vec(),
+    }
 }
 
 /// An ELF64 x86-64 executable: header, program headers (loads, then one
@@ -67,7 +71,14 @@ pub(crate) fn elf(segs: &[Seg], notes: &[FixtureNote]) -> Vec<u8> {
     out[54..56].copy_from_slice(&56u16.to_le_bytes());
     out[56..58].copy_from_slice(&(phnum as u16).to_le_bytes());
 
-    let mut phdr = |index: usize, p_type: u32, offset: u64, paddr: u64, filesz: u64, memsz: u64, align: u64, out: &mut Vec<u8>| {
+    let phdr = |index: usize,
+                p_type: u32,
+                offset: u64,
+                paddr: u64,
+                filesz: u64,
+                memsz: u64,
+                align: u64,
+                out: &mut Vec<u8>| {
         let at = 64 + index * 56;
         out[at..at + 4].copy_from_slice(&p_type.to_le_bytes());
         out[at + 8..at + 16].copy_from_slice(&offset.to_le_bytes());
@@ -79,12 +90,30 @@ pub(crate) fn elf(segs: &[Seg], notes: &[FixtureNote]) -> Vec<u8> {
     };
     for (i, s) in segs.iter().enumerate() {
         let offset = out.len() as u64;
-        phdr(i, 1, offset, s.paddr, s.data.len() as u64, s.mem_size, 0x20_0000, &mut out);
+        phdr(
+            i,
+            1,
+            offset,
+            s.paddr,
+            s.data.len() as u64,
+            s.mem_size,
+            0x20_0000,
+            &mut out,
+        );
         out.extend_from_slice(&s.data);
     }
     if !notes.is_empty() {
         let offset = out.len() as u64;
-        phdr(segs.len(), 4, offset, 0, note_data.len() as u64, note_data.len() as u64, 4, &mut out);
+        phdr(
+            segs.len(),
+            4,
+            offset,
+            0,
+            note_data.len() as u64,
+            note_data.len() as u64,
+            4,
+            &mut out,
+        );
         out.extend_from_slice(&note_data);
     }
     out
@@ -94,10 +123,25 @@ pub(crate) fn elf(segs: &[Seg], notes: &[FixtureNote]) -> Vec<u8> {
 pub(crate) fn vmlinux() -> Vec<u8> {
     elf(
         &[
-            Seg { paddr: 0x100_0000, data: vec![0x90; 0x3000], mem_size: 0x3000 },
-            Seg { paddr: 0x100_4000, data: vec![0xAB; 0x800], mem_size: 0x2_0000 },
+            Seg {
+                paddr: 0x100_0000,
+                data: vec![0x90; 0x3000],
+                mem_size: 0x3000,
+            },
+            Seg {
+                paddr: 0x100_4000,
+                data: vec![0xAB; 0x800],
+                mem_size: 0x2_0000,
+            },
         ],
-        &[FixtureNote { name: b"GNU", note_type: 3, desc: vec![1, 2, 3, 4, 5] }, pvh_note(0x100_0100)],
+        &[
+            FixtureNote {
+                name: b"GNU",
+                note_type: 3,
+                desc: vec![1, 2, 3, 4, 5],
+            },
+            pvh_note(0x100_0100),
+        ],
     )
 }
 
@@ -139,7 +183,11 @@ impl Default for BzFields {
 /// A bzImage: a setup area of `setup_sects + 1` sectors holding the setup
 /// header at 0x1F1 (boot.rst offsets), then the protected-mode kernel.
 pub(crate) fn bzimage(f: &BzFields) -> Vec<u8> {
-    let sects = if f.setup_sects == 0 { 4 } else { usize::from(f.setup_sects) };
+    let sects = if f.setup_sects == 0 {
+        4
+    } else {
+        usize::from(f.setup_sects)
+    };
     let setup = (sects + 1) * 512;
     let mut out = vec![0u8; setup + f.kernel_len];
     for (i, b) in out[setup..].iter_mut().enumerate() {

@@ -34,11 +34,11 @@
 
 use alloc::vec::Vec;
 
-use super::ranges::RangeSet;
 use super::Dom0Error;
+use super::ranges::RangeSet;
 use crate::boot::multiboot2::{MemoryKind, MemoryRegion};
 use crate::cmdline::Dom0Mem;
-use crate::mm::addr::{ByteSize, GuestPhysAddr, HostPhysAddr, PhysRange, PAGE_SIZE};
+use crate::mm::addr::{ByteSize, GuestPhysAddr, HostPhysAddr, PAGE_SIZE, PhysRange};
 
 #[cfg(test)]
 mod tests;
@@ -88,12 +88,19 @@ impl Dom0Memory {
     }
     /// How much less than requested dom0 got (zero when it got all of it).
     pub fn shortfall(&self) -> ByteSize {
-        ByteSize::new(self.requested.as_u64().saturating_sub(self.granted.as_u64()))
+        ByteSize::new(
+            self.requested
+                .as_u64()
+                .saturating_sub(self.granted.as_u64()),
+        )
     }
     /// Whether every byte of `range` is dom0's.
     pub fn contains(&self, range: &PhysRange) -> bool {
         range.is_empty()
-            || self.ranges.iter().any(|r| r.start <= range.start && range.end <= r.end)
+            || self
+                .ranges
+                .iter()
+                .any(|r| r.start <= range.start && range.end <= r.end)
     }
     /// The free RAM left after dom0 took its share, given the same inputs as
     /// the plan: the hypervisor's reserve and the domU pool.
@@ -110,7 +117,9 @@ impl Dom0Memory {
 /// rounded down to 4 KiB.
 pub fn default_dom0_size(grantable: ByteSize) -> ByteSize {
     let g = grantable.as_u64();
-    let size = (g / 2).max(g.min(DEFAULT_MIN.as_u64())).min(DEFAULT_MAX.as_u64());
+    let size = (g / 2)
+        .max(g.min(DEFAULT_MIN.as_u64()))
+        .min(DEFAULT_MAX.as_u64());
     ByteSize::new(size & !(PAGE_SIZE - 1))
 }
 
@@ -140,7 +149,10 @@ fn remove_pages(set: &mut RangeSet, range: PhysRange) {
         return;
     }
     let start = range.start.align_down(PAGE_SIZE).as_u64();
-    let end = range.end.checked_align_up(PAGE_SIZE).map_or(u64::MAX, HostPhysAddr::as_u64);
+    let end = range
+        .end
+        .checked_align_up(PAGE_SIZE)
+        .map_or(u64::MAX, HostPhysAddr::as_u64);
     set.remove(start, end);
 }
 
@@ -172,14 +184,21 @@ pub fn plan_dom0_memory(
     let free_total = free.total();
     let grantable = free_total.saturating_sub(HYPERVISOR_RESERVE.as_u64());
     let requested = match dom0_mem {
-        Some(mem) => mem.size.as_u64().checked_add(PAGE_SIZE - 1).map_or(u64::MAX, |v| v & !(PAGE_SIZE - 1)),
+        Some(mem) => mem
+            .size
+            .as_u64()
+            .checked_add(PAGE_SIZE - 1)
+            .map_or(u64::MAX, |v| v & !(PAGE_SIZE - 1)),
         None => default_dom0_size(ByteSize::new(grantable)).as_u64(),
     };
 
     let mut chosen = RangeSet::new();
     for r in required.iter().filter(|r| !r.is_empty()) {
         let start = r.start.align_down(PAGE_SIZE).as_u64();
-        let end = r.end.checked_align_up(PAGE_SIZE).map_or(u64::MAX, HostPhysAddr::as_u64);
+        let end = r
+            .end
+            .checked_align_up(PAGE_SIZE)
+            .map_or(u64::MAX, HostPhysAddr::as_u64);
         if !free.contains_range(start, end) {
             return Err(Dom0Error::RequiredRangeUnavailable { range: *r });
         }
@@ -201,7 +220,9 @@ pub fn plan_dom0_memory(
 
     let granted = chosen.total();
     if granted == 0 {
-        return Err(Dom0Error::NoRamForDom0 { free: ByteSize::new(free_total) });
+        return Err(Dom0Error::NoRamForDom0 {
+            free: ByteSize::new(free_total),
+        });
     }
     Ok(Dom0Memory {
         ranges: to_phys_ranges(&chosen),
@@ -303,7 +324,11 @@ pub fn dom0_e820(host: &[MemoryRegion], dom0: &Dom0Memory) -> Result<Vec<E820Ent
     let mut ordered: Vec<&MemoryRegion> = host.iter().filter(|r| !r.range.is_empty()).collect();
     ordered.sort_by_key(|r| host_priority(r.kind));
     for r in ordered {
-        let kind = if r.kind == MemoryKind::Usable { MemoryKind::Reserved } else { r.kind };
+        let kind = if r.kind == MemoryKind::Usable {
+            MemoryKind::Reserved
+        } else {
+            r.kind
+        };
         painter.paint(r.range.start.as_u64(), r.range.end.as_u64(), kind);
     }
     painter.paint(LEGACY_HOLE.0, LEGACY_HOLE.1, MemoryKind::Reserved);
@@ -313,13 +338,18 @@ pub fn dom0_e820(host: &[MemoryRegion], dom0: &Dom0Memory) -> Result<Vec<E820Ent
 
     let mut map: Vec<E820Entry> = Vec::with_capacity(painter.spans.len());
     for (start, end, kind) in painter.spans {
-        if let Some(last) = map.last_mut() {
-            if last.kind == kind && last.end() == start {
-                last.size = ByteSize::new(end - last.addr.as_u64());
-                continue;
-            }
+        if let Some(last) = map.last_mut()
+            && last.kind == kind
+            && last.end() == start
+        {
+            last.size = ByteSize::new(end - last.addr.as_u64());
+            continue;
         }
-        map.push(E820Entry { addr: GuestPhysAddr::new(start), size: ByteSize::new(end - start), kind });
+        map.push(E820Entry {
+            addr: GuestPhysAddr::new(start),
+            size: ByteSize::new(end - start),
+            kind,
+        });
     }
     if map.len() > E820_MAX_ENTRIES_ZEROPAGE {
         return Err(Dom0Error::TooManyE820Entries { count: map.len() });

@@ -57,13 +57,19 @@ impl GuestRange {
     /// `[start, start + size)`; `None` if the end overflows.
     pub const fn from_start_size(start: u64, size: u64) -> Option<Self> {
         match start.checked_add(size) {
-            Some(end) => Some(Self { start: GuestPhysAddr::new(start), end: GuestPhysAddr::new(end) }),
+            Some(end) => Some(Self {
+                start: GuestPhysAddr::new(start),
+                end: GuestPhysAddr::new(end),
+            }),
             None => None,
         }
     }
     /// The same range as dom0 sees a host range (identity mapping).
     pub const fn from_identity_host(range: &PhysRange) -> Self {
-        Self { start: GuestPhysAddr::new(range.start.as_u64()), end: GuestPhysAddr::new(range.end.as_u64()) }
+        Self {
+            start: GuestPhysAddr::new(range.start.as_u64()),
+            end: GuestPhysAddr::new(range.end.as_u64()),
+        }
     }
     /// Its size.
     pub const fn size(&self) -> ByteSize {
@@ -71,7 +77,10 @@ impl GuestRange {
     }
     /// The same range in host-physical terms (dom0 is identity mapped).
     pub const fn identity_host(&self) -> PhysRange {
-        PhysRange::new(HostPhysAddr::new(self.start.as_u64()), HostPhysAddr::new(self.end.as_u64()))
+        PhysRange::new(
+            HostPhysAddr::new(self.start.as_u64()),
+            HostPhysAddr::new(self.end.as_u64()),
+        )
     }
     /// Whether the two ranges share a byte.
     pub const fn overlaps(&self, other: &GuestRange) -> bool {

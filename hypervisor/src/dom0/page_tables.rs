@@ -10,7 +10,7 @@
 //! memory type is write-back as far as the guest's tables go (EPT and MTRRs
 //! decide the rest).
 
-use super::{put, Dom0Error, GuestRange};
+use super::{Dom0Error, GuestRange, put};
 use crate::mm::addr::{GuestPhysAddr, HUGE_PAGE_SIZE, LARGE_PAGE_SIZE, PAGE_SIZE};
 
 /// Present.
@@ -36,7 +36,12 @@ pub enum IdentityPageSize {
 /// The smallest mapping limit that covers every range: the highest end,
 /// rounded up to 1 GiB (at least 1 GiB).
 pub fn identity_limit_for(ranges: &[GuestRange]) -> u64 {
-    let top = ranges.iter().map(|r| r.end.as_u64()).max().unwrap_or(0).max(1);
+    let top = ranges
+        .iter()
+        .map(|r| r.end.as_u64())
+        .max()
+        .unwrap_or(0)
+        .max(1);
     top.div_ceil(HUGE_PAGE_SIZE).saturating_mul(HUGE_PAGE_SIZE)
 }
 
@@ -44,7 +49,9 @@ pub fn identity_limit_for(ranges: &[GuestRange]) -> u64 {
 /// pages, one page directory per started GiB.
 pub fn identity_tables_size(limit: u64, page: IdentityPageSize) -> Result<usize, Dom0Error> {
     if limit == 0 || limit > MAX_IDENTITY_LIMIT {
-        return Err(Dom0Error::BadAddress { reason: "identity mapping limit must be 1 byte to 512 GiB" });
+        return Err(Dom0Error::BadAddress {
+            reason: "identity mapping limit must be 1 byte to 512 GiB",
+        });
     }
     let directories = match page {
         IdentityPageSize::Size1GiB => 0,
@@ -64,19 +71,34 @@ pub fn build_identity_page_tables(
 ) -> Result<usize, Dom0Error> {
     let size = identity_tables_size(limit, page)?;
     if !base.is_aligned(PAGE_SIZE) {
-        return Err(Dom0Error::BadAddress { reason: "page tables must be 4 KiB aligned" });
+        return Err(Dom0Error::BadAddress {
+            reason: "page tables must be 4 KiB aligned",
+        });
     }
-    if base.as_u64().checked_add(size as u64).is_none_or(|end| end > 1 << 52) {
-        return Err(Dom0Error::BadAddress { reason: "page tables must lie below 2^52" });
+    if base
+        .as_u64()
+        .checked_add(size as u64)
+        .is_none_or(|end| end > 1 << 52)
+    {
+        return Err(Dom0Error::BadAddress {
+            reason: "page tables must lie below 2^52",
+        });
     }
     if buf.len() < size {
-        return Err(Dom0Error::BufferTooSmall { needed: size, got: buf.len() });
+        return Err(Dom0Error::BufferTooSmall {
+            needed: size,
+            got: buf.len(),
+        });
     }
     let buf = &mut buf[..size];
     buf.fill(0);
     let table = |i: u64| base.as_u64() + i * PAGE_SIZE;
     let entry = |buf: &mut [u8], table_index: u64, slot: u64, value: u64| {
-        put(buf, (table_index * PAGE_SIZE + slot * 8) as usize, &value.to_le_bytes());
+        put(
+            buf,
+            (table_index * PAGE_SIZE + slot * 8) as usize,
+            &value.to_le_bytes(),
+        );
     };
 
     // PML4[0] -> the PDPT, covering 512 GiB.
@@ -85,7 +107,7 @@ pub fn build_identity_page_tables(
     match page {
         IdentityPageSize::Size1GiB => {
             for g in 0..gibs {
-                entry(buf, 1, g, g * HUGE_PAGE_SIZE | P | RW | PS);
+                entry(buf, 1, g, (g * HUGE_PAGE_SIZE) | P | RW | PS);
             }
         }
         IdentityPageSize::Size2MiB => {
@@ -94,7 +116,12 @@ pub fn build_identity_page_tables(
                 entry(buf, 1, g, table(2 + g) | P | RW);
             }
             for p in 0..pages {
-                entry(buf, 2 + p / ENTRIES, p % ENTRIES, p * LARGE_PAGE_SIZE | P | RW | PS);
+                entry(
+                    buf,
+                    2 + p / ENTRIES,
+                    p % ENTRIES,
+                    (p * LARGE_PAGE_SIZE) | P | RW | PS,
+                );
             }
         }
     }
@@ -140,7 +167,15 @@ mod tests {
         let size = identity_tables_size(4 << 30, IdentityPageSize::Size2MiB).unwrap();
         assert_eq!(size, 6 * 4096);
         let mut buf = vec![0xAAu8; size];
-        assert_eq!(build_identity_page_tables(&mut buf, GuestPhysAddr::new(base), 4 << 30, IdentityPageSize::Size2MiB), Ok(size));
+        assert_eq!(
+            build_identity_page_tables(
+                &mut buf,
+                GuestPhysAddr::new(base),
+                4 << 30,
+                IdentityPageSize::Size2MiB
+            ),
+            Ok(size)
+        );
         for va in [0u64, 0x1234, 0x100_0200, 0xFFFF_FFFF, 0x7654_3210] {
             assert_eq!(translate(&buf, base, va), Some(va));
         }
@@ -150,14 +185,36 @@ mod tests {
     #[test]
     fn one_gib_pages_and_errors() {
         let mut buf = vec![0u8; 8192];
-        let used = build_identity_page_tables(&mut buf, GuestPhysAddr::new(0x2000), 3 << 30, IdentityPageSize::Size1GiB).unwrap();
+        let used = build_identity_page_tables(
+            &mut buf,
+            GuestPhysAddr::new(0x2000),
+            3 << 30,
+            IdentityPageSize::Size1GiB,
+        )
+        .unwrap();
         assert_eq!(used, 8192);
         assert_eq!(translate(&buf, 0x2000, 0xBFFF_FFFF), Some(0xBFFF_FFFF));
         assert_eq!(translate(&buf, 0x2000, 0xC000_0000), None);
-        assert!(build_identity_page_tables(&mut buf, GuestPhysAddr::new(0x2001), 1 << 30, IdentityPageSize::Size1GiB).is_err());
+        assert!(
+            build_identity_page_tables(
+                &mut buf,
+                GuestPhysAddr::new(0x2001),
+                1 << 30,
+                IdentityPageSize::Size1GiB
+            )
+            .is_err()
+        );
         assert_eq!(
-            build_identity_page_tables(&mut buf, GuestPhysAddr::new(0), 1 << 30, IdentityPageSize::Size2MiB),
-            Err(Dom0Error::BufferTooSmall { needed: 3 * 4096, got: 8192 })
+            build_identity_page_tables(
+                &mut buf,
+                GuestPhysAddr::new(0),
+                1 << 30,
+                IdentityPageSize::Size2MiB
+            ),
+            Err(Dom0Error::BufferTooSmall {
+                needed: 3 * 4096,
+                got: 8192
+            })
         );
         assert!(identity_tables_size(0, IdentityPageSize::Size2MiB).is_err());
         assert!(identity_tables_size(MAX_IDENTITY_LIMIT + 1, IdentityPageSize::Size2MiB).is_err());
@@ -165,9 +222,15 @@ mod tests {
 
     #[test]
     fn limit_for_ranges() {
-        let r = |s, e| GuestRange { start: GuestPhysAddr::new(s), end: GuestPhysAddr::new(e) };
+        let r = |s, e| GuestRange {
+            start: GuestPhysAddr::new(s),
+            end: GuestPhysAddr::new(e),
+        };
         assert_eq!(identity_limit_for(&[]), 1 << 30);
-        assert_eq!(identity_limit_for(&[r(0x1000, 0x2000), r(0x4000_0000, 0x4000_0001)]), 2 << 30);
+        assert_eq!(
+            identity_limit_for(&[r(0x1000, 0x2000), r(0x4000_0000, 0x4000_0001)]),
+            2 << 30
+        );
     }
 
     proptest! {

@@ -19,11 +19,11 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::elf::ElfImage;
-use super::entry::{boot_gdt, EntryState, BOOT_GDT_SIZE};
+use super::entry::{BOOT_GDT_SIZE, EntryState, boot_gdt};
 use super::memory::E820Entry;
 use super::ranges::{Prefer, RangeSet};
-use super::{put, Dom0Error, GuestRange};
-use crate::mm::addr::{ByteSize, GuestPhysAddr, PhysRange, HUGE_PAGE_SIZE, PAGE_SIZE};
+use super::{Dom0Error, GuestRange, put};
+use crate::mm::addr::{ByteSize, GuestPhysAddr, HUGE_PAGE_SIZE, PAGE_SIZE, PhysRange};
 
 /// Note type of the PVH entry point (Xen `elfnote.h`).
 pub const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
@@ -128,15 +128,47 @@ impl StartInfo {
     /// The 56 little-endian bytes, magic and version included.
     pub fn to_bytes(&self) -> [u8; start_info::SIZE] {
         let mut b = [0u8; start_info::SIZE];
-        put(&mut b, start_info::MAGIC, &XEN_HVM_START_MAGIC_VALUE.to_le_bytes());
-        put(&mut b, start_info::VERSION, &START_INFO_VERSION.to_le_bytes());
+        put(
+            &mut b,
+            start_info::MAGIC,
+            &XEN_HVM_START_MAGIC_VALUE.to_le_bytes(),
+        );
+        put(
+            &mut b,
+            start_info::VERSION,
+            &START_INFO_VERSION.to_le_bytes(),
+        );
         put(&mut b, start_info::FLAGS, &self.flags.to_le_bytes());
-        put(&mut b, start_info::NR_MODULES, &self.nr_modules.to_le_bytes());
-        put(&mut b, start_info::MODLIST_PADDR, &self.modlist_paddr.to_le_bytes());
-        put(&mut b, start_info::CMDLINE_PADDR, &self.cmdline_paddr.to_le_bytes());
-        put(&mut b, start_info::RSDP_PADDR, &self.rsdp_paddr.to_le_bytes());
-        put(&mut b, start_info::MEMMAP_PADDR, &self.memmap_paddr.to_le_bytes());
-        put(&mut b, start_info::MEMMAP_ENTRIES, &self.memmap_entries.to_le_bytes());
+        put(
+            &mut b,
+            start_info::NR_MODULES,
+            &self.nr_modules.to_le_bytes(),
+        );
+        put(
+            &mut b,
+            start_info::MODLIST_PADDR,
+            &self.modlist_paddr.to_le_bytes(),
+        );
+        put(
+            &mut b,
+            start_info::CMDLINE_PADDR,
+            &self.cmdline_paddr.to_le_bytes(),
+        );
+        put(
+            &mut b,
+            start_info::RSDP_PADDR,
+            &self.rsdp_paddr.to_le_bytes(),
+        );
+        put(
+            &mut b,
+            start_info::MEMMAP_PADDR,
+            &self.memmap_paddr.to_le_bytes(),
+        );
+        put(
+            &mut b,
+            start_info::MEMMAP_ENTRIES,
+            &self.memmap_entries.to_le_bytes(),
+        );
         b
     }
 }
@@ -158,7 +190,11 @@ impl ModlistEntry {
         let mut b = [0u8; modlist_entry::SIZE];
         put(&mut b, modlist_entry::PADDR, &self.paddr.to_le_bytes());
         put(&mut b, modlist_entry::SIZE_FIELD, &self.size.to_le_bytes());
-        put(&mut b, modlist_entry::CMDLINE_PADDR, &self.cmdline_paddr.to_le_bytes());
+        put(
+            &mut b,
+            modlist_entry::CMDLINE_PADDR,
+            &self.cmdline_paddr.to_le_bytes(),
+        );
         b
     }
 }
@@ -166,9 +202,21 @@ impl ModlistEntry {
 /// One `hvm_memmap_table_entry` for an e820 entry.
 pub fn memmap_entry_bytes(entry: &E820Entry) -> [u8; memmap_entry::SIZE] {
     let mut b = [0u8; memmap_entry::SIZE];
-    put(&mut b, memmap_entry::ADDR, &entry.addr.as_u64().to_le_bytes());
-    put(&mut b, memmap_entry::SIZE_FIELD, &entry.size.as_u64().to_le_bytes());
-    put(&mut b, memmap_entry::TYPE, &entry.kind.as_raw().to_le_bytes());
+    put(
+        &mut b,
+        memmap_entry::ADDR,
+        &entry.addr.as_u64().to_le_bytes(),
+    );
+    put(
+        &mut b,
+        memmap_entry::SIZE_FIELD,
+        &entry.size.as_u64().to_le_bytes(),
+    );
+    put(
+        &mut b,
+        memmap_entry::TYPE,
+        &entry.kind.as_raw().to_le_bytes(),
+    );
     b
 }
 
@@ -193,14 +241,30 @@ impl<'a> PvhKernel<'a> {
         let entry = match note.desc.len() {
             4 => u64::from(u32::from_le_bytes(note.desc.try_into().unwrap_or([0; 4]))),
             8 => u64::from_le_bytes(note.desc.try_into().unwrap_or([0; 8])),
-            _ => return Err(Dom0Error::BadElf { reason: "the PVH entry note is not 4 or 8 bytes" }),
+            _ => {
+                return Err(Dom0Error::BadElf {
+                    reason: "the PVH entry note is not 4 or 8 bytes",
+                });
+            }
         };
-        if elf.segments().iter().any(|s| s.range().end.as_u64() > 1 << 32) {
-            return Err(Dom0Error::BadElf { reason: "a segment lies above 4 GiB, out of reach of the 32-bit PVH entry" });
+        if elf
+            .segments()
+            .iter()
+            .any(|s| s.range().end.as_u64() > 1 << 32)
+        {
+            return Err(Dom0Error::BadElf {
+                reason: "a segment lies above 4 GiB, out of reach of the 32-bit PVH entry",
+            });
         }
         let entry = GuestPhysAddr::new(entry);
-        if !elf.segments().iter().any(|s| s.range().start <= entry && entry < s.range().end) {
-            return Err(Dom0Error::BadElf { reason: "the PVH entry point lies outside the loaded segments" });
+        if !elf
+            .segments()
+            .iter()
+            .any(|s| s.range().start <= entry && entry < s.range().end)
+        {
+            return Err(Dom0Error::BadElf {
+                reason: "the PVH entry point lies outside the loaded segments",
+            });
         }
         Ok(Self { elf, entry })
     }
@@ -218,7 +282,10 @@ impl<'a> PvhKernel<'a> {
     /// The memory the segments occupy: what dom0 must own
     /// ([`super::memory::plan_dom0_memory`]'s `required`, identity mapped).
     pub fn required_ranges(&self) -> Vec<PhysRange> {
-        self.load_ranges().iter().map(GuestRange::identity_host).collect()
+        self.load_ranges()
+            .iter()
+            .map(GuestRange::identity_host)
+            .collect()
     }
 
     /// The memory the segments occupy, ascending.
@@ -284,7 +351,10 @@ pub(crate) fn free_set(dom0_ram: &[PhysRange], busy: &[GuestRange]) -> RangeSet 
     }
     for b in busy {
         let start = b.start.align_down(PAGE_SIZE).as_u64();
-        let end = b.end.checked_align_up(PAGE_SIZE).map_or(u64::MAX, GuestPhysAddr::as_u64);
+        let end = b
+            .end
+            .checked_align_up(PAGE_SIZE)
+            .map_or(u64::MAX, GuestPhysAddr::as_u64);
         set.remove(start, end);
     }
     set.shrink_to(PAGE_SIZE);
@@ -300,11 +370,27 @@ pub(crate) fn place_block(free: &RangeSet, size: u64, limit: u64) -> Option<u64>
 }
 
 /// Places the initrd as high as possible below `limit`, page aligned, above 1 MiB.
-pub(crate) fn place_initrd(free: &RangeSet, size: ByteSize, limit: u64) -> Result<GuestRange, Dom0Error> {
+pub(crate) fn place_initrd(
+    free: &RangeSet,
+    size: ByteSize,
+    limit: u64,
+) -> Result<GuestRange, Dom0Error> {
     let at = free
-        .find_fit(size.as_u64().max(1), PAGE_SIZE, 0x10_0000, limit, Prefer::High)
-        .ok_or(Dom0Error::NoRoom { what: "initrd", size })?;
-    GuestRange::from_start_size(at, size.as_u64()).ok_or(Dom0Error::NoRoom { what: "initrd", size })
+        .find_fit(
+            size.as_u64().max(1),
+            PAGE_SIZE,
+            0x10_0000,
+            limit,
+            Prefer::High,
+        )
+        .ok_or(Dom0Error::NoRoom {
+            what: "initrd",
+            size,
+        })?;
+    GuestRange::from_start_size(at, size.as_u64()).ok_or(Dom0Error::NoRoom {
+        what: "initrd",
+        size,
+    })
 }
 
 /// Chooses addresses for the boot block (below 1 GiB, which Linux's early
@@ -319,8 +405,10 @@ pub fn place_pvh(req: &PvhPlacementRequest<'_>) -> Result<PvhLayout, Dom0Error> 
     let size = page_round(used);
 
     let mut free = free_set(req.dom0_ram, req.kernel);
-    let base = place_block(&free, size, HUGE_PAGE_SIZE)
-        .ok_or(Dom0Error::NoRoom { what: "PVH start info block", size: ByteSize::new(size) })?;
+    let base = place_block(&free, size, HUGE_PAGE_SIZE).ok_or(Dom0Error::NoRoom {
+        what: "PVH start info block",
+        size: ByteSize::new(size),
+    })?;
     free.remove(base, base + size);
     let initrd = match req.initrd_size {
         Some(s) => Some(place_initrd(&free, s, 1 << 32)?),
@@ -328,7 +416,10 @@ pub fn place_pvh(req: &PvhPlacementRequest<'_>) -> Result<PvhLayout, Dom0Error> 
     };
     let at = |off: usize| GuestPhysAddr::new(base + off as u64);
     Ok(PvhLayout {
-        block: GuestRange { start: at(0), end: GuestPhysAddr::new(base + size) },
+        block: GuestRange {
+            start: at(0),
+            end: GuestPhysAddr::new(base + size),
+        },
         start_info: at(0),
         gdt: at(64),
         modlist: at(modlist_off),
@@ -350,10 +441,14 @@ pub fn build_pvh_boot_block(
     rsdp: Option<GuestPhysAddr>,
 ) -> Result<Vec<u8>, Dom0Error> {
     if e820.len() != layout.memmap_entries || cmdline.len() != layout.cmdline_len {
-        return Err(Dom0Error::BadAddress { reason: "the PVH layout was made for another memory map or command line" });
+        return Err(Dom0Error::BadAddress {
+            reason: "the PVH layout was made for another memory map or command line",
+        });
     }
     if cmdline.contains(&0) {
-        return Err(Dom0Error::BadAddress { reason: "the command line contains a NUL byte" });
+        return Err(Dom0Error::BadAddress {
+            reason: "the command line contains a NUL byte",
+        });
     }
     let base = layout.block.start.as_u64();
     let off = |a: GuestPhysAddr| (a.as_u64() - base) as usize;
@@ -361,7 +456,11 @@ pub fn build_pvh_boot_block(
     let info = StartInfo {
         flags: 0,
         nr_modules: u32::from(layout.initrd.is_some()),
-        modlist_paddr: if layout.initrd.is_some() { layout.modlist.as_u64() } else { 0 },
+        modlist_paddr: if layout.initrd.is_some() {
+            layout.modlist.as_u64()
+        } else {
+            0
+        },
         cmdline_paddr: layout.cmdline.as_u64(),
         rsdp_paddr: rsdp.map_or(0, GuestPhysAddr::as_u64),
         memmap_paddr: layout.memmap.as_u64(),
@@ -370,11 +469,19 @@ pub fn build_pvh_boot_block(
     put(&mut block, off(layout.start_info), &info.to_bytes());
     put(&mut block, off(layout.gdt), &boot_gdt(false));
     if let Some(initrd) = layout.initrd {
-        let module = ModlistEntry { paddr: initrd.start.as_u64(), size: initrd.size().as_u64(), cmdline_paddr: 0 };
+        let module = ModlistEntry {
+            paddr: initrd.start.as_u64(),
+            size: initrd.size().as_u64(),
+            cmdline_paddr: 0,
+        };
         put(&mut block, off(layout.modlist), &module.to_bytes());
     }
     for (i, e) in e820.iter().enumerate() {
-        put(&mut block, off(layout.memmap) + i * memmap_entry::SIZE, &memmap_entry_bytes(e));
+        put(
+            &mut block,
+            off(layout.memmap) + i * memmap_entry::SIZE,
+            &memmap_entry_bytes(e),
+        );
     }
     put(&mut block, off(layout.cmdline), cmdline);
     Ok(block)

@@ -106,7 +106,14 @@ impl RangeSet {
 
     /// An `align`-aligned address `a` with `[a, a + size)` inside the set and
     /// inside `[lo, hi)`, favouring one end; `None` if there is none.
-    pub(crate) fn find_fit(&self, size: u64, align: u64, lo: u64, hi: u64, prefer: Prefer) -> Option<u64> {
+    pub(crate) fn find_fit(
+        &self,
+        size: u64,
+        align: u64,
+        lo: u64,
+        hi: u64,
+        prefer: Prefer,
+    ) -> Option<u64> {
         let align = align.max(1);
         if !align.is_power_of_two() || size == 0 {
             return None;
@@ -118,7 +125,11 @@ impl RangeSet {
             if first > last_start || first.checked_add(size)? > b {
                 return None;
             }
-            Some(if prefer == Prefer::Low { first } else { last_start })
+            Some(if prefer == Prefer::Low {
+                first
+            } else {
+                last_start
+            })
         };
         match prefer {
             Prefer::Low => self.spans.iter().find_map(|&(a, b)| fit_in(a, b)),
@@ -153,10 +164,22 @@ mod tests {
         s.add(0x800, 0x5800);
         s.shrink_to(0x1000);
         assert_eq!(s.spans(), &[(0x1000, 0x5000)]);
-        assert_eq!(s.find_fit(0x1000, 0x1000, 0, u64::MAX, Prefer::Low), Some(0x1000));
-        assert_eq!(s.find_fit(0x1000, 0x1000, 0, u64::MAX, Prefer::High), Some(0x4000));
-        assert_eq!(s.find_fit(0x1000, 0x1000, 0, 0x3800, Prefer::High), Some(0x2000));
+        assert_eq!(
+            s.find_fit(0x1000, 0x1000, 0, u64::MAX, Prefer::Low),
+            Some(0x1000)
+        );
+        assert_eq!(
+            s.find_fit(0x1000, 0x1000, 0, u64::MAX, Prefer::High),
+            Some(0x4000)
+        );
+        assert_eq!(
+            s.find_fit(0x1000, 0x1000, 0, 0x3800, Prefer::High),
+            Some(0x2000)
+        );
         assert_eq!(s.find_fit(0x5000, 0x1000, 0, u64::MAX, Prefer::Low), None);
-        assert_eq!(s.find_fit(0x100, 0x2000, 0x1800, u64::MAX, Prefer::Low), Some(0x2000));
+        assert_eq!(
+            s.find_fit(0x100, 0x2000, 0x1800, u64::MAX, Prefer::Low),
+            Some(0x2000)
+        );
     }
 }

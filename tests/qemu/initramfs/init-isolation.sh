@@ -11,8 +11,9 @@
 # e.g. `oxen.probe=0x100000-0x300000,0x3f000000-0x3f800000`. For each range,
 # in order, it reads the whole range through /dev/mem with dd, looking for the
 # string OXEN-CANARY- that the hypervisor keeps in its own memory and in the
-# free pool; then it writes a 32-bit pattern at the first and the last word of
-# the range through /dev/mem (busybox devmem, i.e. mmap) and reads it back.
+# free pool; then it writes a 32-bit pattern at the first word of the range
+# and at one 32 bytes before its end through /dev/mem (busybox devmem, i.e.
+# mmap) and reads them back.
 # Lines printed (the range as given on the command line):
 #
 #   OXEN-ISOLATION: userspace up
@@ -90,12 +91,18 @@ probe_read() {
     echo "OXEN-ISOLATION: info $range: $total of $want bytes read, $not_ff not 0xff${error:+ ($error)}"
 }
 
-# probe_write RANGE START END: write a word at the first and last 4-byte
-# aligned word of [START, END) and read it back.
+# probe_write RANGE START END: write a word at the first 4-byte aligned word
+# of [START, END) and at one 32 bytes before its end, and read them back.
+# (busybox devmem maps a second page when the offset in the page plus the
+# access width *in bits* passes 4096, so the very last word of a range would
+# also map the page after it.)
 probe_write() {
     range=$1 start=$2 end=$3
     verdict="no effect"
-    for addr in $(((start + 3) & ~3)) $(((end - 4) & ~3)); do
+    first_word=$(((start + 3) & ~3))
+    last_word=$(((end - 32) & ~3))
+    [ "$last_word" -gt "$first_word" ] || last_word=
+    for addr in $first_word $last_word; do
         where=$(printf '0x%x' "$addr")
         if ! before=$(devmem "$where" 32 2> /tmp/devmem.err); then
             echo "OXEN-ISOLATION: write $range: refused (read $where: $(first_line /tmp/devmem.err failed))"

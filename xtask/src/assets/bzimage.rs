@@ -70,12 +70,22 @@ pub struct SetupHeader {
 impl SetupHeader {
     /// Parses and checks the setup header of `image`.
     pub fn parse(image: &[u8]) -> Result<Self> {
-        ensure!(image.len() >= HEADER_END, "too short for a bzImage ({} bytes)", image.len());
+        ensure!(
+            image.len() >= HEADER_END,
+            "too short for a bzImage ({} bytes)",
+            image.len()
+        );
         let u16_at = |at: usize| u16::from_le_bytes([image[at], image[at + 1]]);
         let u32_at = |at: usize| u32::from_le_bytes(image[at..at + 4].try_into().unwrap());
         let u64_at = |at: usize| u64::from_le_bytes(image[at..at + 8].try_into().unwrap());
-        ensure!(u16_at(BOOT_FLAG) == 0xAA55, "no 0xAA55 boot flag at 0x1FE: not a bzImage");
-        ensure!(&image[HEADER_MAGIC..HEADER_MAGIC + 4] == b"HdrS", "no \"HdrS\" at 0x202: not a bzImage");
+        ensure!(
+            u16_at(BOOT_FLAG) == 0xAA55,
+            "no 0xAA55 boot flag at 0x1FE: not a bzImage"
+        );
+        ensure!(
+            &image[HEADER_MAGIC..HEADER_MAGIC + 4] == b"HdrS",
+            "no \"HdrS\" at 0x202: not a bzImage"
+        );
         let header = Self {
             setup_sects: image[SETUP_SECTS],
             version: u16_at(VERSION),
@@ -99,7 +109,11 @@ impl SetupHeader {
 
     /// Setup sectors, with the historical "0 means 4".
     pub fn setup_sectors(&self) -> usize {
-        if self.setup_sects == 0 { 4 } else { self.setup_sects as usize }
+        if self.setup_sects == 0 {
+            4
+        } else {
+            self.setup_sects as usize
+        }
     }
 
     /// File offset of the protected-mode code.
@@ -194,7 +208,11 @@ pub fn decompress(kind: Compression, data: &[u8]) -> Result<Vec<u8>> {
     let (program, args, package): (&str, &[&str], &str) = match kind {
         Compression::None => return Ok(data.to_vec()),
         // --single-stream: ignore anything after the first stream.
-        Compression::Xz => ("xz", &["--decompress", "--stdout", "--single-stream"], "xz-utils"),
+        Compression::Xz => (
+            "xz",
+            &["--decompress", "--stdout", "--single-stream"],
+            "xz-utils",
+        ),
         Compression::Gzip => ("gzip", &["--decompress", "--stdout"], "gzip"),
         Compression::Zstd => ("zstd", &["--decompress", "--stdout"], "zstd"),
     };
@@ -266,20 +284,29 @@ pub const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
 /// Checks that `elf` is an ELF64 x86-64 image with a PVH entry note and returns
 /// what it found.
 pub fn inspect_elf(elf: &[u8]) -> Result<VmlinuxInfo> {
-    ensure!(elf.len() >= 64 && elf.starts_with(b"\x7fELF"), "not an ELF file");
+    ensure!(
+        elf.len() >= 64 && elf.starts_with(b"\x7fELF"),
+        "not an ELF file"
+    );
     ensure!(elf[4] == ELFCLASS64, "not ELF64 (class {})", elf[4]);
     ensure!(elf[5] == ELFDATA2LSB, "not little-endian");
     let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]);
     let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap());
     let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap());
-    ensure!(u16_at(18) == EM_X86_64, "not x86-64 (e_machine {})", u16_at(18));
+    ensure!(
+        u16_at(18) == EM_X86_64,
+        "not x86-64 (e_machine {})",
+        u16_at(18)
+    );
     let entry = u64_at(24);
     let phoff = u64_at(32) as usize;
     let phentsize = u16_at(54) as usize;
     let phnum = u16_at(56) as usize;
     ensure!(phentsize >= 56, "bad e_phentsize {phentsize}");
     ensure!(
-        phoff.checked_add(phentsize * phnum).is_some_and(|end| end <= elf.len()),
+        phoff
+            .checked_add(phentsize * phnum)
+            .is_some_and(|end| end <= elf.len()),
         "program headers lie outside the file"
     );
     let mut loads = Vec::new();
@@ -287,12 +314,19 @@ pub fn inspect_elf(elf: &[u8]) -> Result<VmlinuxInfo> {
     for index in 0..phnum {
         let ph = phoff + index * phentsize;
         let p_type = u32_at(ph);
-        let (offset, paddr, filesz, memsz) = (u64_at(ph + 8), u64_at(ph + 24), u64_at(ph + 32), u64_at(ph + 40));
+        let (offset, paddr, filesz, memsz) = (
+            u64_at(ph + 8),
+            u64_at(ph + 24),
+            u64_at(ph + 32),
+            u64_at(ph + 40),
+        );
         match p_type {
             PT_LOAD => loads.push((paddr, memsz)),
             PT_NOTE => {
                 let start = offset as usize;
-                let end = start.checked_add(filesz as usize).filter(|&end| end <= elf.len());
+                let end = start
+                    .checked_add(filesz as usize)
+                    .filter(|&end| end <= elf.len());
                 let end = end.with_context(|| format!("PT_NOTE {index} lies outside the file"))?;
                 for (name, note_type, desc) in notes(&elf[start..end])? {
                     if name == b"Xen" && note_type == XEN_ELFNOTE_PHYS32_ENTRY {
@@ -308,13 +342,26 @@ pub fn inspect_elf(elf: &[u8]) -> Result<VmlinuxInfo> {
             _ => {}
         }
     }
-    let pvh_entry = pvh_entry.context("no \"Xen\" note of type 18 (XEN_ELFNOTE_PHYS32_ENTRY): kernel built without CONFIG_PVH?")?;
-    ensure!(pvh_entry <= u32::MAX as u64, "PVH entry {pvh_entry:#x} is above 4 GiB");
-    Ok(VmlinuxInfo { entry, pvh_entry, loads, file_size: elf.len() as u64 })
+    let pvh_entry = pvh_entry.context(
+        "no \"Xen\" note of type 18 (XEN_ELFNOTE_PHYS32_ENTRY): kernel built without CONFIG_PVH?",
+    )?;
+    ensure!(
+        pvh_entry <= u32::MAX as u64,
+        "PVH entry {pvh_entry:#x} is above 4 GiB"
+    );
+    Ok(VmlinuxInfo {
+        entry,
+        pvh_entry,
+        loads,
+        file_size: elf.len() as u64,
+    })
 }
 
-/// The notes of a PT_NOTE segment: (name without NUL, type, descriptor).
-fn notes(mut data: &[u8]) -> Result<Vec<(&[u8], u32, &[u8])>> {
+/// One ELF note: name (without its NUL), type, descriptor.
+type Note<'a> = (&'a [u8], u32, &'a [u8]);
+
+/// The notes of a PT_NOTE segment.
+fn notes(mut data: &[u8]) -> Result<Vec<Note<'_>>> {
     let mut notes = Vec::new();
     while data.len() >= 12 {
         let namesz = u32::from_le_bytes(data[0..4].try_into().unwrap()) as usize;
@@ -368,7 +415,11 @@ pub fn extract(bzimage: &Path, out: &Path) -> Result<VmlinuxInfo> {
     let temporary = out.with_extension("partial");
     std::fs::write(&temporary, &elf).with_context(|| format!("writing {}", temporary.display()))?;
     std::fs::rename(&temporary, out)?;
-    eprintln!("assets: extracted {} in {:.1?}", out.display(), started.elapsed());
+    eprintln!(
+        "assets: extracted {} in {:.1?}",
+        out.display(),
+        started.elapsed()
+    );
     report(out, &info);
     Ok(info)
 }
@@ -454,8 +505,16 @@ pub(crate) mod tests {
     }
 
     /// A fake bzImage around `payload` (compressed, size not yet appended).
-    pub(crate) fn fake_bzimage(compressed: &[u8], uncompressed_len: u32, setup_sects: u8) -> Vec<u8> {
-        let sectors = if setup_sects == 0 { 4 } else { setup_sects as usize };
+    pub(crate) fn fake_bzimage(
+        compressed: &[u8],
+        uncompressed_len: u32,
+        setup_sects: u8,
+    ) -> Vec<u8> {
+        let sectors = if setup_sects == 0 {
+            4
+        } else {
+            setup_sects as usize
+        };
         let pm_offset = (sectors + 1) * 512;
         let payload_offset = 0x3c8usize; // arbitrary, like a real head_64.o
         let mut image = vec![0u8; pm_offset + payload_offset];
@@ -464,7 +523,8 @@ pub(crate) mod tests {
         image[HEADER_MAGIC..HEADER_MAGIC + 4].copy_from_slice(b"HdrS");
         image[VERSION..VERSION + 2].copy_from_slice(&0x020fu16.to_le_bytes());
         image[LOADFLAGS] = 1;
-        image[PAYLOAD_OFFSET..PAYLOAD_OFFSET + 4].copy_from_slice(&(payload_offset as u32).to_le_bytes());
+        image[PAYLOAD_OFFSET..PAYLOAD_OFFSET + 4]
+            .copy_from_slice(&(payload_offset as u32).to_le_bytes());
         let length = compressed.len() as u32 + 4;
         image[PAYLOAD_LENGTH..PAYLOAD_LENGTH + 4].copy_from_slice(&length.to_le_bytes());
         image[INIT_SIZE..INIT_SIZE + 4].copy_from_slice(&0x200_0000u32.to_le_bytes());
@@ -531,7 +591,13 @@ pub(crate) mod tests {
     /// Compresses with the `xz` command like `scripts/xz_wrap.sh` does for x86
     /// (BCJ x86 filter, LZMA2, CRC32); `None` when xz is not installed.
     pub(crate) fn xz_like_kbuild(data: &[u8]) -> Option<Vec<u8>> {
-        let args = ["--format=xz", "--check=crc32", "--x86", "--lzma2=dict=1MiB", "--stdout"];
+        let args = [
+            "--format=xz",
+            "--check=crc32",
+            "--x86",
+            "--lzma2=dict=1MiB",
+            "--stdout",
+        ];
         match pipe_through(Path::new("xz"), &args, data) {
             Ok(compressed) => Some(compressed),
             Err(error) => {
@@ -543,8 +609,10 @@ pub(crate) mod tests {
 
     #[test]
     fn xz_payload_round_trip() {
-        let elf = tiny_elf(0x1_0003_40);
-        let Some(compressed) = xz_like_kbuild(&elf) else { return };
+        let elf = tiny_elf(0x0100_0340);
+        let Some(compressed) = xz_like_kbuild(&elf) else {
+            return;
+        };
         let image = fake_bzimage(&compressed, elf.len() as u32, 30);
         let (_, data, size) = payload(&image).unwrap();
         assert_eq!(Compression::detect(data).unwrap(), Compression::Xz);
@@ -558,7 +626,7 @@ pub(crate) mod tests {
         let vmlinux = dir.join("vmlinux");
         std::fs::write(&bzimage, &image).unwrap();
         let info = extract(&bzimage, &vmlinux).unwrap();
-        assert_eq!(info.pvh_entry, 0x1_0003_40);
+        assert_eq!(info.pvh_entry, 0x0100_0340);
         assert_eq!(std::fs::read(&vmlinux).unwrap(), elf);
         // The second call finds the cached file.
         let again = extract(&bzimage, &vmlinux).unwrap();

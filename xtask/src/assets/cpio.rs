@@ -84,23 +84,47 @@ impl Archive {
 
     /// Adds a directory (and its parents).
     pub fn dir(&mut self, path: &str, perm: u32) -> Result<()> {
-        self.insert(path, Entry { node: Node::Dir, perm })
+        self.insert(
+            path,
+            Entry {
+                node: Node::Dir,
+                perm,
+            },
+        )
     }
 
     /// Adds a regular file (and its parent directories).
     pub fn file(&mut self, path: &str, perm: u32, contents: Vec<u8>) -> Result<()> {
-        self.insert(path, Entry { node: Node::File(contents), perm })
+        self.insert(
+            path,
+            Entry {
+                node: Node::File(contents),
+                perm,
+            },
+        )
     }
 
     /// Adds a symbolic link `path` -> `target` (and its parent directories).
     pub fn symlink(&mut self, path: &str, target: &str) -> Result<()> {
         ensure!(!target.is_empty(), "symlink {path} has an empty target");
-        self.insert(path, Entry { node: Node::Symlink(target.to_owned()), perm: 0o777 })
+        self.insert(
+            path,
+            Entry {
+                node: Node::Symlink(target.to_owned()),
+                perm: 0o777,
+            },
+        )
     }
 
     /// Adds a character device node (and its parent directories).
     pub fn char_dev(&mut self, path: &str, perm: u32, major: u32, minor: u32) -> Result<()> {
-        self.insert(path, Entry { node: Node::CharDev { major, minor }, perm })
+        self.insert(
+            path,
+            Entry {
+                node: Node::CharDev { major, minor },
+                perm,
+            },
+        )
     }
 
     /// The member at `path`, if any.
@@ -132,15 +156,28 @@ impl Archive {
             parent.push_str(component);
             match self.entries.get(&parent) {
                 None => {
-                    self.entries.insert(parent.clone(), Entry { node: Node::Dir, perm: 0o755 });
+                    self.entries.insert(
+                        parent.clone(),
+                        Entry {
+                            node: Node::Dir,
+                            perm: 0o755,
+                        },
+                    );
                 }
-                Some(Entry { node: Node::Dir, .. }) => {}
-                Some(_) => bail!("{path}: parent {parent} is already in the archive and is not a directory"),
+                Some(Entry {
+                    node: Node::Dir, ..
+                }) => {}
+                Some(_) => bail!(
+                    "{path}: parent {parent} is already in the archive and is not a directory"
+                ),
             }
         }
         if let Some(old) = self.entries.get(&path) {
             let same_kind = old.mode() & S_IFMT == entry.mode() & S_IFMT;
-            ensure!(same_kind, "{path} is already in the archive as another kind of file");
+            ensure!(
+                same_kind,
+                "{path} is already in the archive as another kind of file"
+            );
         }
         self.entries.insert(path, entry);
         Ok(())
@@ -151,7 +188,11 @@ impl Archive {
         let mut out = Vec::new();
         for (index, (path, entry)) in self.entries.iter().enumerate() {
             let ino = index as u32 + 1;
-            let nlink = if matches!(entry.node, Node::Dir) { 2 } else { 1 };
+            let nlink = if matches!(entry.node, Node::Dir) {
+                2
+            } else {
+                1
+            };
             let (data, rdev): (&[u8], (u32, u32)) = match &entry.node {
                 Node::Dir => (&[], (0, 0)),
                 Node::File(contents) => (contents, (0, 0)),
@@ -171,7 +212,10 @@ impl Archive {
             };
             write_member(&mut out, &header, path, data);
         }
-        let trailer = Header { nlink: 1, ..Header::default() };
+        let trailer = Header {
+            nlink: 1,
+            ..Header::default()
+        };
         write_member(&mut out, &trailer, TRAILER, &[]);
         out
     }
@@ -223,7 +267,7 @@ fn write_member(out: &mut Vec<u8>, header: &Header, name: &str, data: &[u8]) {
 
 /// Pads `out` with NULs to a multiple of 4 bytes.
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -266,8 +310,14 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Parsed>> {
     let mut members = Vec::new();
     let mut at = 0usize;
     loop {
-        ensure!(at % 4 == 0, "member at {at:#x} is not 4-byte aligned");
-        ensure!(bytes.len() >= at + HEADER_LEN, "truncated header at {at:#x}");
+        ensure!(
+            at.is_multiple_of(4),
+            "member at {at:#x} is not 4-byte aligned"
+        );
+        ensure!(
+            bytes.len() >= at + HEADER_LEN,
+            "truncated header at {at:#x}"
+        );
         let header = &bytes[at..at + HEADER_LEN];
         ensure!(&header[..6] == MAGIC, "bad magic at {at:#x}");
         let field = |index: usize| -> Result<u32> {
@@ -296,7 +346,14 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Parsed>> {
         if name == TRAILER {
             return Ok(members);
         }
-        members.push(Parsed { name, ino, mode, nlink, rdev, data: bytes[data_start..data_end].to_vec() });
+        members.push(Parsed {
+            name,
+            ino,
+            mode,
+            nlink,
+            rdev,
+            data: bytes[data_start..data_end].to_vec(),
+        });
         at = next;
     }
 }
@@ -307,8 +364,12 @@ mod tests {
 
     fn sample() -> Archive {
         let mut archive = Archive::new();
-        archive.file("/init", 0o755, b"#!/bin/sh\necho hi\n".to_vec()).unwrap();
-        archive.file("bin/busybox", 0o755, vec![0x7f, b'E', b'L', b'F', 1, 2, 3]).unwrap();
+        archive
+            .file("/init", 0o755, b"#!/bin/sh\necho hi\n".to_vec())
+            .unwrap();
+        archive
+            .file("bin/busybox", 0o755, vec![0x7f, b'E', b'L', b'F', 1, 2, 3])
+            .unwrap();
         archive.symlink("bin/sh", "busybox").unwrap();
         archive.char_dev("dev/console", 0o600, 5, 1).unwrap();
         archive.dir("proc", 0o555).unwrap();
@@ -325,7 +386,19 @@ mod tests {
         let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(
             names,
-            ["a", "a/b", "a/b/c", "a/b/c/empty", "bin", "bin/busybox", "bin/sh", "dev", "dev/console", "init", "proc"]
+            [
+                "a",
+                "a/b",
+                "a/b/c",
+                "a/b/c/empty",
+                "bin",
+                "bin/busybox",
+                "bin/sh",
+                "dev",
+                "dev/console",
+                "init",
+                "proc"
+            ]
         );
         for member in &members {
             let entry = archive.get(&member.name).unwrap();

@@ -67,8 +67,12 @@ pub fn apt_update() -> Result<()> {
         return Ok(());
     }
     eprintln!("assets: apt-get update");
-    run_visible(Command::new("apt-get").arg("update").env("DEBIAN_FRONTEND", "noninteractive"))
-        .context("apt-get update failed (it needs root: run `sudo apt-get update` and try again)")
+    run_visible(
+        Command::new("apt-get")
+            .arg("update")
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+    .context("apt-get update failed (it needs root: run `sudo apt-get update` and try again)")
 }
 
 /// Whether this process already ran `apt-get update`.
@@ -108,8 +112,12 @@ pub fn resolve(package: &str) -> Result<Pin> {
         apt_update()?;
         version = candidate(package)?;
     }
-    let version = version.with_context(|| format!("no Debian package {package} (even after apt-get update)"))?;
-    Ok(Pin { package: package.to_owned(), version })
+    let version = version
+        .with_context(|| format!("no Debian package {package} (even after apt-get update)"))?;
+    Ok(Pin {
+        package: package.to_owned(),
+        version,
+    })
 }
 
 /// The `.deb` of `pin` in `debs`, if it was downloaded already.
@@ -154,8 +162,13 @@ pub fn download(debs: &Path, pin: &Pin) -> Result<PathBuf> {
         apt_update()?;
         attempt().with_context(|| format!("cannot download {}", pin.spec()))?;
     }
-    let deb = downloaded(debs, pin)?
-        .with_context(|| format!("apt-get download {} left no {}*.deb", pin.spec(), pin.file_prefix()))?;
+    let deb = downloaded(debs, pin)?.with_context(|| {
+        format!(
+            "apt-get download {} left no {}*.deb",
+            pin.spec(),
+            pin.file_prefix()
+        )
+    })?;
     let size = std::fs::metadata(&deb)?.len();
     eprintln!(
         "assets: {} ({:.1} MB) in {:.1?}",
@@ -179,13 +192,18 @@ pub fn unpack(deb: &Path, pin: &Pin, dir: &Path) -> Result<()> {
     let started = std::time::Instant::now();
     run_visible(Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir))?;
     std::fs::write(&stamp, format!("{}\n", pin.version))?;
-    eprintln!("assets: unpacked {} in {:.1?}", pin.package, started.elapsed());
+    eprintln!(
+        "assets: unpacked {} in {:.1?}",
+        pin.package,
+        started.elapsed()
+    );
     Ok(())
 }
 
 /// Whether `pin` was completely unpacked into `dir`.
 pub fn is_unpacked(pin: &Pin, dir: &Path) -> bool {
-    std::fs::read_to_string(stamp_path(dir, &pin.package)).is_ok_and(|text| text.trim() == pin.version)
+    std::fs::read_to_string(stamp_path(dir, &pin.package))
+        .is_ok_and(|text| text.trim() == pin.version)
 }
 
 /// The stamp file recording that `package` was unpacked into `dir`.
@@ -227,13 +245,19 @@ impl Lock {
 
     /// The values of `key`.
     pub fn get(&self, key: &str) -> Option<&[String]> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_slice())
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// A package pin stored as `key package version`.
     pub fn pin(&self, key: &str) -> Option<Pin> {
         match self.get(key)? {
-            [package, version] => Some(Pin { package: package.clone(), version: version.clone() }),
+            [package, version] => Some(Pin {
+                package: package.clone(),
+                version: version.clone(),
+            }),
             _ => None,
         }
     }
@@ -260,7 +284,10 @@ mod tests {
 
     #[test]
     fn file_names_encode_the_epoch() {
-        let pin = Pin { package: "busybox-static".into(), version: "1:1.35.0-4+deb12u1+b1".into() };
+        let pin = Pin {
+            package: "busybox-static".into(),
+            version: "1:1.35.0-4+deb12u1+b1".into(),
+        };
         assert_eq!(pin.file_prefix(), "busybox-static_1%3a1.35.0-4+deb12u1+b1_");
         assert_eq!(pin.spec(), "busybox-static=1:1.35.0-4+deb12u1+b1");
     }
@@ -269,7 +296,10 @@ mod tests {
     fn stanza_fields() {
         let stanza = "Package: linux-image-amd64\nVersion: 6.1.192-2\nDepends: linux-image-6.1.0-56-amd64 (= 6.1.192-2)\n";
         assert_eq!(field(stanza, "Version"), Some("6.1.192-2"));
-        assert_eq!(field(stanza, "Depends"), Some("linux-image-6.1.0-56-amd64 (= 6.1.192-2)"));
+        assert_eq!(
+            field(stanza, "Depends"),
+            Some("linux-image-6.1.0-56-amd64 (= 6.1.192-2)")
+        );
         assert_eq!(field(stanza, "Size"), None);
     }
 
@@ -279,7 +309,13 @@ mod tests {
         let lock = Lock {
             entries: vec![
                 ("abi".into(), vec!["6.1.0-56".into()]),
-                ("image".into(), vec!["linux-image-6.1.0-56-amd64-unsigned".into(), "6.1.192-2".into()]),
+                (
+                    "image".into(),
+                    vec![
+                        "linux-image-6.1.0-56-amd64-unsigned".into(),
+                        "6.1.192-2".into(),
+                    ],
+                ),
             ],
         };
         lock.write(&path, "test\nlock").unwrap();

@@ -66,10 +66,11 @@ pub struct ExtraFile {
 /// The busybox applets the images link in `/bin`: what the init scripts use
 /// and a few for looking around by hand.
 pub const APPLETS: &[&str] = &[
-    "[", "awk", "cat", "cp", "cut", "dd", "devmem", "dmesg", "echo", "env", "false", "free", "grep", "head",
-    "hexdump", "insmod", "kill", "ln", "ls", "lsmod", "mkdir", "mkfifo", "mknod", "mount", "mv", "nproc", "od",
-    "poweroff", "printf", "ps", "reboot", "rm", "rmmod", "sed", "seq", "sh", "sleep", "strings", "sync", "tail",
-    "tee", "test", "timeout", "tr", "true", "umount", "uname", "uptime", "wc", "xxd",
+    "[", "awk", "cat", "cp", "cut", "dd", "devmem", "dmesg", "echo", "env", "false", "free",
+    "grep", "head", "hexdump", "insmod", "kill", "ln", "ls", "lsmod", "mkdir", "mkfifo", "mknod",
+    "mount", "mv", "nproc", "od", "poweroff", "printf", "ps", "reboot", "rm", "rmmod", "sed",
+    "seq", "sh", "sleep", "strings", "sync", "tail", "tee", "test", "timeout", "tr", "true",
+    "umount", "uname", "uptime", "wc", "xxd",
 ];
 
 /// Builds the initramfs of `kind` at `out` (an uncompressed newc cpio):
@@ -79,7 +80,12 @@ pub const APPLETS: &[&str] = &[
 /// `extras` (which may replace any of these). Fetches the Debian kernel and
 /// busybox when needed. `out` is only rewritten when its bytes change, so its
 /// timestamp stays put for callers that cache on it.
-pub fn build_initramfs(root: &Path, kind: InitramfsKind, extras: &[ExtraFile], out: &Path) -> Result<()> {
+pub fn build_initramfs(
+    root: &Path,
+    kind: InitramfsKind,
+    extras: &[ExtraFile],
+    out: &Path,
+) -> Result<()> {
     let started = std::time::Instant::now();
     let kernel = debian_kernel(root)?;
     check_kernel_config(&kernel)?;
@@ -87,7 +93,18 @@ pub fn build_initramfs(root: &Path, kind: InitramfsKind, extras: &[ExtraFile], o
     check_applets(&busybox)?;
 
     let mut archive = Archive::new();
-    for dir in ["bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "root", "etc", "lib/modules"] {
+    for dir in [
+        "bin",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+        "dev",
+        "proc",
+        "sys",
+        "root",
+        "etc",
+        "lib/modules",
+    ] {
         archive.dir(dir, 0o755)?;
     }
     archive.dir("tmp", 0o1777)?;
@@ -100,31 +117,59 @@ pub fn build_initramfs(root: &Path, kind: InitramfsKind, extras: &[ExtraFile], o
         archive.symlink(&format!("bin/{applet}"), "busybox")?;
     }
     for module in kind.modules() {
-        archive.file(&format!("lib/modules/{module}"), 0o644, read(&kernel.module(module)?)?)?;
+        archive.file(
+            &format!("lib/modules/{module}"),
+            0o644,
+            read(&kernel.module(module)?)?,
+        )?;
     }
     let script_path = root.join(kind.script());
     let script = read(&script_path)?;
-    ensure!(script.starts_with(b"#!/bin/sh"), "{} must start with #!/bin/sh", script_path.display());
+    ensure!(
+        script.starts_with(b"#!/bin/sh"),
+        "{} must start with #!/bin/sh",
+        script_path.display()
+    );
     archive.file("init", 0o755, script)?;
-    let about = format!("kind={}\nkernel={}\nkernel-package={} {}\n", kind.name(), kernel.release, kernel.package, kernel.version);
+    let about = format!(
+        "kind={}\nkernel={}\nkernel-package={} {}\n",
+        kind.name(),
+        kernel.release,
+        kernel.package,
+        kernel.version
+    );
     archive.file("etc/oxen-initramfs", 0o644, about.into_bytes())?;
     for extra in extras {
-        ensure!(extra.dest.starts_with('/'), "initramfs destination {:?} must be absolute", extra.dest);
+        ensure!(
+            extra.dest.starts_with('/'),
+            "initramfs destination {:?} must be absolute",
+            extra.dest
+        );
         archive.file(&extra.dest, extra.mode, read(&extra.source)?)?;
     }
 
     let bytes = archive.to_bytes();
     let members = cpio::parse(&bytes).context("the archive does not read back")?;
-    ensure!(members.len() == archive.len(), "the archive reads back {} members of {}", members.len(), archive.len());
+    ensure!(
+        members.len() == archive.len(),
+        "the archive reads back {} members of {}",
+        members.len(),
+        archive.len()
+    );
     if std::fs::read(out).is_ok_and(|old| old == bytes) {
-        eprintln!("assets: {} up to date ({} bytes)", out.display(), bytes.len());
+        eprintln!(
+            "assets: {} up to date ({} bytes)",
+            out.display(),
+            bytes.len()
+        );
         return Ok(());
     }
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let temporary = out.with_extension("partial");
-    std::fs::write(&temporary, &bytes).with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::write(&temporary, &bytes)
+        .with_context(|| format!("writing {}", temporary.display()))?;
     std::fs::rename(&temporary, out)?;
     eprintln!(
         "assets: built {} ({} initramfs, {} members, {} bytes) in {:.1?}",
@@ -141,7 +186,10 @@ pub fn build_initramfs(root: &Path, kind: InitramfsKind, extras: &[ExtraFile], o
 fn check_kernel_config(kernel: &KernelAssets) -> Result<()> {
     let options = kernel.config_options()?;
     if options.get("CONFIG_BLK_DEV_INITRD").map(String::as_str) != Some("y") {
-        bail!("{} lacks CONFIG_BLK_DEV_INITRD=y: it cannot take an initramfs", kernel.config.display());
+        bail!(
+            "{} lacks CONFIG_BLK_DEV_INITRD=y: it cannot take an initramfs",
+            kernel.config.display()
+        );
     }
     Ok(())
 }
@@ -152,14 +200,26 @@ fn check_applets(busybox: &Path) -> Result<()> {
     let output = match Command::new(busybox).arg("--list").output() {
         Ok(output) if output.status.success() => output,
         _ => {
-            eprintln!("assets: note: cannot run {} here; applets not checked", busybox.display());
+            eprintln!(
+                "assets: note: cannot run {} here; applets not checked",
+                busybox.display()
+            );
             return Ok(());
         }
     };
     let list = String::from_utf8_lossy(&output.stdout);
     let have: Vec<&str> = list.lines().collect();
-    let missing: Vec<&str> = APPLETS.iter().copied().filter(|a| !have.contains(a)).collect();
-    ensure!(missing.is_empty(), "{} lacks the applets {}", busybox.display(), missing.join(" "));
+    let missing: Vec<&str> = APPLETS
+        .iter()
+        .copied()
+        .filter(|a| !have.contains(a))
+        .collect();
+    ensure!(
+        missing.is_empty(),
+        "{} lacks the applets {}",
+        busybox.display(),
+        missing.join(" ")
+    );
     Ok(())
 }
 

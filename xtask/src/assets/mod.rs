@@ -21,6 +21,8 @@
 //!
 //! Progress goes to stderr, prefixed `assets:`.
 
+#![allow(dead_code, reason = "a library for xtask's commands, which need not call every function")]
+
 mod bzimage;
 mod cpio;
 mod debian;
@@ -32,7 +34,9 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
 
+#[allow(unused_imports, reason = "the API for xtask's commands")]
 pub use bzimage::VmlinuxInfo;
+#[allow(unused_imports, reason = "the API for xtask's commands")]
 pub use initramfs::{ExtraFile, InitramfsKind, build_initramfs};
 
 use debian::{Lock, Pin};
@@ -88,7 +92,10 @@ impl KernelAssets {
 
     /// The image package as a pin.
     fn pin(&self) -> Pin {
-        Pin { package: self.package.clone(), version: self.version.clone() }
+        Pin {
+            package: self.package.clone(),
+            version: self.version.clone(),
+        }
     }
 
     /// Whether the unpack finished and every file is there.
@@ -200,7 +207,10 @@ pub fn debian_kernel(root: &Path) -> Result<KernelAssets> {
     let lock = Lock {
         entries: vec![
             ("abi".to_owned(), vec![abi.clone()]),
-            ("image".to_owned(), vec![pin.package.clone(), pin.version.clone()]),
+            (
+                "image".to_owned(),
+                vec![pin.package.clone(), pin.version.clone()],
+            ),
         ],
     };
     lock.write(
@@ -208,7 +218,12 @@ pub fn debian_kernel(root: &Path) -> Result<KernelAssets> {
         "The Debian kernel used for dom0, pinned by `cargo xtask` (xtask/src/assets).\n\
          Its headers are fetched at the same version. Delete this file to move to the current kernel.",
     )?;
-    eprintln!("assets: pinned {} {} in {}", pin.package, pin.version, lock_path.display());
+    eprintln!(
+        "assets: pinned {} {} in {}",
+        pin.package,
+        pin.version,
+        lock_path.display()
+    );
     Ok(kernel)
 }
 
@@ -216,9 +231,19 @@ pub fn debian_kernel(root: &Path) -> Result<KernelAssets> {
 fn fetch_kernel(assets: &Path, kernel: &KernelAssets) -> Result<()> {
     debian::fetch(&assets.join("debs"), &kernel.pin(), &kernel.dir)?;
     for file in [&kernel.bzimage, &kernel.config, &kernel.system_map] {
-        ensure!(file.is_file(), "{} has no {}", kernel.package, file.display());
+        ensure!(
+            file.is_file(),
+            "{} has no {}",
+            kernel.package,
+            file.display()
+        );
     }
-    ensure!(kernel.modules_dir.is_dir(), "{} has no {}", kernel.package, kernel.modules_dir.display());
+    ensure!(
+        kernel.modules_dir.is_dir(),
+        "{} has no {}",
+        kernel.package,
+        kernel.modules_dir.display()
+    );
     let image = std::fs::read(&kernel.bzimage)?;
     bzimage::SetupHeader::parse(&image).with_context(|| format!("{}", kernel.bzimage.display()))?;
     match bzimage::authenticode_signature(&image) {
@@ -240,9 +265,14 @@ fn resolve_kernel() -> Result<(String, Pin)> {
         debian::apt_update()?;
         abi = depends().ok().and_then(|text| abi_from_depends(&text));
     }
-    let abi = abi.with_context(|| format!("cannot resolve the kernel ABI from `apt-cache depends {META_PACKAGE}`"))?;
+    let abi = abi.with_context(|| {
+        format!("cannot resolve the kernel ABI from `apt-cache depends {META_PACKAGE}`")
+    })?;
     eprintln!("assets: {META_PACKAGE} depends on linux-image-{abi}-amd64");
-    for package in [format!("linux-image-{abi}-amd64-unsigned"), format!("linux-image-{abi}-amd64")] {
+    for package in [
+        format!("linux-image-{abi}-amd64-unsigned"),
+        format!("linux-image-{abi}-amd64"),
+    ] {
         if let Some(version) = debian::candidate(&package)? {
             eprintln!("assets: using {package} {version}");
             return Ok((abi, Pin { package, version }));
@@ -256,9 +286,13 @@ fn abi_from_depends(text: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let package = line.trim().strip_prefix("Depends:")?.trim();
         let package = package.trim_start_matches('<').trim_end_matches('>');
-        let abi = package.strip_prefix("linux-image-")?.strip_suffix("-amd64")?;
+        let abi = package
+            .strip_prefix("linux-image-")?
+            .strip_suffix("-amd64")?;
         let valid = abi.starts_with(|c: char| c.is_ascii_digit())
-            && abi.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '+');
+            && abi
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '+');
         valid.then(|| abi.to_owned())
     })
 }
@@ -283,7 +317,11 @@ pub struct KernelHeaders {
 pub fn debian_kernel_headers(root: &Path, kernel: &KernelAssets) -> Result<KernelHeaders> {
     let assets = assets_dir(root);
     let series: Vec<&str> = kernel.abi.split('.').take(2).collect();
-    ensure!(series.len() == 2, "cannot tell the kernel series of ABI {}", kernel.abi);
+    ensure!(
+        series.len() == 2,
+        "cannot tell the kernel series of ABI {}",
+        kernel.abi
+    );
     let series = series.join(".");
     let packages = [
         format!("linux-headers-{}", kernel.release),
@@ -291,7 +329,10 @@ pub fn debian_kernel_headers(root: &Path, kernel: &KernelAssets) -> Result<Kerne
         format!("linux-kbuild-{series}"),
     ];
     for package in &packages {
-        let pin = Pin { package: package.clone(), version: kernel.version.clone() };
+        let pin = Pin {
+            package: package.clone(),
+            version: kernel.version.clone(),
+        };
         debian::fetch(&assets.join("debs"), &pin, &kernel.dir).with_context(|| {
             format!(
                 "cannot fetch {package} {} to match the pinned kernel; delete {} to move to the current kernel",
@@ -301,19 +342,36 @@ pub fn debian_kernel_headers(root: &Path, kernel: &KernelAssets) -> Result<Kerne
         })?;
     }
     let headers = KernelHeaders {
-        build_dir: kernel.dir.join(format!("usr/src/linux-headers-{}", kernel.release)),
-        common_dir: kernel.dir.join(format!("usr/src/linux-headers-{}-common", kernel.abi)),
+        build_dir: kernel
+            .dir
+            .join(format!("usr/src/linux-headers-{}", kernel.release)),
+        common_dir: kernel
+            .dir
+            .join(format!("usr/src/linux-headers-{}-common", kernel.abi)),
         kbuild_dir: kernel.dir.join(format!("usr/lib/linux-kbuild-{series}")),
         packages: packages.to_vec(),
     };
     for dir in [&headers.build_dir, &headers.common_dir, &headers.kbuild_dir] {
-        ensure!(dir.is_dir(), "the header packages have no {}", dir.display());
+        ensure!(
+            dir.is_dir(),
+            "the header packages have no {}",
+            dir.display()
+        );
     }
     // The build directory reaches the rest through relative symlinks
     // (`scripts`, `tools` into kbuild; `Makefile` includes the common tree).
-    for needed in ["Makefile", ".config", "Module.symvers", "scripts/basic/fixdep"] {
+    for needed in [
+        "Makefile",
+        ".config",
+        "Module.symvers",
+        "scripts/basic/fixdep",
+    ] {
         let path = headers.build_dir.join(needed);
-        ensure!(path.exists(), "{} is missing (or a dangling symlink)", path.display());
+        ensure!(
+            path.exists(),
+            "{} is missing (or a dangling symlink)",
+            path.display()
+        );
     }
     eprintln!("assets: kernel headers in {}", headers.build_dir.display());
     Ok(headers)
@@ -338,9 +396,21 @@ pub fn busybox(root: &Path) -> Result<PathBuf> {
     let pin = debian::resolve("busybox-static")?;
     debian::fetch(&assets.join("debs"), &pin, &dir_of(&pin))?;
     let binary = dir_of(&pin).join("bin/busybox");
-    ensure!(binary.is_file(), "busybox-static {} has no bin/busybox", pin.version);
-    let lock = Lock { entries: vec![("busybox".to_owned(), vec![pin.package.clone(), pin.version.clone()])] };
-    lock.write(&lock_path, "busybox-static for the dom0 initramfs, pinned by `cargo xtask` (xtask/src/assets).")?;
+    ensure!(
+        binary.is_file(),
+        "busybox-static {} has no bin/busybox",
+        pin.version
+    );
+    let lock = Lock {
+        entries: vec![(
+            "busybox".to_owned(),
+            vec![pin.package.clone(), pin.version.clone()],
+        )],
+    };
+    lock.write(
+        &lock_path,
+        "busybox-static for the dom0 initramfs, pinned by `cargo xtask` (xtask/src/assets).",
+    )?;
     eprintln!("assets: busybox-static {}", pin.version);
     Ok(binary)
 }
@@ -372,21 +442,37 @@ mod tests {
         assert_eq!(abi_from_depends(text).as_deref(), Some("6.1.0-56"));
         let virtual_dep = "linux-image-amd64\n  Depends: <linux-image-6.1.0-9-amd64>\n";
         assert_eq!(abi_from_depends(virtual_dep).as_deref(), Some("6.1.0-9"));
-        assert_eq!(abi_from_depends("linux-image-amd64\n  Depends: kmod\n"), None);
+        assert_eq!(
+            abi_from_depends("linux-image-amd64\n  Depends: kmod\n"),
+            None
+        );
         assert_eq!(abi_from_depends("E: No packages found"), None);
     }
 
     #[test]
     fn kernel_paths() {
-        let kernel = KernelAssets::new(Path::new("/a"), "6.1.0-56", "linux-image-6.1.0-56-amd64-unsigned", "6.1.192-2");
+        let kernel = KernelAssets::new(
+            Path::new("/a"),
+            "6.1.0-56",
+            "linux-image-6.1.0-56-amd64-unsigned",
+            "6.1.192-2",
+        );
         assert_eq!(kernel.release, "6.1.0-56-amd64");
-        assert_eq!(kernel.bzimage, Path::new("/a/kernel/6.1.0-56_6.1.192-2/boot/vmlinuz-6.1.0-56-amd64"));
-        assert_eq!(kernel.modules_dir, Path::new("/a/kernel/6.1.0-56_6.1.192-2/lib/modules/6.1.0-56-amd64"));
+        assert_eq!(
+            kernel.bzimage,
+            Path::new("/a/kernel/6.1.0-56_6.1.192-2/boot/vmlinuz-6.1.0-56-amd64")
+        );
+        assert_eq!(
+            kernel.modules_dir,
+            Path::new("/a/kernel/6.1.0-56_6.1.192-2/lib/modules/6.1.0-56-amd64")
+        );
     }
 
     #[test]
     fn config_parsing() {
-        let options = parse_config("# comment\nCONFIG_PVH=y\n# CONFIG_X is not set\nCONFIG_S=\"a=b\"\nCONFIG_M=m\n");
+        let options = parse_config(
+            "# comment\nCONFIG_PVH=y\n# CONFIG_X is not set\nCONFIG_S=\"a=b\"\nCONFIG_M=m\n",
+        );
         assert_eq!(options["CONFIG_PVH"], "y");
         assert_eq!(options["CONFIG_X"], "n");
         assert_eq!(options["CONFIG_S"], "\"a=b\"");
@@ -403,7 +489,12 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let (kernel, vmlinux, info) = debian_vmlinux(root).unwrap();
         let options = kernel.config_options().unwrap();
-        for name in ["CONFIG_PVH", "CONFIG_BLK_DEV_INITRD", "CONFIG_SERIAL_8250_CONSOLE", "CONFIG_X86_X2APIC"] {
+        for name in [
+            "CONFIG_PVH",
+            "CONFIG_BLK_DEV_INITRD",
+            "CONFIG_SERIAL_8250_CONSOLE",
+            "CONFIG_X86_X2APIC",
+        ] {
             assert_eq!(options.get(name).map(String::as_str), Some("y"), "{name}");
         }
         assert!(info.pvh_entry > 0 && vmlinux.is_file());

@@ -22,6 +22,11 @@ pub fn set_info(info: PowerInfo) {
     POWER.call_once(|| info);
 }
 
+/// The power-control facts, once recorded.
+pub fn info() -> Option<PowerInfo> {
+    POWER.get().copied()
+}
+
 fn leave_vmx_here() {
     if percpu::current().in_vmx_root.load(core::sync::atomic::Ordering::Relaxed) {
         vmx::disable();

@@ -8,7 +8,10 @@ use super::*;
 const MIB: u64 = 1 << 20;
 
 fn region(start: u64, end: u64, kind: MemoryKind) -> MemoryRegion {
-    MemoryRegion { range: range(start, end), kind }
+    MemoryRegion {
+        range: range(start, end),
+        kind,
+    }
 }
 
 fn range(start: u64, end: u64) -> PhysRange {
@@ -16,7 +19,10 @@ fn range(start: u64, end: u64) -> PhysRange {
 }
 
 fn mem(size: u64) -> Option<Dom0Mem> {
-    Some(Dom0Mem { size: ByteSize::new(size), max: None })
+    Some(Dom0Mem {
+        size: ByteSize::new(size),
+        max: None,
+    })
 }
 
 /// A PC with 1 GiB: BIOS map as SeaBIOS reports it.
@@ -38,7 +44,11 @@ fn hv_reserved() -> Vec<PhysRange> {
 }
 
 fn e(start: u64, end: u64, kind: MemoryKind) -> E820Entry {
-    E820Entry { addr: GuestPhysAddr::new(start), size: ByteSize::new(end - start), kind }
+    E820Entry {
+        addr: GuestPhysAddr::new(start),
+        size: ByteSize::new(end - start),
+        kind,
+    }
 }
 
 #[test]
@@ -47,7 +57,10 @@ fn explicit_size_takes_low_memory_first() {
     assert_eq!(plan.granted(), ByteSize::mib(256));
     assert_eq!(plan.shortfall(), ByteSize::ZERO);
     let low = 0x9_F000;
-    assert_eq!(plan.ranges(), &[range(0, low), range(0x80_0000, 0x80_0000 + 256 * MIB - low)]);
+    assert_eq!(
+        plan.ranges(),
+        &[range(0, low), range(0x80_0000, 0x80_0000 + 256 * MIB - low)]
+    );
 }
 
 #[test]
@@ -70,16 +83,27 @@ fn e820_of_a_pc() {
             e(0xFFFC_0000, 0x1_0000_0000, MemoryKind::Reserved),
         ]
     );
-    assert_eq!(map[0].to_bytes(), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0xF0, 9, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+    assert_eq!(
+        map[0].to_bytes(),
+        [
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0xF0, 9, 0, 0, 0, 0, 0, 1, 0, 0, 0
+        ]
+    );
 }
 
 #[test]
 fn default_rule() {
     assert_eq!(default_dom0_size(ByteSize::mib(968)), ByteSize::mib(512));
     assert_eq!(default_dom0_size(ByteSize::mib(2048)), ByteSize::mib(1024));
-    assert_eq!(default_dom0_size(ByteSize::mib(24 * 1024)), ByteSize::mib(4096));
+    assert_eq!(
+        default_dom0_size(ByteSize::mib(24 * 1024)),
+        ByteSize::mib(4096)
+    );
     assert_eq!(default_dom0_size(ByteSize::mib(100)), ByteSize::mib(100));
-    assert_eq!(default_dom0_size(ByteSize::new(5 * 4096 + 7)), ByteSize::new(5 * 4096));
+    assert_eq!(
+        default_dom0_size(ByteSize::new(5 * 4096 + 7)),
+        ByteSize::new(5 * 4096)
+    );
     assert_eq!(default_dom0_size(ByteSize::ZERO), ByteSize::ZERO);
 
     let plan = plan_dom0_memory(&pc_1g(), &hv_reserved(), None, &[]).unwrap();
@@ -92,8 +116,15 @@ fn too_much_is_clamped_and_reported() {
     let plan = plan_dom0_memory(&pc_1g(), &hv_reserved(), mem(2048 * MIB), &[]).unwrap();
     let free = plan.free_before().as_u64();
     assert_eq!(plan.granted().as_u64(), free - HYPERVISOR_RESERVE.as_u64());
-    assert_eq!(plan.shortfall().as_u64(), 2048 * MIB - plan.granted().as_u64());
-    let left: u64 = plan.remaining_free(&pc_1g(), &hv_reserved()).iter().map(|r| r.size().as_u64()).sum();
+    assert_eq!(
+        plan.shortfall().as_u64(),
+        2048 * MIB - plan.granted().as_u64()
+    );
+    let left: u64 = plan
+        .remaining_free(&pc_1g(), &hv_reserved())
+        .iter()
+        .map(|r| r.size().as_u64())
+        .sum();
     assert_eq!(left, HYPERVISOR_RESERVE.as_u64());
 }
 
@@ -128,7 +159,12 @@ fn required_range_on_a_module_is_an_error() {
 fn nothing_free_is_an_error() {
     let host = [region(0x10_0000, 0x200_0000, MemoryKind::Usable)];
     let err = plan_dom0_memory(&host, &[range(0, 0x200_0000)], None, &[]).unwrap_err();
-    assert_eq!(err, Dom0Error::NoRamForDom0 { free: ByteSize::ZERO });
+    assert_eq!(
+        err,
+        Dom0Error::NoRamForDom0 {
+            free: ByteSize::ZERO
+        }
+    );
 }
 
 #[test]
@@ -138,7 +174,11 @@ fn overlapping_host_entries_are_read_conservatively() {
         region(0x400_0000, 0x400_1800, MemoryKind::AcpiNvs),
     ];
     let plan = plan_dom0_memory(&host, &[], mem(0x800_0000), &[]).unwrap();
-    assert!(plan.ranges().iter().all(|r| !r.overlaps(&range(0x400_0000, 0x400_2000))));
+    assert!(
+        plan.ranges()
+            .iter()
+            .all(|r| !r.overlaps(&range(0x400_0000, 0x400_2000)))
+    );
     let map = dom0_e820(&host, &plan).unwrap();
     assert!(map.contains(&e(0x400_0000, 0x400_1800, MemoryKind::AcpiNvs)));
     // The rest of the NVS entry's last page is RAM nobody may use: reserved.
@@ -147,13 +187,27 @@ fn overlapping_host_entries_are_read_conservatively() {
 
 #[test]
 fn fragmented_map_is_refused_past_128_entries() {
-    let mut host = vec![region(0, 0x9_F000, MemoryKind::Usable)];
+    let mut host = vec![
+        region(0, 0x9_F000, MemoryKind::Usable),
+        region(0x200_0000, 0x800_0000, MemoryKind::Usable),
+    ];
     for i in 0..200u64 {
-        let kind = if i % 2 == 0 { MemoryKind::AcpiNvs } else { MemoryKind::AcpiReclaimable };
-        host.push(region(0x100_0000 + i * 0x1000, 0x100_1000 + i * 0x1000, kind));
+        let kind = if i % 2 == 0 {
+            MemoryKind::AcpiNvs
+        } else {
+            MemoryKind::AcpiReclaimable
+        };
+        host.push(region(
+            0x100_0000 + i * 0x1000,
+            0x100_1000 + i * 0x1000,
+            kind,
+        ));
     }
     let plan = plan_dom0_memory(&host, &[], None, &[]).unwrap();
-    assert_eq!(dom0_e820(&host, &plan).unwrap_err(), Dom0Error::TooManyE820Entries { count: 203 });
+    assert_eq!(
+        dom0_e820(&host, &plan).unwrap_err(),
+        Dom0Error::TooManyE820Entries { count: 204 }
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -178,7 +232,9 @@ fn any_range() -> impl Strategy<Value = PhysRange> {
 
 /// What the e820 map says about one byte.
 fn kind_at(map: &[E820Entry], addr: u64) -> Option<MemoryKind> {
-    map.iter().find(|x| x.addr.as_u64() <= addr && addr < x.end()).map(|x| x.kind)
+    map.iter()
+        .find(|x| x.addr.as_u64() <= addr && addr < x.end())
+        .map(|x| x.kind)
 }
 
 proptest! {

@@ -11,7 +11,10 @@ use crate::mm::addr::HostPhysAddr;
 const MIB: u64 = 1 << 20;
 
 fn ram(spans: &[(u64, u64)]) -> Vec<PhysRange> {
-    spans.iter().map(|&(s, e)| PhysRange::new(HostPhysAddr::new(s), HostPhysAddr::new(e))).collect()
+    spans
+        .iter()
+        .map(|&(s, e)| PhysRange::new(HostPhysAddr::new(s), HostPhysAddr::new(e)))
+        .collect()
 }
 
 fn u32_at(b: &[u8], off: usize) -> u32 {
@@ -29,29 +32,81 @@ fn parses_a_vmlinux() {
     assert_eq!(k.entry(), GuestPhysAddr::new(0x100_0100));
     let segs = k.elf().segments();
     assert_eq!(segs.len(), 2);
-    assert_eq!((segs[0].paddr.as_u64(), segs[0].file_size, segs[0].mem_size), (0x100_0000, 0x3000, 0x3000));
-    assert_eq!((segs[1].paddr.as_u64(), segs[1].file_size, segs[1].mem_size), (0x100_4000, 0x800, 0x2_0000));
+    assert_eq!(
+        (segs[0].paddr.as_u64(), segs[0].file_size, segs[0].mem_size),
+        (0x100_0000, 0x3000, 0x3000)
+    );
+    assert_eq!(
+        (segs[1].paddr.as_u64(), segs[1].file_size, segs[1].mem_size),
+        (0x100_4000, 0x800, 0x2_0000)
+    );
     assert!(segs[1].file_bytes(&image).iter().all(|&b| b == 0xAB));
     assert_eq!(segs[1].file_bytes(&image).len(), 0x800);
-    assert_eq!(k.required_ranges(), ram(&[(0x100_0000, 0x100_3000), (0x100_4000, 0x102_4000)]));
+    assert_eq!(
+        k.required_ranges(),
+        ram(&[(0x100_0000, 0x100_3000), (0x100_4000, 0x102_4000)])
+    );
     let notes: Vec<_> = k.elf().notes().collect();
     assert_eq!(notes.len(), 2);
-    assert_eq!((notes[0].name, notes[0].note_type, notes[0].desc), (&b"GNU"[..], 3, &[1u8, 2, 3, 4, 5][..]));
+    assert_eq!(
+        (notes[0].name, notes[0].note_type, notes[0].desc),
+        (&b"GNU"[..], 3, &[1u8, 2, 3, 4, 5][..])
+    );
 }
 
 #[test]
 fn missing_or_bad_notes() {
-    let text = Seg { paddr: 0x100_0000, data: vec![0; 0x1000], mem_size: 0x1000 };
-    let no_note = fixtures::elf(&[text.clone()], &[]);
-    assert_eq!(PvhKernel::parse(&no_note).unwrap_err(), Dom0Error::NoPvhEntry);
-    let other = fixtures::elf(&[text.clone()], &[FixtureNote { name: b"Linux", note_type: 18, desc: vec![0; 4] }]);
+    let text = Seg {
+        paddr: 0x100_0000,
+        data: vec![0; 0x1000],
+        mem_size: 0x1000,
+    };
+    let no_note = fixtures::elf(core::slice::from_ref(&text), &[]);
+    assert_eq!(
+        PvhKernel::parse(&no_note).unwrap_err(),
+        Dom0Error::NoPvhEntry
+    );
+    let other = fixtures::elf(
+        core::slice::from_ref(&text),
+        &[FixtureNote {
+            name: b"Linux",
+            note_type: 18,
+            desc: vec![0; 4],
+        }],
+    );
     assert_eq!(PvhKernel::parse(&other).unwrap_err(), Dom0Error::NoPvhEntry);
-    let outside = fixtures::elf(&[text.clone()], &[fixtures::pvh_note(0x200_0000)]);
-    assert!(matches!(PvhKernel::parse(&outside), Err(Dom0Error::BadElf { .. })));
-    let odd = fixtures::elf(&[text.clone()], &[FixtureNote { name: b"Xen", note_type: 18, desc: vec![0; 3] }]);
-    assert!(matches!(PvhKernel::parse(&odd), Err(Dom0Error::BadElf { .. })));
-    let wide = fixtures::elf(&[text], &[FixtureNote { name: b"Xen", note_type: 18, desc: 0x100_0010u64.to_le_bytes().to_vec() }]);
-    assert_eq!(PvhKernel::parse(&wide).unwrap().entry().as_u64(), 0x100_0010);
+    let outside = fixtures::elf(
+        core::slice::from_ref(&text),
+        &[fixtures::pvh_note(0x200_0000)],
+    );
+    assert!(matches!(
+        PvhKernel::parse(&outside),
+        Err(Dom0Error::BadElf { .. })
+    ));
+    let odd = fixtures::elf(
+        core::slice::from_ref(&text),
+        &[FixtureNote {
+            name: b"Xen",
+            note_type: 18,
+            desc: vec![0; 3],
+        }],
+    );
+    assert!(matches!(
+        PvhKernel::parse(&odd),
+        Err(Dom0Error::BadElf { .. })
+    ));
+    let wide = fixtures::elf(
+        &[text],
+        &[FixtureNote {
+            name: b"Xen",
+            note_type: 18,
+            desc: 0x100_0010u64.to_le_bytes().to_vec(),
+        }],
+    );
+    assert_eq!(
+        PvhKernel::parse(&wide).unwrap().entry().as_u64(),
+        0x100_0010
+    );
 }
 
 #[test]
@@ -67,24 +122,51 @@ fn rejects_bad_headers() {
     assert!(matches!(mutate(18, 3), Dom0Error::BadElf { .. })); // EM_386
     assert!(matches!(mutate(16, 3), Dom0Error::BadElf { .. })); // ET_DYN
     assert!(matches!(mutate(54, 32), Dom0Error::BadElf { .. })); // e_phentsize
-    assert!(matches!(mutate(56, 200), Dom0Error::Truncated { .. })); // e_phnum past the file
-    assert!(matches!(PvhKernel::parse(&good[..40]), Err(Dom0Error::Truncated { .. })));
-    assert!(matches!(PvhKernel::parse(&good[..300]), Err(Dom0Error::Truncated { .. })));
+    assert!(matches!(mutate(39, 0x7F), Dom0Error::Truncated { .. })); // e_phoff past the file
+    assert!(matches!(
+        PvhKernel::parse(&good[..40]),
+        Err(Dom0Error::Truncated { .. })
+    ));
+    assert!(matches!(
+        PvhKernel::parse(&good[..300]),
+        Err(Dom0Error::Truncated { .. })
+    ));
     // p_filesz > p_memsz in the first program header.
     let mut b = good.clone();
     b[64 + 40..64 + 48].copy_from_slice(&0x10u64.to_le_bytes());
-    assert!(matches!(PvhKernel::parse(&b), Err(Dom0Error::BadElf { .. })));
+    assert!(matches!(
+        PvhKernel::parse(&b),
+        Err(Dom0Error::BadElf { .. })
+    ));
 }
 
 #[test]
 fn rejects_overlapping_and_high_segments() {
-    let a = Seg { paddr: 0x100_0000, data: vec![0; 0x100], mem_size: 0x2000 };
-    let b = Seg { paddr: 0x100_1000, data: vec![0; 0x100], mem_size: 0x100 };
+    let a = Seg {
+        paddr: 0x100_0000,
+        data: vec![0; 0x100],
+        mem_size: 0x2000,
+    };
+    let b = Seg {
+        paddr: 0x100_1000,
+        data: vec![0; 0x100],
+        mem_size: 0x100,
+    };
     let img = fixtures::elf(&[a.clone(), b], &[fixtures::pvh_note(0x100_0000)]);
-    assert!(matches!(PvhKernel::parse(&img), Err(Dom0Error::BadElf { .. })));
-    let high = Seg { paddr: 0xFFFF_F000, data: vec![], mem_size: 0x2000 };
+    assert!(matches!(
+        PvhKernel::parse(&img),
+        Err(Dom0Error::BadElf { .. })
+    ));
+    let high = Seg {
+        paddr: 0xFFFF_F000,
+        data: vec![],
+        mem_size: 0x2000,
+    };
     let img = fixtures::elf(&[a, high], &[fixtures::pvh_note(0x100_0000)]);
-    assert!(matches!(PvhKernel::parse(&img), Err(Dom0Error::BadElf { .. })));
+    assert!(matches!(
+        PvhKernel::parse(&img),
+        Err(Dom0Error::BadElf { .. })
+    ));
 }
 
 #[test]
@@ -111,19 +193,46 @@ fn structure_layouts() {
     assert_eq!(u32_at(&b, 48), 7);
     assert_eq!(u32_at(&b, 52), 0);
 
-    let m = ModlistEntry { paddr: 0x3000_0000, size: 0x12_3456, cmdline_paddr: 0 }.to_bytes();
-    assert_eq!((u64_at(&m, 0), u64_at(&m, 8), u64_at(&m, 16), u64_at(&m, 24)), (0x3000_0000, 0x12_3456, 0, 0));
+    let m = ModlistEntry {
+        paddr: 0x3000_0000,
+        size: 0x12_3456,
+        cmdline_paddr: 0,
+    }
+    .to_bytes();
+    assert_eq!(
+        (u64_at(&m, 0), u64_at(&m, 8), u64_at(&m, 16), u64_at(&m, 24)),
+        (0x3000_0000, 0x12_3456, 0, 0)
+    );
 
-    let e = E820Entry { addr: GuestPhysAddr::new(0x10_0000), size: ByteSize::mib(3), kind: MemoryKind::AcpiNvs };
+    let e = E820Entry {
+        addr: GuestPhysAddr::new(0x10_0000),
+        size: ByteSize::mib(3),
+        kind: MemoryKind::AcpiNvs,
+    };
     let m = memmap_entry_bytes(&e);
-    assert_eq!((u64_at(&m, 0), u64_at(&m, 8), u32_at(&m, 16), u32_at(&m, 20)), (0x10_0000, 3 * MIB, 4, 0));
+    assert_eq!(
+        (u64_at(&m, 0), u64_at(&m, 8), u32_at(&m, 16), u32_at(&m, 20)),
+        (0x10_0000, 3 * MIB, 4, 0)
+    );
 }
 
 fn e820_sample() -> Vec<E820Entry> {
     vec![
-        E820Entry { addr: GuestPhysAddr::new(0), size: ByteSize::new(0x9_F000), kind: MemoryKind::Usable },
-        E820Entry { addr: GuestPhysAddr::new(0x9_F000), size: ByteSize::new(0x6_1000), kind: MemoryKind::Reserved },
-        E820Entry { addr: GuestPhysAddr::new(0x10_0000), size: ByteSize::mib(255), kind: MemoryKind::Usable },
+        E820Entry {
+            addr: GuestPhysAddr::new(0),
+            size: ByteSize::new(0x9_F000),
+            kind: MemoryKind::Usable,
+        },
+        E820Entry {
+            addr: GuestPhysAddr::new(0x9_F000),
+            size: ByteSize::new(0x6_1000),
+            kind: MemoryKind::Reserved,
+        },
+        E820Entry {
+            addr: GuestPhysAddr::new(0x10_0000),
+            size: ByteSize::mib(255),
+            kind: MemoryKind::Usable,
+        },
     ]
 }
 
@@ -151,7 +260,8 @@ fn places_and_builds_the_boot_block() {
     assert!(initrd.start.is_aligned(PAGE_SIZE));
     assert!(initrd.end.as_u64() <= 0x1000_0000);
 
-    let block = build_pvh_boot_block(&layout, &e820, cmdline, Some(GuestPhysAddr::new(0xF_5A20))).unwrap();
+    let block =
+        build_pvh_boot_block(&layout, &e820, cmdline, Some(GuestPhysAddr::new(0xF_5A20))).unwrap();
     let off = |a: GuestPhysAddr| (a.as_u64() - layout.block.start.as_u64()) as usize;
     let si = &block[off(layout.start_info)..];
     assert_eq!(u32_at(si, 0), XEN_HVM_START_MAGIC_VALUE);
@@ -162,15 +272,27 @@ fn places_and_builds_the_boot_block() {
     assert_eq!(u64_at(si, 40), layout.memmap.as_u64());
     assert_eq!(u32_at(si, 48), 3);
     let ml = &block[off(layout.modlist)..];
-    assert_eq!((u64_at(ml, 0), u64_at(ml, 8)), (initrd.start.as_u64(), 5 * MIB + 3));
+    assert_eq!(
+        (u64_at(ml, 0), u64_at(ml, 8)),
+        (initrd.start.as_u64(), 5 * MIB + 3)
+    );
     let mm = &block[off(layout.memmap) + 24..];
-    assert_eq!((u64_at(mm, 0), u64_at(mm, 8), u32_at(mm, 16)), (0x9_F000, 0x6_1000, 2));
+    assert_eq!(
+        (u64_at(mm, 0), u64_at(mm, 8), u32_at(mm, 16)),
+        (0x9_F000, 0x6_1000, 2)
+    );
     let c = off(layout.cmdline);
     assert_eq!(&block[c..c + cmdline.len() + 1], b"console=ttyS0 quiet\0");
-    assert_eq!(&block[off(layout.gdt) + 16..off(layout.gdt) + 24], &0x00CF_9B00_0000_FFFFu64.to_le_bytes());
+    assert_eq!(
+        &block[off(layout.gdt) + 16..off(layout.gdt) + 24],
+        &0x00CF_9B00_0000_FFFFu64.to_le_bytes()
+    );
 
     let state = pvh_entry_state(&k, &layout);
-    assert_eq!((state.rip, state.rbx), (0x100_0100, layout.start_info.as_u64()));
+    assert_eq!(
+        (state.rip, state.rbx),
+        (0x100_0100, layout.start_info.as_u64())
+    );
     assert_eq!(state.gdtr_base, layout.gdt.as_u64());
 
     // Mismatched inputs are refused.
@@ -182,13 +304,23 @@ fn places_and_builds_the_boot_block() {
 fn without_initrd_or_low_memory() {
     let dom0 = ram(&[(0x100_0000, 0x400_0000)]);
     let kernel = [GuestRange::from_start_size(0x100_0000, 0x80_0000).unwrap()];
-    let req = PvhPlacementRequest { dom0_ram: &dom0, kernel: &kernel, memmap_entries: 128, cmdline_len: 3000, initrd_size: None };
+    let req = PvhPlacementRequest {
+        dom0_ram: &dom0,
+        kernel: &kernel,
+        memmap_entries: 128,
+        cmdline_len: 3000,
+        initrd_size: None,
+    };
     let layout = place_pvh(&req).unwrap();
     assert_eq!(layout.block.start.as_u64(), 0x180_0000);
     assert_eq!(layout.block.size().as_u64(), 0x2000);
     assert_eq!(layout.initrd, None);
     let e820: Vec<E820Entry> = (0..128u64)
-        .map(|i| E820Entry { addr: GuestPhysAddr::new(i << 20), size: ByteSize::mib(1), kind: MemoryKind::Reserved })
+        .map(|i| E820Entry {
+            addr: GuestPhysAddr::new(i << 20),
+            size: ByteSize::mib(1),
+            kind: MemoryKind::Reserved,
+        })
         .collect();
     let block = build_pvh_boot_block(&layout, &e820, &[b'x'; 3000], None).unwrap();
     assert_eq!((u32_at(&block, 12), u64_at(&block, 16)), (0, 0));
@@ -198,11 +330,30 @@ fn without_initrd_or_low_memory() {
 fn no_room_is_an_error() {
     let dom0 = ram(&[(0x100_0000, 0x180_0000)]);
     let kernel = [GuestRange::from_start_size(0x100_0000, 0x80_0000).unwrap()];
-    let req = PvhPlacementRequest { dom0_ram: &dom0, kernel: &kernel, memmap_entries: 3, cmdline_len: 10, initrd_size: None };
-    assert!(matches!(place_pvh(&req), Err(Dom0Error::NoRoom { what: "PVH start info block", .. })));
+    let req = PvhPlacementRequest {
+        dom0_ram: &dom0,
+        kernel: &kernel,
+        memmap_entries: 3,
+        cmdline_len: 10,
+        initrd_size: None,
+    };
+    assert!(matches!(
+        place_pvh(&req),
+        Err(Dom0Error::NoRoom {
+            what: "PVH start info block",
+            ..
+        })
+    ));
     let dom0 = ram(&[(0x1000, 0x2000), (0x100_0000, 0x180_0000)]);
-    let req = PvhPlacementRequest { initrd_size: Some(ByteSize::mib(1)), dom0_ram: &dom0, ..req };
-    assert!(matches!(place_pvh(&req), Err(Dom0Error::NoRoom { what: "initrd", .. })));
+    let req = PvhPlacementRequest {
+        initrd_size: Some(ByteSize::mib(1)),
+        dom0_ram: &dom0,
+        ..req
+    };
+    assert!(matches!(
+        place_pvh(&req),
+        Err(Dom0Error::NoRoom { what: "initrd", .. })
+    ));
 }
 
 proptest! {

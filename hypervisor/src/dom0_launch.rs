@@ -1,0 +1,382 @@
+//! Building dom0 from the multiboot2 modules and starting its vCPUs: the
+//! kernel (an ELF `vmlinux` with a PVH note; the bzImage path is next), its
+//! command line and initrd; dom0's memory from `dom0_mem=`, an identity EPT
+//! that leaves out the hypervisor's memory and the free pool, and an e820 map
+//! that marks them reserved. vCPU i runs on physical CPU i.
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::acpi;
+use crate::arch::x86_64::paging::IdentityTables;
+use crate::arch::x86_64::vmx_backend::domain::Domain;
+use crate::arch::x86_64::vmx_backend::setup::{EntryState, Segment};
+use crate::arch::x86_64::vmx_backend::{StopReason, Vcpu};
+use crate::arch::x86_64::{cpu, idt, lapic, percpu, power, vmx};
+use crate::boot::multiboot2::{BootInfo, MemoryKind, MemoryRegion};
+use crate::cmdline::{ExitAction, Options};
+use crate::dom0::memory::{dom0_e820, plan_dom0_memory};
+use crate::dom0::pvh::{PvhKernel, PvhPlacementRequest, build_pvh_boot_block, place_pvh, pvh_entry_state};
+use crate::dom0::{KernelFormat, entry};
+use crate::logger;
+use crate::mm::addr::{ByteSize, FrameCount, HostPhysAddr, HUGE_PAGE_SIZE, PAGE_SIZE, PhysRange};
+use crate::mm::ept::{Ept, EptMemoryType, EptPerms, Eptp, map_identity};
+use crate::mm::frames::{self, FRAMES};
+use crate::mm::identity_plan::dom0_identity_ranges;
+use crate::mm::page_table::PageTable;
+use crate::vcpu::bitmaps::{IoBitmap, MsrBitmap};
+use crate::vmx::caps::VmxCaps;
+use crate::vmx::exit::ExitReason;
+
+/// The running dom0, once built.
+pub static DOM0: spin::Once<&'static Domain> = spin::Once::new();
+/// Set by each AP when it has left VMX operation after dom0 stopped.
+static PARKED: [AtomicBool; percpu::MAX_CPUS] = [const { AtomicBool::new(false) }; percpu::MAX_CPUS];
+
+/// Physical address of the local APIC page dom0 sees (SDM §12.4.1).
+const APIC_GPA: u64 = 0xFEE0_0000;
+
+fn phys_slice(r: PhysRange) -> &'static mut [u8] {
+    // SAFETY: callers pass RAM ranges inside the identity map that nothing
+    // else uses at this point of boot (module copies, dom0 RAM before dom0
+    // runs); the slice does not outlive that use.
+    unsafe { core::slice::from_raw_parts_mut(r.start.as_u64() as *mut u8, r.size().as_u64() as usize) }
+}
+
+/// Copies a module into fresh hypervisor frames (out of the way of the
+/// kernel's load addresses) and returns the copy.
+fn copy_module(m: PhysRange) -> Result<PhysRange, &'static str> {
+    let frames = m.size().as_u64().div_ceil(PAGE_SIZE);
+    let dst = frames::allocate_contiguous(FrameCount::new(frames.max(1)), PAGE_SIZE)
+        .map_err(|_| "out of memory copying a boot module")?;
+    let copy = PhysRange::new(dst, HostPhysAddr::new(dst.as_u64() + m.size().as_u64()));
+    phys_slice(copy).copy_from_slice(phys_slice(m));
+    Ok(copy)
+}
+
+/// Builds dom0 and runs vCPU 0 on this (the boot) CPU. Returns only if dom0
+/// could not be built.
+pub fn launch(info: &BootInfo<'_>, opts: &Options, caps: VmxCaps, cpus: usize, pm: PmInfo) -> Result<(), &'static str> {
+    let mut modules = info.modules();
+    let kernel_mod = modules.next().ok_or("no dom0 kernel module")?;
+    let initrd_mod = modules.next();
+    let cmdline = kernel_mod.cmdline.trim();
+    log::info!("dom0: kernel module {} ({}), command line '{cmdline}'", kernel_mod.range.start, kernel_mod.range.size());
+    for c in [caps.virtual_interrupt_delivery(), caps.apic_register_virtualization(), caps.tpr_shadow(), caps.apic_access_page(), caps.preemption_timer()] {
+        if !c {
+            return Err("dom0 needs APIC-register virtualization, virtual-interrupt delivery, TPR shadow, the APIC-access page and the preemption timer (not on this CPU)");
+        }
+    }
+
+    // 1. Move the modules out of the way, and give their old places and
+    //    conventional memory back to the pool dom0 is carved from.
+    let kernel = copy_module(kernel_mod.range)?;
+    let initrd = initrd_mod.map(|m| copy_module(m.range)).transpose()?;
+    let host: Vec<MemoryRegion> = info.memory_map().collect();
+    {
+        let mut fa = FRAMES.lock();
+        let mut give_back: Vec<PhysRange> = info.modules().map(|m| m.range).collect();
+        give_back.push(PhysRange::new(HostPhysAddr::new(PAGE_SIZE), HostPhysAddr::new(0x9F000)));
+        for g in give_back {
+            for r in host.iter().filter(|r| r.kind == MemoryKind::Usable) {
+                let s = g.start.as_u64().max(r.range.start.as_u64());
+                let e = g.end.as_u64().min(r.range.end.as_u64());
+                if s < e {
+                    let _ = fa.add_usable(PhysRange::new(HostPhysAddr::new(s), HostPhysAddr::new(e)), &[]);
+                }
+            }
+        }
+    }
+
+    // 2. The kernel and dom0's memory.
+    let image = phys_slice(kernel);
+    match KernelFormat::detect(image) {
+        Ok(KernelFormat::ElfVmlinux) => {}
+        Ok(_) => return Err("this dom0 kernel is a bzImage: only the ELF vmlinux with a PVH note is supported so far"),
+        Err(e) => {
+            log::error!("dom0: {e}");
+            return Err("the dom0 kernel module is not a kernel Oxen can start");
+        }
+    }
+    let pvh = PvhKernel::parse(image).map_err(|e| {
+        log::error!("dom0: {e}");
+        "bad dom0 kernel"
+    })?;
+    // Reserved = host RAM that is not free in the allocator right now.
+    let free: Vec<PhysRange> = FRAMES.lock().free_ranges().collect();
+    let mut reserved: Vec<PhysRange> = Vec::new();
+    for r in host.iter().filter(|r| r.kind == MemoryKind::Usable) {
+        let mut cur = r.range.start.as_u64();
+        for f in free.iter().filter(|f| f.overlaps(&r.range)) {
+            if f.start.as_u64() > cur {
+                reserved.push(PhysRange::new(HostPhysAddr::new(cur), f.start));
+            }
+            cur = cur.max(f.end.as_u64());
+        }
+        if cur < r.range.end.as_u64() {
+            reserved.push(PhysRange::new(HostPhysAddr::new(cur), r.range.end));
+        }
+    }
+    let plan = plan_dom0_memory(&host, &reserved, opts.dom0_mem, &pvh.required_ranges()).map_err(|e| {
+        log::error!("dom0 memory: {e}");
+        "cannot give dom0 its memory"
+    })?;
+    {
+        let mut fa = FRAMES.lock();
+        for r in plan.ranges() {
+            fa.claim(*r).map_err(|_| "dom0 memory plan overlaps hypervisor memory")?;
+        }
+    }
+    log::info!(
+        "dom0: {} of RAM in {} ranges ({} requested), {} left in the free pool",
+        plan.granted(),
+        plan.ranges().len(),
+        plan.requested(),
+        frames::free_frames().bytes()
+    );
+    for seg in pvh.elf().segments() {
+        let dst = phys_slice(seg.range().identity_host());
+        let file = seg.file_bytes(image);
+        dst[..file.len()].copy_from_slice(file);
+        dst[file.len()..].fill(0);
+    }
+
+    // 3. Boot information: e820, start_info, command line, initrd, RSDP.
+    let e820 = dom0_e820(&host, &plan).map_err(|e| {
+        log::error!("dom0 e820: {e}");
+        "cannot build dom0's memory map"
+    })?;
+    let layout = place_pvh(&PvhPlacementRequest {
+        dom0_ram: plan.ranges(),
+        kernel: &pvh.load_ranges(),
+        memmap_entries: e820.len(),
+        cmdline_len: cmdline.len(),
+        initrd_size: initrd.map(|r| r.size()),
+    })
+    .map_err(|e| {
+        log::error!("dom0 boot layout: {e}");
+        "cannot place dom0's boot information"
+    })?;
+    let bios = PhysRange::new(HostPhysAddr::new(0xE0000), HostPhysAddr::new(0x10_0000));
+    let rsdp = acpi::find_rsdp_in(phys_slice(bios), 0xE0000);
+    let block = build_pvh_boot_block(&layout, &e820, cmdline.as_bytes(), rsdp.map(crate::mm::addr::GuestPhysAddr::new))
+        .map_err(|_| "cannot build dom0's start info")?;
+    phys_slice(layout.block.identity_host())[..block.len()].copy_from_slice(&block);
+    if let (Some(src), Some(dst)) = (initrd, layout.initrd) {
+        phys_slice(dst.identity_host()).copy_from_slice(phys_slice(src));
+    }
+    let mut fa = FRAMES.lock();
+    for copy in [Some(kernel), initrd].into_iter().flatten() {
+        let _ = fa.free(copy.start, FrameCount::new(copy.size().as_u64().div_ceil(PAGE_SIZE)));
+    }
+    drop(fa);
+    log::info!("dom0: e820 has {} entries, start info at {}, RSDP {:?}", e820.len(), layout.start_info, rsdp);
+
+    // 4. EPT: dom0's RAM and every non-RAM range, identity; the APIC page is
+    //    the APIC-access page.
+    let apic_access = frames::allocate().map_err(|_| "out of memory")?;
+    phys_slice(PhysRange::new(apic_access, HostPhysAddr::new(apic_access.as_u64() + PAGE_SIZE))).fill(0);
+    let top = host.iter().map(|r| r.range.end.as_u64()).max().unwrap_or(0).max(1 << 32);
+    let limit = top.div_ceil(HUGE_PAGE_SIZE) * HUGE_PAGE_SIZE;
+    let apic_hole = PhysRange::new(HostPhysAddr::new(APIC_GPA), HostPhysAddr::new(APIC_GPA + PAGE_SIZE));
+    let ranges: Vec<_> = dom0_identity_ranges(&host, plan.ranges(), &[apic_hole], limit)
+        .into_iter()
+        .map(|(r, t)| (r, t, EptPerms::ReadWriteExecute))
+        .collect();
+    let mut mem = IdentityTables;
+    let mut ept = PageTable::<Ept>::new(&mut mem).map_err(|_| "out of memory for EPT")?;
+    map_identity(&mut ept, &mut mem, &ranges, caps.ept_1g()).map_err(|e| {
+        log::error!("dom0 EPT: {e}");
+        "cannot build dom0's EPT"
+    })?;
+    ept.map(&mut mem, APIC_GPA, apic_access, ByteSize::new(PAGE_SIZE), EptPerms::ReadWrite.flags(EptMemoryType::WriteBack), false)
+        .map_err(|_| "cannot map the APIC-access page")?;
+    log::info!("dom0: identity EPT with {} ranges up to {limit:#x}", ranges.len());
+
+    // 5. Bitmaps.
+    let mut msr = MsrBitmap::pass_all();
+    for m in [0x1B, 0x3A, 0x6E0] {
+        msr.trap_read(m);
+        msr.trap_write(m);
+    }
+    msr.trap_range(0x480..=0x491);
+    msr.trap_range(0x800..=0x8FF);
+    for m in [0xC000_0080, 0x79, 0x250, 0x258, 0x259, 0x2FF] {
+        msr.trap_write(m);
+    }
+    for m in (0x200..=0x21F).chain(0x268..=0x26F) {
+        msr.trap_write(m);
+    }
+    let mut io = IoBitmap::pass_all();
+    if pm.pm1a_cnt != 0 {
+        io.trap(pm.pm1a_cnt, 2);
+    }
+    io.trap(0xCF9, 1);
+    io.trap(0x64, 1);
+    let msr_page = frames::allocate().map_err(|_| "out of memory")?;
+    phys_slice(PhysRange::new(msr_page, HostPhysAddr::new(msr_page.as_u64() + PAGE_SIZE))).copy_from_slice(&msr.0);
+    let io_pages = frames::allocate_contiguous(FrameCount::new(2), PAGE_SIZE).map_err(|_| "out of memory")?;
+    phys_slice(PhysRange::new(io_pages, HostPhysAddr::new(io_pages.as_u64() + 2 * PAGE_SIZE))).copy_from_slice(&io.0);
+
+    // 6. The domain and its vCPUs.
+    let nvcpus = opts.dom0_max_vcpus.map_or(cpus, |n| (n as usize).clamp(1, cpus));
+    let apic_ids: Vec<u32> = (0..nvcpus).map(|i| percpu::get(i).apic_id.load(Ordering::Relaxed)).collect();
+    let domain = Domain::new(
+        caps,
+        Eptp::of(&ept).as_u64(),
+        apic_access,
+        msr_page,
+        io_pages,
+        pm.apic_khz,
+        pm.pm1a_cnt,
+        pm.s5,
+        apic_ids,
+        cpus,
+    );
+    DOM0.call_once(|| domain);
+    crate::arch::x86_64::vmcs::invept_all();
+    log::info!("dom0: starting {nvcpus} vCPU(s) at PVH entry {}", pvh.entry());
+    for i in 1..nvcpus {
+        lapic::send_fixed(percpu::get(i).apic_id.load(Ordering::Relaxed), idt::VECTOR_IPI);
+    }
+    let boot = pvh_entry_state(&pvh, &layout);
+    let state = convert(&boot);
+    let mut vcpu = Vcpu::new(0, domain, &state)?;
+    vcpu.regs.rbx = boot.rbx;
+    let stop = vcpu.run();
+    finish_dom0(domain, stop, opts.on_exit, cpus)
+}
+
+/// What the dom0 launcher needs from ACPI and the APIC timer.
+#[derive(Debug, Clone, Copy)]
+pub struct PmInfo {
+    /// PM1a control port.
+    pub pm1a_cnt: u16,
+    /// SLP_TYPa for S5.
+    pub s5: Option<u8>,
+    /// The local APIC timer input, kHz (after the divide-by-16: we report
+    /// the undivided rate to guests).
+    pub apic_khz: u64,
+}
+
+fn convert(b: &entry::EntryState) -> EntryState {
+    let seg = |s: &entry::SegmentState| Segment { selector: s.selector, base: s.base, limit: s.limit, access: s.access_rights };
+    EntryState {
+        cr0: b.cr0,
+        cr3: b.cr3,
+        cr4: b.cr4,
+        efer: b.efer,
+        rip: b.rip,
+        rsp: 0,
+        rflags: b.rflags,
+        cs: seg(&b.cs),
+        data: seg(&b.data),
+        gdtr: (b.gdtr_base, u32::from(b.gdtr_limit)),
+        idtr: (0, 0xFFFF),
+    }
+}
+
+/// Called on each AP from its idle loop: run vCPU `index` of dom0 once dom0
+/// exists, starting it when dom0's BSP sends INIT and a start-up IPI.
+pub fn ap_run(index: usize) {
+    let Some(domain) = DOM0.get().copied() else { return };
+    if index >= domain.vcpus() || PARKED[index].load(Ordering::Acquire) {
+        return;
+    }
+    let mb = domain.mailbox(index);
+    // Wait for INIT then SIPI from dom0's BSP (SDM §9.4.4).
+    let vector = loop {
+        if domain.stop.load(Ordering::Acquire) != 0 {
+            park(index);
+            return;
+        }
+        let sipi = mb.sipi.swap(0, Ordering::AcqRel);
+        if sipi != 0 && mb.init.load(Ordering::Acquire) {
+            break (sipi - 1) as u8;
+        }
+        // SAFETY-free path: interrupts on, wait for the next kick.
+        cpu::sti();
+        cpu::hlt();
+        cpu::cli();
+    };
+    mb.init.store(false, Ordering::Release);
+    log::info!("dom0 vCPU{index}: start-up IPI, starting at {:#x}", u64::from(vector) << 12);
+    let state = EntryState::after_sipi(vector);
+    match Vcpu::new(index, domain, &state) {
+        Ok(mut v) => {
+            let stop = v.run();
+            if stop != StopReason::PowerOff && stop != StopReason::Reboot {
+                log::error!("dom0 vCPU{index} stopped: {stop:?}");
+            }
+            domain.request_stop(match stop {
+                StopReason::PowerOff => 1,
+                StopReason::Reboot => 2,
+                StopReason::Crash => 3,
+            });
+            lapic::send_fixed(percpu::get(0).apic_id.load(Ordering::Relaxed), idt::VECTOR_IPI);
+        }
+        Err(e) => log::error!("dom0 vCPU{index}: {e}"),
+    }
+    park(index);
+}
+
+fn park(index: usize) {
+    if percpu::current().in_vmx_root.load(Ordering::Relaxed) {
+        vmx::disable();
+        percpu::current().in_vmx_root.store(false, Ordering::Relaxed);
+    }
+    PARKED[index].store(true, Ordering::Release);
+}
+
+fn finish_dom0(domain: &'static Domain, stop: StopReason, on_exit: ExitAction, cpus: usize) -> ! {
+    let code = match stop {
+        StopReason::PowerOff => 1,
+        StopReason::Reboot => 2,
+        StopReason::Crash => 3,
+    };
+    domain.request_stop(code);
+    let stop = match domain.stop.load(Ordering::Acquire) {
+        1 => StopReason::PowerOff,
+        2 => StopReason::Reboot,
+        _ => StopReason::Crash,
+    };
+    // Bring the other vCPUs out of the guest and wait (bounded) for them.
+    for i in 1..domain.vcpus() {
+        lapic::send_fixed(percpu::get(i).apic_id.load(Ordering::Relaxed), idt::VECTOR_IPI);
+    }
+    let deadline = cpu::rdtsc() + logger::tsc_khz().max(1) * 1000;
+    while (1..domain.vcpus()).any(|i| !PARKED[i].load(Ordering::Acquire)) && cpu::rdtsc() < deadline {
+        cpu::pause();
+    }
+    print_exit_stats(domain, cpus);
+    match stop {
+        StopReason::PowerOff => {
+            log::info!("dom0 powered off");
+            power::power_off()
+        }
+        StopReason::Reboot => {
+            log::info!("dom0 asked for a reboot");
+            power::reboot()
+        }
+        StopReason::Crash => {
+            log::error!("dom0 crashed; the hypervisor is still running (on_exit={on_exit})");
+            crate::start::finish(on_exit)
+        }
+    }
+}
+
+/// Prints the VM-exit counts per CPU and reason.
+pub fn print_exit_stats(domain: &Domain, cpus: usize) {
+    log::info!("VM exit statistics (count, average handling ticks):");
+    for (cpu, stats) in domain.all_stats().take(cpus) {
+        let total = stats.total();
+        if total == 0 {
+            continue;
+        }
+        log::info!("  cpu{cpu}: {total} exits");
+        for (reason, count, ticks) in stats.entries() {
+            let name = ExitReason::from_basic(reason as u16).map_or("unknown", |r| r.name());
+            log::info!("    {:>3} {:<28} {:>10} {:>8}", reason, name, count, ticks / count.max(1));
+        }
+    }
+}
