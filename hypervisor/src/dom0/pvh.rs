@@ -279,18 +279,37 @@ impl<'a> PvhKernel<'a> {
         &self.elf
     }
 
-    /// The memory the segments occupy: what dom0 must own
-    /// ([`super::memory::plan_dom0_memory`]'s `required`, identity mapped).
-    pub fn required_ranges(&self) -> Vec<PhysRange> {
-        self.load_ranges()
+    /// The kernel image's memory: one range from the lowest segment's start
+    /// to the highest segment's end, gaps included. Linux counts the gaps
+    /// between its segments as part of its image (`[_text, _end)`) and later
+    /// hands the padding between sections to its page allocator, so they
+    /// must be dom0's RAM and hold nothing else.
+    pub fn image_range(&self) -> GuestRange {
+        let segments = self.elf.segments();
+        let start = segments
             .iter()
-            .map(GuestRange::identity_host)
-            .collect()
+            .map(|s| s.range().start)
+            .min()
+            .unwrap_or_default();
+        let end = segments
+            .iter()
+            .map(|s| s.range().end)
+            .max()
+            .unwrap_or_default();
+        GuestRange { start, end }
     }
 
-    /// The memory the segments occupy, ascending.
+    /// What dom0 must own ([`super::memory::plan_dom0_memory`]'s
+    /// `required`): the [`Self::image_range`], identity mapped.
+    pub fn required_ranges(&self) -> Vec<PhysRange> {
+        vec![self.image_range().identity_host()]
+    }
+
+    /// What boot structures must keep clear of ([`PvhPlacementRequest::kernel`]):
+    /// the [`Self::image_range`]. (The bytes to copy are per segment:
+    /// [`ElfImage::segments`].)
     pub fn load_ranges(&self) -> Vec<GuestRange> {
-        self.elf.segments().iter().map(|s| s.range()).collect()
+        vec![self.image_range()]
     }
 }
 

@@ -21,7 +21,10 @@
 //!
 //! Progress goes to stderr, prefixed `assets:`.
 
-#![allow(dead_code, reason = "a library for xtask's commands, which need not call every function")]
+#![allow(
+    dead_code,
+    reason = "a library for xtask's commands, which need not call every function"
+)]
 
 mod bzimage;
 mod cpio;
@@ -358,6 +361,7 @@ pub fn debian_kernel_headers(root: &Path, kernel: &KernelAssets) -> Result<Kerne
             dir.display()
         );
     }
+    relocate_headers_makefile(&headers.build_dir, &kernel.dir)?;
     // The build directory reaches the rest through relative symlinks
     // (`scripts`, `tools` into kbuild; `Makefile` includes the common tree).
     for needed in [
@@ -375,6 +379,38 @@ pub fn debian_kernel_headers(root: &Path, kernel: &KernelAssets) -> Result<Kerne
     }
     eprintln!("assets: kernel headers in {}", headers.build_dir.display());
     Ok(headers)
+}
+
+/// Debian's `linux-headers-<release>/Makefile` is the single line
+/// `include /usr/src/linux-headers-<abi>-common/Makefile`: an absolute path
+/// into the installed system. Points it into `unpacked` instead (the only
+/// absolute reference in the three packages; their symlinks are relative).
+fn relocate_headers_makefile(build_dir: &Path, unpacked: &Path) -> Result<()> {
+    let makefile = build_dir.join("Makefile");
+    let text = std::fs::read_to_string(&makefile)
+        .with_context(|| format!("reading {}", makefile.display()))?;
+    let mut changed = false;
+    let mut relocated = String::new();
+    for line in text.lines() {
+        match line.strip_prefix("include /usr/src/") {
+            Some(rest) => {
+                relocated.push_str(&format!("include {}/usr/src/{rest}\n", unpacked.display()));
+                changed = true;
+            }
+            None => {
+                relocated.push_str(line);
+                relocated.push('\n');
+            }
+        }
+    }
+    if changed {
+        std::fs::write(&makefile, relocated)?;
+        eprintln!(
+            "assets: {} now includes the unpacked common headers",
+            makefile.display()
+        );
+    }
+    Ok(())
 }
 
 /// Busybox from Debian's `busybox-static` (a static x86-64 binary), unpacked
