@@ -56,11 +56,20 @@ fn copy_module(m: PhysRange) -> Result<PhysRange, &'static str> {
 
 /// Builds dom0 and runs vCPU 0 on this (the boot) CPU. Returns only if dom0
 /// could not be built.
-pub fn launch(info: &BootInfo<'_>, opts: &Options, caps: VmxCaps, cpus: usize, pm: PmInfo) -> Result<(), &'static str> {
+pub fn launch(
+    info: &BootInfo<'_>,
+    boot_info: PhysRange,
+    opts: &Options,
+    caps: VmxCaps,
+    cpus: usize,
+    pm: PmInfo,
+) -> Result<(), &'static str> {
     let mut modules = info.modules();
     let kernel_mod = modules.next().ok_or("no dom0 kernel module")?;
     let initrd_mod = modules.next();
-    let cmdline = kernel_mod.cmdline.trim();
+    // Copied: the boot information's pages go back to the pool below.
+    let cmdline = alloc::string::String::from(kernel_mod.cmdline.trim());
+    let cmdline = cmdline.as_str();
     log::info!("dom0: kernel module {} ({}), command line '{cmdline}'", kernel_mod.range.start, kernel_mod.range.size());
     for c in [caps.virtual_interrupt_delivery(), caps.apic_register_virtualization(), caps.tpr_shadow(), caps.apic_access_page(), caps.preemption_timer()] {
         if !c {
@@ -75,14 +84,22 @@ pub fn launch(info: &BootInfo<'_>, opts: &Options, caps: VmxCaps, cpus: usize, p
     let host: Vec<MemoryRegion> = info.memory_map().collect();
     {
         let mut fa = FRAMES.lock();
+        // Whole pages: a module's last page and the boot information are
+        // nobody else's (the loader page-aligns what it places).
         let mut give_back: Vec<PhysRange> = info.modules().map(|m| m.range).collect();
-        give_back.push(PhysRange::new(HostPhysAddr::new(PAGE_SIZE), HostPhysAddr::new(0x9F000)));
+        give_back.push(boot_info);
+        for g in &mut give_back {
+            *g = PhysRange::new(g.start.align_down(PAGE_SIZE), g.end.checked_align_up(PAGE_SIZE).unwrap_or(g.end));
+        }
+        give_back.push(PhysRange::new(HostPhysAddr::new(0), HostPhysAddr::new(0x9F000)));
         for g in give_back {
             for r in host.iter().filter(|r| r.kind == MemoryKind::Usable) {
                 let s = g.start.as_u64().max(r.range.start.as_u64());
                 let e = g.end.as_u64().min(r.range.end.as_u64());
-                if s < e {
-                    let _ = fa.add_usable(PhysRange::new(HostPhysAddr::new(s), HostPhysAddr::new(e)), &[]);
+                if s < e
+                    && let Err(err) = fa.add_usable(PhysRange::new(HostPhysAddr::new(s), HostPhysAddr::new(e)), &[])
+                {
+                    log::warn!("dom0: cannot return [{s:#x} - {e:#x}) to the pool: {err}");
                 }
             }
         }
@@ -119,6 +136,9 @@ pub fn launch(info: &BootInfo<'_>, opts: &Options, caps: VmxCaps, cpus: usize, p
     }
     let plan = plan_dom0_memory(&host, &reserved, opts.dom0_mem, &pvh.required_ranges()).map_err(|e| {
         log::error!("dom0 memory: {e}");
+        for f in &free {
+            log::error!("  free: [{:#x} - {:#x})", f.start.as_u64(), f.end.as_u64());
+        }
         "cannot give dom0 its memory"
     })?;
     {

@@ -276,7 +276,7 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
         s5: pm.and_then(|p| p.s5).map(|(a, _)| a),
         apic_khz: APIC_TIMER_KHZ.load(Ordering::Relaxed) * 16,
     };
-    if let Err(e) = crate::dom0_launch::launch(&info, &opts, caps, in_root, pm) {
+    if let Err(e) = crate::dom0_launch::launch(&info, info_range, &opts, caps, in_root, pm) {
         log::error!("FATAL: dom0 not started: {e}");
     }
     finish(opts.on_exit)

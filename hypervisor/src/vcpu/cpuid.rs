@@ -8,6 +8,15 @@ pub const SIGNATURE: &[u8; 12] = b"OxenOxenOxen";
 /// Highest hypervisor leaf.
 pub const MAX_HV_LEAF: u32 = 0x4000_0010;
 
+/// The XSAVE state components guests may enable in XCR0: x87, SSE and AVX
+/// (SDM Vol.1 §13.1). AVX-512, MPX and PKRU are hidden: the emulators we test
+/// on report XSAVE layouts for them that Linux rejects, and no guest needs
+/// them to boot. XSETBV exits check against this mask.
+pub const GUEST_XCR0_MASK: u64 = 0x7;
+/// Size of the standard XSAVE area for `GUEST_XCR0_MASK`: legacy area (512)
+/// + header (64) + AVX (256).
+const GUEST_XSAVE_MAX: u32 = 832;
+
 /// Facts the guest's CPUID depends on.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuidContext {
@@ -24,7 +33,6 @@ pub struct CpuidContext {
 /// is the host's leaf 0 EAX).
 pub fn guest_cpuid(leaf: u32, subleaf: u32, host: [u32; 4], ctx: &CpuidContext) -> [u32; 4] {
     let [mut a, mut b, mut c, mut d] = host;
-    let _ = subleaf;
     match leaf {
         0 => {
             // Expose at least leaf 0x16 so the TSC frequency leaves are seen.
@@ -37,6 +45,34 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, host: [u32; 4], ctx: &CpuidContext) 
             c &= !(1 << 6); // SMX
             c |= 1 << 31; // hypervisor present
             b = (b & 0x00FF_FFFF) | ((ctx.apic_id & 0xFF) << 24);
+        }
+        7 if subleaf == 0 => {
+            // AVX-512 (EBX 16, 17, 21, 26-28, 30, 31; ECX 1, 6, 11, 12, 14;
+            // EDX 2, 3, 8, 23), MPX (EBX 14) and PKU/OSPKE (ECX 3, 4): their
+            // state components are hidden (see GUEST_XCR0_MASK).
+            b &= !((1 << 16) | (1 << 17) | (1 << 21) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 30) | (1 << 31) | (1 << 14));
+            c &= !((1 << 1) | (1 << 6) | (1 << 11) | (1 << 12) | (1 << 14) | (1 << 3) | (1 << 4));
+            d &= !((1 << 2) | (1 << 3) | (1 << 8) | (1 << 23));
+        }
+        0xD if subleaf == 0 => {
+            a &= GUEST_XCR0_MASK as u32;
+            c = c.min(GUEST_XSAVE_MAX);
+            d = 0;
+        }
+        0xD if subleaf >= 3 && subleaf < 64 && GUEST_XCR0_MASK & (1 << subleaf) == 0 => {
+            a = 0;
+            b = 0;
+            c = 0;
+            d = 0;
+        }
+        0xD if subleaf == 1 => {
+            // No XSAVES/XRSTORS and no supervisor state components: the
+            // hypervisor does not manage IA32_XSS for guests, so guests use
+            // the standard (non-compacted) XSAVE layout (SDM Vol.1 §13.2).
+            a &= 1; // XSAVEOPT only
+            b = 0;
+            c = 0;
+            d = 0;
         }
         0x15 if ctx.tsc_khz != 0 => {
             // TSC = crystal (ECX Hz) * EBX / EAX; we report the TSC itself as
@@ -104,6 +140,15 @@ mod tests {
         assert_eq!(guest_cpuid(0x16, 0, [0; 4], &CTX)[0], 64);
         assert_eq!(guest_cpuid(0x4000_0010, 0, [0; 4], &CTX)[0], 64_000);
         assert!(guest_cpuid(0, 0, [0xD, 0, 0, 0], &CTX)[0] >= 0x16);
+    }
+
+    #[test]
+    fn xsaves_hidden() {
+        assert_eq!(guest_cpuid(0xD, 1, [0xF, 0x100, 0x1, 0x2], &CTX), [0x1, 0, 0, 0]);
+        assert_eq!(guest_cpuid(0xD, 0, [0xE7, 0x340, 0xA80, 0], &CTX), [0x7, 0x340, 832, 0]);
+        assert_eq!(guest_cpuid(0xD, 5, [64, 832, 0, 0], &CTX), [0, 0, 0, 0]);
+        assert_eq!(guest_cpuid(0xD, 2, [256, 576, 0, 0], &CTX), [256, 576, 0, 0]);
+        assert_eq!(guest_cpuid(7, 0, [0, u32::MAX, u32::MAX, u32::MAX], &CTX)[1] & (1 << 16), 0);
     }
 
     #[test]

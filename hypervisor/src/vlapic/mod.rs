@@ -31,8 +31,8 @@
 //!
 //! # Choices
 //!
-//! - Version register 0x0006_0014: an integrated APIC (0x14) with seven LVT
-//!   entries (Max LVT Entry = 6, because the CMCI entry at 0x2F0 exists). Bit
+//! - Version register 0x0005_0014: an integrated APIC (0x14) with seven LVT
+//!   entries (Max LVT Entry = 5: the CMCI entry at 0x2F0 exists but is not advertised). Bit
 //!   24 (EOI-broadcast suppression) is set when [`VLapicConfig::directed_eoi`]
 //!   is.
 //! - Only the base address 0xFEE00000 is promised; a relocation is recorded

@@ -91,10 +91,12 @@ pub const fn offset_of(msr: u32) -> u32 {
 /// The version we implement: 0x14 is an integrated (not 82489DX) APIC, as on
 /// every processor since the Pentium 4 (SDM §12.4.8, Figure 12-7).
 pub const APIC_VERSION: u32 = 0x14;
-/// Max LVT Entry field: the number of LVT entries minus one. We implement
-/// seven entries (CMCI, timer, thermal, performance, LINT0, LINT1, error), so
-/// the field is 6 (SDM §12.4.8; CMCI needs the value 6, §12.5.1).
-pub const MAX_LVT_ENTRY: u32 = LVTS.len() as u32 - 1;
+/// Max LVT Entry field: the number of LVT entries minus one. The register
+/// file keeps seven entries, but we advertise six (no CMCI, field = 5, SDM
+/// §12.4.8, §12.5.1): with hardware APIC-register virtualization a read of
+/// 0x2F0 is not virtualized and would need instruction emulation, and a
+/// guest that sees Max LVT < 6 never touches the CMCI entry.
+pub const MAX_LVT_ENTRY: u32 = 5;
 /// Version bit 24: EOI-broadcast suppression is supported (SDM §12.8.5).
 pub const VERSION_DIRECTED_EOI: u32 = 1 << 24;
 

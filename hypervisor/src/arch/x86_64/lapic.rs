@@ -49,10 +49,16 @@ fn write(reg: u32, value: u32) {
     }
 }
 
-/// Enables this CPU's local APIC (x2APIC when available) with the spurious
-/// vector set. Returns whether x2APIC mode is used.
+/// Enables this CPU's local APIC with the spurious vector set, in xAPIC
+/// mode: dom0 drives the physical IO-APIC and MSIs with its own (xAPIC flat
+/// logical) addressing, which only the xAPIC interprets the same way, so the
+/// hypervisor mirrors dom0's logical destination into this APIC (see
+/// `set_logical_destination`). x2APIC mode is used only when the firmware
+/// already enabled it (it cannot be left without a reset). Returns whether
+/// x2APIC mode is in use.
 pub fn init_this_cpu() -> bool {
-    let x2 = cpu::has_x2apic();
+    // SAFETY: IA32_APIC_BASE exists on every CPU with an APIC (all x86_64).
+    let x2 = cpu::has_x2apic() && unsafe { rdmsr(IA32_APIC_BASE) } & (1 << 10) != 0;
     // SAFETY: IA32_APIC_BASE exists on every CPU with an APIC (all x86_64).
     let base = unsafe { rdmsr(IA32_APIC_BASE) };
     let mut new = base | (1 << 11); // global enable
@@ -81,6 +87,16 @@ pub fn id() -> u32 {
 /// The APIC version register (version in bits 7:0, max LVT in 23:16).
 pub fn version() -> u32 {
     read(REG_VERSION)
+}
+
+/// Sets the logical destination (LDR) and destination format (DFR) of this
+/// CPU's APIC to what dom0's vCPU on this CPU chose (SDM §12.6.2.2), so that
+/// interrupts dom0 routes in logical mode arrive here. xAPIC mode only.
+pub fn set_logical_destination(ldr: u32, dfr: u32) {
+    if !is_x2apic() {
+        write(0xE0, dfr | 0x0FFF_FFFF);
+        write(0xD0, ldr & 0xFF00_0000);
+    }
 }
 
 /// Signals end of interrupt.

@@ -95,7 +95,12 @@ pub fn enable(vmxon_region_phys: u64, revision: u32) -> Result<(), VmxError> {
         )
     };
     let cr0 = (cpu::read_cr0() | c0f0) & c0f1;
-    let cr4 = ((cpu::read_cr4() | c4f0) & c4f1) | (1 << 13); // CR4.VMXE
+    let mut cr4 = ((cpu::read_cr4() | c4f0) & c4f1) | (1 << 13); // CR4.VMXE
+    // CR4.OSXSAVE (when the CPU has XSAVE): XSETBV exits are carried out in
+    // VMX root for the guest, which needs it (SDM Vol.1 §13.3).
+    if cpu::cpuid(1, 0)[2] & (1 << 26) != 0 {
+        cr4 |= 1 << 18;
+    }
     // SAFETY: the fixed bits for a 64-bit CPU with paging on are PE, PG, NE
     // (CR0) and VMXE (CR4): all compatible with the running code.
     unsafe {

@@ -15,7 +15,7 @@ fn power_up_state() {
     assert_eq!(VLapic::new(config(0)).apic_base(), BASE | EN | BSP);
     assert!(!lapic.software_enabled());
     assert_eq!(lapic.mmio_read(ID, 0), 3 << 24);
-    assert_eq!(lapic.mmio_read(VERSION, 0), 0x0006_0014);
+    assert_eq!(lapic.mmio_read(VERSION, 0), 0x0005_0014);
     assert_eq!(lapic.mmio_read(SVR, 0), 0xFF);
     assert_eq!(lapic.mmio_read(DFR, 0), u32::MAX);
     for lvt in LVTS {

@@ -22,7 +22,7 @@ fn to_page_layout() {
     let mut page = [0xAA; 4096];
     l.to_page(&mut page);
     assert_eq!(word(&page, ID), 7 << 24);
-    assert_eq!(word(&page, VERSION), 0x0006_0014);
+    assert_eq!(word(&page, VERSION), 0x0005_0014);
     assert_eq!(word(&page, TPR), 0x20);
     assert_eq!(word(&page, PPR), 0x80);
     assert_eq!(word(&page, SVR), 0x1FF);

@@ -120,7 +120,7 @@ fn unaligned_and_write_only_mmio_reads_are_zero() {
 #[test]
 fn x2apic_msr_reads() {
     let mut l = enabled_x2(0x42);
-    assert_eq!(l.msr_read(0x803, 0), Ok(0x0006_0014));
+    assert_eq!(l.msr_read(0x803, 0), Ok(0x0005_0014));
     assert_eq!(l.msr_read(0x80F, 0), Ok(0x1FF));
     l.msr_write(0x830, 0x0000_0007_0000_00F0, 0).unwrap();
     assert_eq!(l.msr_read(0x830, 0), Ok(0x0000_0007_0000_00F0));

@@ -120,9 +120,14 @@ pub fn handle(v: &mut Vcpu) -> Result<(), StopReason> {
         }
         reason::APIC_WRITE => {
             let offset = (read(FN::ExitQualification) & 0xFFF) as u32;
-            let actions = super::apic_page::write_exit(v.vapic_page, &mut v.vlapic, offset, cpu::rdtsc());
+            let now = cpu::rdtsc();
+            let actions = super::apic_page::write_exit(v.vapic_page, &mut v.vlapic, offset, now);
             process_actions(v, actions);
             v.sync_vlapic_to_page();
+            if offset == 0xD0 || offset == 0xE0 {
+                // dom0 routes device interrupts with this addressing.
+                lapic::set_logical_destination(v.vlapic.mmio_read(0xD0, now), v.vlapic.mmio_read(0xE0, now));
+            }
             Ok(())
         }
         reason::APIC_ACCESS => {
@@ -454,7 +459,8 @@ fn xsetbv(v: &mut Vcpu) {
     let index = v.regs.rcx as u32;
     let value = (v.regs.rdx << 32) | (v.regs.rax & 0xFFFF_FFFF);
     // Only XCR0, with x87 set and AVX only with SSE (SDM Vol.1 §13.3).
-    let supported = u64::from(cpu::cpuid(0xD, 0)[0]) | (u64::from(cpu::cpuid(0xD, 0)[3]) << 32);
+    let host = u64::from(cpu::cpuid(0xD, 0)[0]) | (u64::from(cpu::cpuid(0xD, 0)[3]) << 32);
+    let supported = host & crate::vcpu::cpuid::GUEST_XCR0_MASK;
     let valid = index == 0 && value & 1 != 0 && value & !supported == 0 && !(value & 4 != 0 && value & 2 == 0);
     if !valid || cpu::read_cr4() & (1 << 18) == 0 {
         inject_exception(13, Some(0));

@@ -234,8 +234,16 @@ impl Vcpu {
         let pc = percpu::current();
         while let Some(v) = pc.pending_device_vectors.take_highest() {
             self.sync_vlapic_from_page();
-            self.vlapic.accept_interrupt(v, false);
+            let first = !self.domain.is_device_vector(v);
             self.domain.mark_device_vector(v);
+            let r = self.vlapic.accept_interrupt(v, false);
+            if first || !matches!(r, crate::vlapic::Acceptance::Accepted | crate::vlapic::Acceptance::AlreadyPending) {
+                log::debug!("dom0 vCPU{}: device vector {v:#x}: {r:?}", self.index);
+            }
+            if !matches!(r, crate::vlapic::Acceptance::Accepted | crate::vlapic::Acceptance::AlreadyPending) {
+                // Not taken: complete it at the physical APIC now.
+                crate::arch::x86_64::lapic::eoi();
+            }
             changed = true;
         }
         while let Some(v) = self.domain.mailbox(self.index).vectors.take_highest() {

@@ -122,8 +122,7 @@ pub fn controls_and_host(msrs: &VmxMsrs, pages: &VcpuPages, vpid: u16, host_rip:
             | PROC2_UNRESTRICTED_GUEST
             | PROC2_APIC_REGISTER_VIRTUALIZATION
             | PROC2_VIRTUAL_INTERRUPT_DELIVERY
-            | PROC2_INVPCID
-            | PROC2_XSAVES,
+            | PROC2_INVPCID,
         msrs.procbased2,
     );
     let (exit, miss_exit) = adjust(
