@@ -18,6 +18,10 @@ pub const ISO: &[&str] = &["grub-pc-bin", "grub-common", "xorriso", "mtools"];
 /// `vgabios` package).
 pub const BOCHS: &[&str] = &["bochs", "bochsbios", "bochs-term", "seabios"];
 
+/// What the generated dom0 assets (`@dom0-vmlinux`, ...; `xtask/src/assets/`)
+/// need besides apt and dpkg: `xz` to extract vmlinux from Debian's bzImage.
+pub const ASSETS: &[&str] = &["xz-utils"];
+
 /// QEMU for x86 (TCG, or KVM where the host has nested VT-x).
 pub const QEMU: &[&str] = &["qemu-system-x86"];
 

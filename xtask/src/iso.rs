@@ -10,7 +10,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{target_dir, workspace_root};
+use crate::assets::{NamedAsset, Resolver};
+use crate::{deps, target_dir, workspace_root};
 
 /// The command line used when none is given.
 pub const DEFAULT_CMDLINE: &str = "loglvl=info";
@@ -33,19 +34,6 @@ pub struct Module {
 }
 
 impl Module {
-    /// Parses `PATH` or `PATH:ARGS`; a relative path is taken from the
-    /// workspace root.
-    pub fn parse(text: &str) -> Result<Self> {
-        let (path, args) = text.split_once(':').unwrap_or((text, ""));
-        if path.is_empty() {
-            bail!("module `{text}` has no path");
-        }
-        Ok(Self {
-            path: workspace_root().join(path),
-            args: args.trim().to_owned(),
-        })
-    }
-
     /// The module's file name on the ISO (under `/boot`).
     fn file_name(&self) -> Result<String> {
         let name = self
@@ -56,17 +44,95 @@ impl Module {
     }
 }
 
+/// Where a module's file comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ModuleSource {
+    /// A file (absolute, or taken from the workspace root when written).
+    File(PathBuf),
+    /// A generated asset, `@NAME` (fetched or built when resolved).
+    Asset(NamedAsset),
+}
+
+/// A module as written (in a scenario or on the command line), before any
+/// `@` asset is made.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModuleRef {
+    pub source: ModuleSource,
+    pub args: String,
+}
+
+impl ModuleRef {
+    /// `path` is `@NAME` (a generated asset) or a file, relative to the
+    /// workspace root unless absolute.
+    pub fn new(path: &str, args: &str) -> Result<Self> {
+        if path.is_empty() {
+            bail!("a module has an empty path");
+        }
+        let source = match NamedAsset::parse(path)? {
+            Some(asset) => ModuleSource::Asset(asset),
+            None => ModuleSource::File(workspace_root().join(path)),
+        };
+        Ok(Self {
+            source,
+            args: args.trim().to_owned(),
+        })
+    }
+
+    /// Parses `PATH` or `PATH:ARGS` (the `--module` option).
+    pub fn parse(text: &str) -> Result<Self> {
+        let (path, args) = text.split_once(':').unwrap_or((text, ""));
+        if path.is_empty() {
+            bail!("module `{text}` has no path");
+        }
+        Self::new(path, args)
+    }
+
+    /// The generated asset it names, if any.
+    pub fn asset(&self) -> Option<NamedAsset> {
+        match self.source {
+            ModuleSource::Asset(asset) => Some(asset),
+            ModuleSource::File(_) => None,
+        }
+    }
+
+    /// The module with its file, making the asset first if it names one.
+    pub fn resolve(&self, resolver: &mut Resolver) -> Result<Module> {
+        let path = match &self.source {
+            ModuleSource::File(path) => path.clone(),
+            ModuleSource::Asset(asset) => resolver.resolve(*asset)?,
+        };
+        Ok(Module {
+            path,
+            args: self.args.clone(),
+        })
+    }
+}
+
 impl IsoSpec {
-    /// Builds a spec from command-line arguments.
-    pub fn from_args(cmdline: &str, modules: &[String]) -> Result<Self> {
+    /// The spec for `cmdline` and `modules`, each `@` asset made (or taken
+    /// from the cache) through `resolver`.
+    pub fn resolve(cmdline: &str, modules: &[ModuleRef], resolver: &mut Resolver) -> Result<Self> {
         let modules = modules
             .iter()
-            .map(|text| Module::parse(text))
+            .map(|module| module.resolve(resolver))
             .collect::<Result<_>>()?;
         Ok(Self {
             cmdline: cmdline.to_owned(),
             modules,
         })
+    }
+
+    /// Builds a spec from command-line arguments (`PATH[:ARGS]` each),
+    /// installing what the `@` assets among them need and making them.
+    pub fn from_args(cmdline: &str, modules: &[String]) -> Result<Self> {
+        let refs = modules
+            .iter()
+            .map(|text| ModuleRef::parse(text))
+            .collect::<Result<Vec<_>>>()?;
+        if refs.iter().any(|module| module.asset().is_some()) {
+            deps::ensure(deps::ASSETS)?;
+        }
+        Self::resolve(cmdline, &refs, &mut Resolver::new(&workspace_root()))
     }
 }
 
@@ -187,8 +253,8 @@ mod tests {
         let spec = IsoSpec {
             cmdline: String::new(),
             modules: vec![
-                Module::parse("tests/qemu/cache/vmlinux:console=hvc0 root=/dev/ram0").unwrap(),
-                Module::parse("tests/qemu/cache/initrd.img").unwrap(),
+                file_module("tests/qemu/cache/vmlinux:console=hvc0 root=/dev/ram0"),
+                file_module("tests/qemu/cache/initrd.img"),
             ],
         };
         let cfg = grub_cfg(&spec).unwrap();
@@ -199,12 +265,39 @@ mod tests {
         assert!(vmlinux < initrd);
     }
 
+    /// A plain-file module parsed like `--module`.
+    fn file_module(text: &str) -> Module {
+        ModuleRef::parse(text)
+            .unwrap()
+            .resolve(&mut Resolver::new(&workspace_root()))
+            .unwrap()
+    }
+
     #[test]
     fn module_paths_are_taken_from_the_workspace() {
-        let module = Module::parse("a/b.img:x=1:y").unwrap();
-        assert_eq!(module.path, workspace_root().join("a/b.img"));
+        let module = ModuleRef::parse("a/b.img:x=1:y").unwrap();
+        assert_eq!(
+            module.source,
+            ModuleSource::File(workspace_root().join("a/b.img"))
+        );
         assert_eq!(module.args, "x=1:y");
-        assert!(Module::parse(":args").is_err());
+        assert!(ModuleRef::parse(":args").is_err());
+        assert_eq!(
+            ModuleRef::parse("/abs/vmlinux").unwrap().source,
+            ModuleSource::File(PathBuf::from("/abs/vmlinux"))
+        );
+    }
+
+    #[test]
+    fn at_paths_name_generated_assets() {
+        let module = ModuleRef::parse("@dom0-vmlinux:console=ttyS0 loglevel=4").unwrap();
+        assert_eq!(module.asset(), Some(NamedAsset::Dom0Vmlinux));
+        assert_eq!(module.args, "console=ttyS0 loglevel=4");
+        assert_eq!(
+            ModuleRef::parse("@initramfs-isolation").unwrap().asset(),
+            Some(NamedAsset::InitramfsIsolation)
+        );
+        assert!(ModuleRef::parse("@no-such-asset").is_err());
     }
 
     #[test]
@@ -212,8 +305,8 @@ mod tests {
         let spec = IsoSpec {
             cmdline: String::new(),
             modules: vec![
-                Module::parse("a/initrd").unwrap(),
-                Module::parse("b/initrd").unwrap(),
+                file_module("a/initrd"),
+                file_module("b/initrd"),
             ],
         };
         assert!(grub_cfg(&spec).is_err());

@@ -6,6 +6,7 @@
 //! (boot it in the best emulator this host offers), `test` (host tests, then
 //! the emulator scenarios of `tests/qemu/scenarios/`) and `demo`.
 
+mod assets;
 mod build;
 mod demo;
 mod deps;
@@ -48,7 +49,9 @@ enum Command {
         /// The hypervisor's command line.
         #[arg(long, default_value = iso::DEFAULT_CMDLINE)]
         cmdline: String,
-        /// A multiboot2 module: `PATH` or `PATH:ARGS` (repeatable).
+        /// A multiboot2 module: `PATH` or `PATH:ARGS` (repeatable); a PATH of
+        /// `@dom0-vmlinux`, `@dom0-bzimage`, `@initramfs-dom0-boot` or
+        /// `@initramfs-isolation` names a generated asset.
         #[arg(long = "module", value_name = "PATH[:ARGS]")]
         modules: Vec<String>,
         /// The ISO's file name, without `.iso`.
@@ -69,7 +72,9 @@ enum Command {
         /// The hypervisor's command line.
         #[arg(long, default_value = iso::DEFAULT_CMDLINE)]
         cmdline: String,
-        /// A multiboot2 module: `PATH` or `PATH:ARGS` (repeatable).
+        /// A multiboot2 module: `PATH` or `PATH:ARGS` (repeatable); a PATH of
+        /// `@dom0-vmlinux`, `@dom0-bzimage`, `@initramfs-dom0-boot` or
+        /// `@initramfs-isolation` names a generated asset.
         #[arg(long = "module", value_name = "PATH[:ARGS]")]
         modules: Vec<String>,
         /// Stop the emulator after this many seconds (default: run until it exits).

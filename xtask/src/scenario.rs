@@ -7,8 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use crate::assets::{NamedAsset, Resolver};
 use crate::emulator::{Emulator, EmulatorArg};
-use crate::iso::{IsoSpec, Module};
+use crate::iso::{IsoSpec, ModuleRef};
 use crate::watch::Pattern;
 use crate::workspace_root;
 
@@ -68,7 +69,7 @@ struct ScenarioFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ModuleEntry {
-    /// Relative to the workspace root.
+    /// Relative to the workspace root, or `@NAME` for a generated asset.
     path: String,
     #[serde(default)]
     args: String,
@@ -90,11 +91,33 @@ pub struct Scenario {
     pub emulator: EmulatorChoice,
     pub cpus: u32,
     pub memory_mib: u32,
-    pub iso: IsoSpec,
+    /// The hypervisor's command line.
+    pub cmdline: String,
+    /// Its modules, `@` assets not yet made (see [`Scenario::iso_spec`]).
+    pub modules: Vec<ModuleRef>,
     pub timeout: Duration,
     pub pass: Vec<Pattern>,
     pub fail: Vec<Pattern>,
     pub end: End,
+}
+
+impl Scenario {
+    /// The generated assets its modules name, in order, each once.
+    pub fn assets(&self) -> Vec<NamedAsset> {
+        let mut assets = Vec::new();
+        for asset in self.modules.iter().filter_map(ModuleRef::asset) {
+            if !assets.contains(&asset) {
+                assets.push(asset);
+            }
+        }
+        assets
+    }
+
+    /// What goes on its ISO, `@` assets made (or taken from the cache)
+    /// through `resolver`.
+    pub fn iso_spec(&self, resolver: &mut Resolver) -> Result<IsoSpec> {
+        IsoSpec::resolve(&self.cmdline, &self.modules, resolver)
+    }
 }
 
 /// The scenario directory.
@@ -162,21 +185,20 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario> {
     let modules = file
         .modules
         .iter()
-        .map(|module| Module {
-            path: workspace_root().join(&module.path),
-            args: module.args.clone(),
+        .enumerate()
+        .map(|(index, module)| {
+            ModuleRef::new(&module.path, &module.args)
+                .with_context(|| format!("in module {}", index + 1))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Ok(Scenario {
         name: name.to_owned(),
         description: file.description,
         emulator: file.emulator,
         cpus: file.cpus,
         memory_mib: file.memory_mib,
-        iso: IsoSpec {
-            cmdline: file.cmdline,
-            modules,
-        },
+        cmdline: file.cmdline,
+        modules,
         timeout: Duration::from_secs(file.timeout_s),
         pass: compile(&file.pass).context("in `pass`")?,
         fail: compile(&file.fail).context("in `fail`")?,
@@ -187,6 +209,7 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::iso::ModuleSource;
 
     const EXAMPLE: &str = r#"
         description = "example"
@@ -209,12 +232,29 @@ mod tests {
         assert_eq!(scenario.timeout, Duration::from_secs(60));
         assert_eq!(scenario.pass.len(), 2);
         assert_eq!(scenario.end, End::Poweroff);
-        assert_eq!(scenario.iso.modules[0].args, "console=hvc0");
-        assert!(
-            scenario.iso.modules[0]
-                .path
-                .ends_with("tests/qemu/cache/vmlinux")
+        assert_eq!(scenario.modules[0].args, "console=hvc0");
+        assert_eq!(
+            scenario.modules[0].source,
+            ModuleSource::File(workspace_root().join("tests/qemu/cache/vmlinux"))
         );
+        assert!(scenario.assets().is_empty());
+    }
+
+    #[test]
+    fn modules_may_name_generated_assets() {
+        let text = format!(
+            "{EXAMPLE}\n[[modules]]\npath = \"@initramfs-dom0-boot\"\n[[modules]]\npath = \"@dom0-vmlinux\"\n"
+        )
+        .replace("tests/qemu/cache/vmlinux", "@dom0-vmlinux");
+        let scenario = parse("example", &text).unwrap();
+        assert_eq!(scenario.modules.len(), 3);
+        assert_eq!(
+            scenario.assets(),
+            [NamedAsset::Dom0Vmlinux, NamedAsset::InitramfsDom0Boot]
+        );
+        let error = parse("x", &EXAMPLE.replace("tests/qemu/cache/vmlinux", "@vmlinux"))
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("@dom0-vmlinux"), "{error:#}");
     }
 
     #[test]
@@ -239,7 +279,7 @@ mod tests {
             .iter()
             .map(|scenario| scenario.name.as_str())
             .collect();
-        for expected in ["bad-cmdline", "boot-smp", "no-vtx"] {
+        for expected in ["bad-cmdline", "boot-smp", "dom0-boot", "no-vtx"] {
             assert!(
                 names.contains(&expected),
                 "{expected} missing from {names:?}"

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+use crate::assets::Resolver;
 use crate::emulator::{self, Machine, Outcome};
 use crate::iso::IsoSpec;
 use crate::scenario::{self, End, Scenario};
@@ -94,6 +95,10 @@ fn scenarios(selected: &[&Scenario]) -> Result<Vec<(String, bool)>> {
             .iter()
             .map(|scenario| scenario.emulator.resolve().packages()),
     );
+    let needs_assets = selected.iter().any(|scenario| !scenario.assets().is_empty());
+    if needs_assets {
+        packages.push(deps::ASSETS);
+    }
     deps::ensure_all(&packages)?;
 
     let failed_all = |reason: &str| {
@@ -113,9 +118,20 @@ fn scenarios(selected: &[&Scenario]) -> Result<Vec<(String, bool)>> {
         }
     };
 
+    // The generated assets (`@dom0-vmlinux`, ...) are made before any ISO, each
+    // once; a scenario whose assets cannot be made fails, the others run.
+    let mut resolver = Resolver::new(&workspace_root());
+    let mut specs = Vec::new();
+    for scenario in selected {
+        let spec = scenario
+            .iso_spec(&mut resolver)
+            .map_err(|error| format!("{error:#}"));
+        specs.push(spec);
+    }
+
     let mut isos: HashMap<IsoSpec, std::result::Result<PathBuf, String>> = HashMap::new();
     let mut results = Vec::new();
-    for scenario in selected {
+    for (scenario, spec) in selected.iter().zip(specs) {
         if signal::interrupted() {
             println!(
                 "interrupted: {} scenario(s) not run",
@@ -123,10 +139,18 @@ fn scenarios(selected: &[&Scenario]) -> Result<Vec<(String, bool)>> {
             );
             break;
         }
+        let spec = match spec {
+            Ok(spec) => spec,
+            Err(error) => {
+                println!("scenario {}: FAIL: {error}", scenario.name);
+                results.push((scenario.name.clone(), false));
+                continue;
+            }
+        };
         let image = isos
-            .entry(scenario.iso.clone())
+            .entry(spec.clone())
             .or_insert_with(|| {
-                iso::make_iso(&hypervisor.path, &scenario.iso, &scenario.name)
+                iso::make_iso(&hypervisor.path, &spec, &scenario.name)
                     .map_err(|error| format!("{error:#}"))
             })
             .clone();

@@ -73,7 +73,15 @@ impl VLapic {
         let value = get(page, offset);
         self.from_page(page);
         let actions = match self.mode() {
-            ApicMode::XApic => self.mmio_write(offset, value, now),
+            ApicMode::XApic => {
+                // A write of ICR high (0x310) is virtualized without an exit
+                // (SDM §30.4.3.2): the destination the guest wrote is only in
+                // the page when the ICR-low write exits.
+                if offset == regs::ICR_LO {
+                    let _ = self.mmio_write(regs::ICR_HI, get(page, regs::ICR_HI), now);
+                }
+                self.mmio_write(offset, value, now)
+            }
             ApicMode::X2Apic => {
                 let value = if offset == regs::ICR_LO {
                     u64::from(get(page, regs::ICR_HI)) << 32 | u64::from(value)

@@ -30,6 +30,7 @@ mod bzimage;
 mod cpio;
 mod debian;
 mod initramfs;
+mod named;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ use anyhow::{Context, Result, bail, ensure};
 pub use bzimage::VmlinuxInfo;
 #[allow(unused_imports, reason = "the API for xtask's commands")]
 pub use initramfs::{ExtraFile, InitramfsKind, build_initramfs};
+pub use named::{NamedAsset, Resolver};
 
 use debian::{Lock, Pin};
 

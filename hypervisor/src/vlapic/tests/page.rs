@@ -147,3 +147,20 @@ fn apic_write_exit_x2apic_icr() {
     assert!(l.apic_write_exit(ID, &mut page, 0).is_empty());
     assert_eq!(word(&page, ID), 0);
 }
+
+#[test]
+fn icr_high_is_taken_from_the_page_on_an_icr_low_write_exit() {
+    use crate::vlapic::{Action, VLapic, VLapicConfig};
+    let mut l = VLapic::new(VLapicConfig::new(0, true, 1000, 1000));
+    let _ = l.mmio_write(0xF0, 0x1FF, 0); // software enable
+    let mut page = [0u8; 4096];
+    l.to_page(&mut page);
+    page[0x310..0x314].copy_from_slice(&(1u32 << 24).to_le_bytes());
+    page[0x300..0x304].copy_from_slice(&0x0000_4500u32.to_le_bytes()); // INIT
+    let actions = l.apic_write_exit(0x300, &mut page, 0);
+    let dest = actions.iter().find_map(|a| match a {
+        Action::SendIpi { dest, .. } => Some(dest.field),
+        _ => None,
+    });
+    assert_eq!(dest, Some(1));
+}
