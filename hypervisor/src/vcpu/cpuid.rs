@@ -59,7 +59,7 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, host: [u32; 4], ctx: &CpuidContext) 
             c = c.min(GUEST_XSAVE_MAX);
             d = 0;
         }
-        0xD if subleaf >= 3 && subleaf < 64 && GUEST_XCR0_MASK & (1 << subleaf) == 0 => {
+        0xD if (3..64).contains(&subleaf) && GUEST_XCR0_MASK & (1 << subleaf) == 0 => {
             a = 0;
             b = 0;
             c = 0;
@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn vmx_hidden_hypervisor_bit_set() {
-        let r = guest_cpuid(1, 0, [0x806F0, 0x0008_0800, 0xFFFF_FFFF & !(1 << 31), 0], &CTX);
+        let r = guest_cpuid(1, 0, [0x806F0, 0x0008_0800, !(1 << 31), 0], &CTX);
         assert_eq!(r[2] & (1 << 5), 0);
         assert_ne!(r[2] & (1 << 31), 0);
         assert_eq!(r[1] >> 24, 3);

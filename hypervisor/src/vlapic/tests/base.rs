@@ -40,7 +40,7 @@ fn power_up_state() {
 fn version_advertises_directed_eoi_when_configured() {
     let mut cfg = config(1);
     cfg.directed_eoi = true;
-    assert_eq!(VLapic::new(cfg).mmio_read(VERSION, 0), 0x0106_0014);
+    assert_eq!(VLapic::new(cfg).mmio_read(VERSION, 0), 0x0105_0014);
 }
 
 #[test]
