@@ -32,6 +32,12 @@ pub struct PerCpu {
 #[derive(Debug)]
 pub struct VectorSet([AtomicU64; 4]);
 
+impl Default for VectorSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl VectorSet {
     /// The empty set.
     pub const fn new() -> Self {

@@ -547,6 +547,3 @@ pub fn dump_guest_state(v: &Vcpu) {
         r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15
     );
 }
-
-/// Without virtual-interrupt delivery (not supported yet: dom0 requires it).
-pub fn inject_pending(_v: &mut Vcpu) {}

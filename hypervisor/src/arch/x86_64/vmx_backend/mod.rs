@@ -105,7 +105,9 @@ pub struct Vcpu {
     pub index: usize,
     /// Its domain.
     pub domain: &'static Domain,
-    vmcs: Vmcs,
+    /// Owned for its lifetime: the CPU keeps using the region while the
+    /// vCPU exists (it is current on this CPU).
+    _vmcs: Vmcs,
     /// Saved general registers.
     pub regs: GuestRegs,
     launched: bool,
@@ -113,9 +115,6 @@ pub struct Vcpu {
     pub vlapic: VLapic,
     vapic_page: HostPhysAddr,
     controls: Controls,
-    /// A vector injected through the entry interruption field and not yet
-    /// known to be delivered.
-    pending_event: Option<u32>,
 }
 
 /// Why a vCPU stopped running for good.
@@ -154,13 +153,12 @@ impl Vcpu {
         let mut v = Self {
             index,
             domain,
-            vmcs,
+            _vmcs: vmcs,
             regs: GuestRegs::default(),
             launched: false,
             vlapic,
             vapic_page,
             controls,
-            pending_event: None,
         };
         v.sync_vlapic_to_page();
         Ok(v)
@@ -264,10 +262,9 @@ impl Vcpu {
             changed = true;
         }
         if changed {
+            // Virtual-interrupt delivery (required for dom0) evaluates RVI and
+            // delivers when the guest can take the interrupt.
             self.sync_vlapic_to_page();
-            if !self.has_vid() {
-                self.inject_pending();
-            }
         }
         // VMX-preemption timer: exit at the next vLAPIC timer deadline, or
         // after a 10 ms slice at most so hypervisor work gets a look in.
@@ -278,11 +275,5 @@ impl Vcpu {
             None => slice,
         };
         vmcs::write(F32::GuestPreemptionTimerValue, (until >> shift).min(u64::from(u32::MAX)));
-    }
-
-    /// Without virtual-interrupt delivery: inject the highest deliverable
-    /// vector when the guest can take it, else ask for an interrupt window.
-    fn inject_pending(&mut self) {
-        exits::inject_pending(self);
     }
 }
