@@ -4,9 +4,11 @@
 //! in `docs/testing.md` are the whole story: `build` (the bare-metal ELF, its
 //! multiboot2 header checked on the host), `iso` (a GRUB rescue ISO), `run`
 //! (boot it in the best emulator this host offers), `test` (host tests, then
-//! the emulator scenarios of `tests/qemu/scenarios/`) and `demo`.
+//! the emulator scenarios of `tests/qemu/scenarios/`), `demo` (dom0 booted
+//! for a look) and `bench` (measurements written to `docs/benchmarks.md`).
 
 mod assets;
+mod bench;
 mod build;
 mod demo;
 mod deps;
@@ -89,11 +91,21 @@ enum Command {
         #[arg(long)]
         host_only: bool,
     },
-    /// Install what is missing, build, and boot the hypervisor for a look.
+    /// Measure under Bochs and write the results to docs/benchmarks.md.
+    Bench {
+        /// `dom0-boot`: dom0's kernel to userspace under the hypervisor vs bare.
+        #[arg(value_enum)]
+        which: bench::Bench,
+    },
+    /// Install what is missing, build, and boot the hypervisor with Debian's
+    /// kernel as dom0 (as the dom0-boot scenario does) for a look.
     Demo {
         /// Stop the emulator after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout: u64,
+        /// Boot the hypervisor alone, without dom0.
+        #[arg(long)]
+        no_dom0: bool,
     },
 }
 
@@ -123,7 +135,8 @@ fn main() -> ExitCode {
             timeout,
         }),
         Command::Test { names, host_only } => test::test(&names, host_only),
-        Command::Demo { timeout } => demo::demo(timeout),
+        Command::Bench { which } => bench::bench(which),
+        Command::Demo { timeout, no_dom0 } => demo::demo(timeout, !no_dom0),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

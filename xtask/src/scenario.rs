@@ -252,8 +252,11 @@ mod tests {
             scenario.assets(),
             [NamedAsset::Dom0Vmlinux, NamedAsset::InitramfsDom0Boot]
         );
-        let error = parse("x", &EXAMPLE.replace("tests/qemu/cache/vmlinux", "@vmlinux"))
-            .unwrap_err();
+        let error = parse(
+            "x",
+            &EXAMPLE.replace("tests/qemu/cache/vmlinux", "@vmlinux"),
+        )
+        .unwrap_err();
         assert!(format!("{error:#}").contains("@dom0-vmlinux"), "{error:#}");
     }
 

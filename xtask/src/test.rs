@@ -95,7 +95,9 @@ fn scenarios(selected: &[&Scenario]) -> Result<Vec<(String, bool)>> {
             .iter()
             .map(|scenario| scenario.emulator.resolve().packages()),
     );
-    let needs_assets = selected.iter().any(|scenario| !scenario.assets().is_empty());
+    let needs_assets = selected
+        .iter()
+        .any(|scenario| !scenario.assets().is_empty());
     if needs_assets {
         packages.push(deps::ASSETS);
     }
@@ -155,7 +157,7 @@ fn scenarios(selected: &[&Scenario]) -> Result<Vec<(String, bool)>> {
             })
             .clone();
         let passed = match image {
-            Ok(image) => run_scenario(scenario, image)?,
+            Ok(image) => run_scenario(scenario, image, &target_dir().join("scenarios"))?,
             Err(error) => {
                 println!(
                     "scenario {}: FAIL: cannot make its ISO: {error}",
@@ -172,15 +174,16 @@ fn scenarios(selected: &[&Scenario]) -> Result<Vec<(String, bool)>> {
 /// Why the observer stopped a run that passed.
 const ALL_SEEN: &str = "every pass pattern was seen";
 
-/// Boots one scenario and judges its serial log.
-fn run_scenario(scenario: &Scenario, iso: PathBuf) -> Result<bool> {
+/// Boots one scenario from `iso`, its logs in `dir`, and judges its serial
+/// log (`dir/NAME.log`).
+pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<bool> {
     let emulator = scenario.emulator.resolve();
     let machine = Machine {
         emulator,
         cpus: scenario.cpus,
         memory_mib: scenario.memory_mib,
         iso,
-        dir: target_dir().join("scenarios"),
+        dir: dir.to_owned(),
         name: scenario.name.clone(),
     };
     println!(

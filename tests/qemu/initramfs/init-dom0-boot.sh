@@ -1,5 +1,5 @@
 #!/bin/sh
-# /init of the dom0-boot initramfs (scenarios dom0-boot, dom0-bzimage).
+# /init of the dom0-boot initramfs (scenario dom0-boot, cargo xtask demo and bench).
 #
 # Built into target/assets/initramfs-*.cpio by xtask (xtask/src/assets/) with
 # Debian's busybox-static. Prints, on the console (console=ttyS0 on the kernel

@@ -56,7 +56,10 @@ impl NamedAsset {
                     .iter()
                     .map(|asset| format!("@{}", asset.name()))
                     .collect();
-                bail!("no generated asset `{path}`; there are: {}", known.join(" "))
+                bail!(
+                    "no generated asset `{path}`; there are: {}",
+                    known.join(" ")
+                )
             }
         }
     }
@@ -141,10 +144,7 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for asset in NamedAsset::ALL {
-            assert_eq!(
-                NamedAsset::parse(&asset.to_string()).unwrap(),
-                Some(asset)
-            );
+            assert_eq!(NamedAsset::parse(&asset.to_string()).unwrap(), Some(asset));
         }
         assert_eq!(NamedAsset::parse("tests/qemu/cache/vmlinux").unwrap(), None);
         let error = NamedAsset::parse("@dom0-kernel").unwrap_err().to_string();
