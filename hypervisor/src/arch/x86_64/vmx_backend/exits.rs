@@ -11,41 +11,9 @@ use crate::arch::x86_64::{cpu, idt, lapic, percpu};
 use crate::logger;
 use crate::vcpu::cpuid::{CpuidContext, guest_cpuid};
 use crate::vlapic::{Action, ApicFault, DeliveryMode, Shorthand};
+use crate::vmx::exit::ExitReason as R;
 use crate::vmx::fields::{Field32 as F32, Field64 as F64, FieldNat as FN};
 
-mod reason {
-    pub const EXCEPTION_NMI: u32 = 0;
-    pub const EXTERNAL_INTERRUPT: u32 = 1;
-    pub const TRIPLE_FAULT: u32 = 2;
-    pub const INIT: u32 = 3;
-    pub const SIPI: u32 = 4;
-    pub const INTERRUPT_WINDOW: u32 = 7;
-    pub const CPUID: u32 = 10;
-    pub const GETSEC: u32 = 11;
-    pub const HLT: u32 = 12;
-    pub const INVD: u32 = 13;
-    pub const VMCALL: u32 = 18;
-    pub const VMCLEAR: u32 = 19;
-    pub const VMXON: u32 = 27;
-    pub const CR_ACCESS: u32 = 28;
-    pub const IO: u32 = 30;
-    pub const RDMSR: u32 = 31;
-    pub const WRMSR: u32 = 32;
-    pub const MWAIT: u32 = 36;
-    pub const MONITOR: u32 = 39;
-    pub const PAUSE: u32 = 40;
-    pub const TPR_BELOW_THRESHOLD: u32 = 43;
-    pub const APIC_ACCESS: u32 = 44;
-    pub const VIRTUALIZED_EOI: u32 = 45;
-    pub const EPT_VIOLATION: u32 = 48;
-    pub const EPT_MISCONFIG: u32 = 49;
-    pub const INVEPT: u32 = 50;
-    pub const PREEMPTION_TIMER: u32 = 52;
-    pub const INVVPID: u32 = 53;
-    pub const WBINVD: u32 = 54;
-    pub const XSETBV: u32 = 55;
-    pub const APIC_WRITE: u32 = 56;
-}
 
 const CR0_PG: u64 = 1 << 31;
 const CR0_TS: u64 = 1 << 3;
@@ -67,47 +35,61 @@ pub fn handle(v: &mut Vcpu) -> Result<(), StopReason> {
         return Err(StopReason::Crash);
     }
     let r = raw & 0xFFFF;
-    let result = match r {
-        reason::EXCEPTION_NMI => exception_or_nmi(v),
-        reason::EXTERNAL_INTERRUPT => {
+    let result = match R::from_basic(r as u16) {
+        Some(R::ExceptionOrNmi) => exception_or_nmi(v),
+        Some(R::ExternalInterrupt) => {
             external_interrupt(read(F32::ExitInterruptionInfo) as u32);
             Ok(())
         }
-        reason::TRIPLE_FAULT => {
+        Some(R::TripleFault) => {
             log::error!("dom0 vCPU{}: triple fault", v.index);
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
-        reason::INIT | reason::SIPI => Ok(()), // physical signals: not expected while running
-        reason::INTERRUPT_WINDOW | reason::TPR_BELOW_THRESHOLD | reason::PREEMPTION_TIMER => Ok(()),
-        reason::CPUID => {
+        Some(R::InitSignal | R::StartupIpi) => Ok(()), // physical signals: not expected while running
+        Some(R::InterruptWindow | R::TprBelowThreshold | R::PreemptionTimerExpired) => Ok(()),
+        Some(R::Cpuid) => {
             cpuid(v);
             advance(v);
             Ok(())
         }
-        reason::HLT => {
+        Some(R::Hlt) => {
             advance(v);
             block(v);
             Ok(())
         }
-        reason::INVD | reason::WBINVD | reason::PAUSE | reason::MWAIT | reason::MONITOR => {
+        Some(R::Invd | R::Wbinvd | R::Pause | R::Mwait | R::Monitor) => {
             advance(v);
             Ok(())
         }
-        reason::GETSEC | reason::VMCALL | reason::VMCLEAR..=reason::VMXON | reason::INVEPT | reason::INVVPID => {
+        Some(
+            R::Getsec
+            | R::Vmcall
+            | R::Vmclear
+            | R::Vmlaunch
+            | R::Vmptrld
+            | R::Vmptrst
+            | R::Vmread
+            | R::Vmresume
+            | R::Vmwrite
+            | R::Vmxoff
+            | R::Vmxon
+            | R::Invept
+            | R::Invvpid,
+        ) => {
             // No nested VMX, no hypercalls for dom0 yet: #UD as on a CPU without them.
             inject_exception(6, None);
             Ok(())
         }
-        reason::CR_ACCESS => cr_access(v),
-        reason::IO => io(v),
-        reason::RDMSR => rdmsr(v),
-        reason::WRMSR => wrmsr(v),
-        reason::XSETBV => {
+        Some(R::ControlRegisterAccess) => cr_access(v),
+        Some(R::IoInstruction) => io(v),
+        Some(R::Rdmsr) => rdmsr(v),
+        Some(R::Wrmsr) => wrmsr(v),
+        Some(R::Xsetbv) => {
             xsetbv(v);
             Ok(())
         }
-        reason::VIRTUALIZED_EOI => {
+        Some(R::VirtualizedEoi) => {
             let vector = (read(FN::ExitQualification) & 0xFF) as u8;
             v.sync_vlapic_from_page();
             let actions = v.vlapic.virtual_eoi(vector);
@@ -118,7 +100,7 @@ pub fn handle(v: &mut Vcpu) -> Result<(), StopReason> {
             v.sync_vlapic_to_page();
             Ok(())
         }
-        reason::APIC_WRITE => {
+        Some(R::ApicWrite) => {
             let offset = (read(FN::ExitQualification) & 0xFFF) as u32;
             let now = cpu::rdtsc();
             let actions = super::apic_page::write_exit(v.vapic_page, &mut v.vlapic, offset, now);
@@ -130,7 +112,7 @@ pub fn handle(v: &mut Vcpu) -> Result<(), StopReason> {
             }
             Ok(())
         }
-        reason::APIC_ACCESS => {
+        Some(R::ApicAccess) => {
             let q = read(FN::ExitQualification);
             log::error!(
                 "dom0 vCPU{}: APIC access at offset {:#x} (type {}) needs instruction emulation, which is not implemented",
@@ -141,20 +123,21 @@ pub fn handle(v: &mut Vcpu) -> Result<(), StopReason> {
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
-        reason::EPT_VIOLATION | reason::EPT_MISCONFIG => {
+        Some(R::EptViolation | R::EptMisconfiguration) => {
             let gpa = read(F64::GuestPhysicalAddress);
             let q = read(FN::ExitQualification);
             log::error!(
                 "dom0 vCPU{}: EPT {} at guest-physical {gpa:#x} (qualification {q:#x}, RIP {:#x})",
                 v.index,
-                if r == reason::EPT_VIOLATION { "violation" } else { "misconfiguration" },
+                if r == R::EptViolation as u32 { "violation" } else { "misconfiguration" },
                 read(FN::GuestRip)
             );
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
         other => {
-            log::error!("dom0 vCPU{}: unhandled VM exit reason {other}", v.index);
+            let name = other.map_or("unknown", |x| x.name());
+            log::error!("dom0 vCPU{}: unhandled VM exit reason {r} ({name})", v.index);
             dump_guest_state(v);
             Err(StopReason::Crash)
         }

@@ -8,6 +8,7 @@ use crate::arch::x86_64::gdt::{KERNEL_CS, KERNEL_DS, TSS_SEL};
 use crate::arch::x86_64::vmcs::write;
 use crate::arch::x86_64::{gdt, percpu};
 use crate::vmx::caps::VmxMsrs;
+use crate::vmx::controls::{EntryControls, ExitControls, PinBased, ProcBased, ProcBased2};
 use crate::vmx::fields::{Field16 as F16, Field32 as F32, Field64 as F64, FieldNat as FN};
 
 /// IA32_PAT (MSR 0x277).
@@ -15,41 +16,35 @@ const IA32_PAT: u32 = 0x277;
 /// The power-on value of IA32_PAT (SDM Vol.3A §13.12.4 Table 13-12).
 pub const PAT_POWER_ON: u64 = 0x0007_0406_0007_0406;
 
-// Pin-based controls (SDM Table 25-5).
-pub const PIN_EXTERNAL_INTERRUPT_EXITING: u32 = 1 << 0;
-pub const PIN_NMI_EXITING: u32 = 1 << 3;
-pub const PIN_VIRTUAL_NMIS: u32 = 1 << 5;
-pub const PIN_PREEMPTION_TIMER: u32 = 1 << 6;
-// Primary processor-based controls (Table 25-6).
-pub const PROC_INTERRUPT_WINDOW_EXITING: u32 = 1 << 2;
-pub const PROC_HLT_EXITING: u32 = 1 << 7;
-pub const PROC_USE_TPR_SHADOW: u32 = 1 << 21;
-pub const PROC_USE_IO_BITMAPS: u32 = 1 << 25;
-pub const PROC_USE_MSR_BITMAPS: u32 = 1 << 28;
-pub const PROC_SECONDARY: u32 = 1 << 31;
-// Secondary processor-based controls (Table 25-7).
-pub const PROC2_VIRTUALIZE_APIC_ACCESSES: u32 = 1 << 0;
-pub const PROC2_EPT: u32 = 1 << 1;
-pub const PROC2_RDTSCP: u32 = 1 << 3;
-pub const PROC2_VIRTUALIZE_X2APIC: u32 = 1 << 4;
-pub const PROC2_VPID: u32 = 1 << 5;
-pub const PROC2_UNRESTRICTED_GUEST: u32 = 1 << 7;
-pub const PROC2_APIC_REGISTER_VIRTUALIZATION: u32 = 1 << 8;
-pub const PROC2_VIRTUAL_INTERRUPT_DELIVERY: u32 = 1 << 9;
-pub const PROC2_INVPCID: u32 = 1 << 12;
-pub const PROC2_XSAVES: u32 = 1 << 20;
-// VM-exit controls (Table 25-13).
-pub const EXIT_HOST_64BIT: u32 = 1 << 9;
-pub const EXIT_ACK_INTERRUPT: u32 = 1 << 15;
-pub const EXIT_SAVE_PAT: u32 = 1 << 18;
-pub const EXIT_LOAD_PAT: u32 = 1 << 19;
-pub const EXIT_SAVE_EFER: u32 = 1 << 20;
-pub const EXIT_LOAD_EFER: u32 = 1 << 21;
-pub const EXIT_SAVE_PREEMPTION_TIMER: u32 = 1 << 22;
-// VM-entry controls (Table 25-15).
-pub const ENTRY_IA32E_GUEST: u32 = 1 << 9;
-pub const ENTRY_LOAD_PAT: u32 = 1 << 14;
-pub const ENTRY_LOAD_EFER: u32 = 1 << 15;
+// The control bits used here, named after `vmx::controls` (SDM Tables 25-5,
+// 25-6, 25-7, 25-13, 25-15), as plain `u32`s for the VMCS writes.
+pub const PIN_EXTERNAL_INTERRUPT_EXITING: u32 = PinBased::EXTERNAL_INTERRUPT_EXITING.bits();
+pub const PIN_NMI_EXITING: u32 = PinBased::NMI_EXITING.bits();
+pub const PIN_VIRTUAL_NMIS: u32 = PinBased::VIRTUAL_NMIS.bits();
+pub const PIN_PREEMPTION_TIMER: u32 = PinBased::PREEMPTION_TIMER.bits();
+pub const PROC_HLT_EXITING: u32 = ProcBased::HLT_EXITING.bits();
+pub const PROC_USE_TPR_SHADOW: u32 = ProcBased::USE_TPR_SHADOW.bits();
+pub const PROC_USE_IO_BITMAPS: u32 = ProcBased::USE_IO_BITMAPS.bits();
+pub const PROC_USE_MSR_BITMAPS: u32 = ProcBased::USE_MSR_BITMAPS.bits();
+pub const PROC_SECONDARY: u32 = ProcBased::ACTIVATE_SECONDARY_CONTROLS.bits();
+pub const PROC2_VIRTUALIZE_APIC_ACCESSES: u32 = ProcBased2::VIRTUALIZE_APIC_ACCESSES.bits();
+pub const PROC2_EPT: u32 = ProcBased2::ENABLE_EPT.bits();
+pub const PROC2_RDTSCP: u32 = ProcBased2::ENABLE_RDTSCP.bits();
+pub const PROC2_VIRTUALIZE_X2APIC: u32 = ProcBased2::VIRTUALIZE_X2APIC_MODE.bits();
+pub const PROC2_VPID: u32 = ProcBased2::ENABLE_VPID.bits();
+pub const PROC2_UNRESTRICTED_GUEST: u32 = ProcBased2::UNRESTRICTED_GUEST.bits();
+pub const PROC2_APIC_REGISTER_VIRTUALIZATION: u32 = ProcBased2::APIC_REGISTER_VIRTUALIZATION.bits();
+pub const PROC2_VIRTUAL_INTERRUPT_DELIVERY: u32 = ProcBased2::VIRTUAL_INTERRUPT_DELIVERY.bits();
+pub const PROC2_INVPCID: u32 = ProcBased2::ENABLE_INVPCID.bits();
+pub const EXIT_HOST_64BIT: u32 = ExitControls::HOST_ADDRESS_SPACE_SIZE.bits();
+pub const EXIT_ACK_INTERRUPT: u32 = ExitControls::ACK_INTERRUPT_ON_EXIT.bits();
+pub const EXIT_SAVE_PAT: u32 = ExitControls::SAVE_IA32_PAT.bits();
+pub const EXIT_LOAD_PAT: u32 = ExitControls::LOAD_IA32_PAT.bits();
+pub const EXIT_SAVE_EFER: u32 = ExitControls::SAVE_IA32_EFER.bits();
+pub const EXIT_LOAD_EFER: u32 = ExitControls::LOAD_IA32_EFER.bits();
+pub const ENTRY_IA32E_GUEST: u32 = EntryControls::IA32E_MODE_GUEST.bits();
+pub const ENTRY_LOAD_PAT: u32 = EntryControls::LOAD_IA32_PAT.bits();
+pub const ENTRY_LOAD_EFER: u32 = EntryControls::LOAD_IA32_EFER.bits();
 
 /// Applies a control MSR's allowed settings (SDM Vol.3D A.3: bits 31:0 must
 /// be 1, bits 63:32 may be 1). Returns the value and the desired bits the CPU
