@@ -15,9 +15,11 @@ use crate::arch::x86_64::vmx_backend::{StopReason, Vcpu};
 use crate::arch::x86_64::{cpu, idt, lapic, percpu, power, vmx};
 use crate::boot::multiboot2::{BootInfo, MemoryKind, MemoryRegion};
 use crate::cmdline::{ExitAction, Options};
-use crate::dom0::memory::{dom0_e820, plan_dom0_memory};
+use crate::dom0::bzimage::{BzImage, BzPlacementRequest, build_bz_boot_block, bz_entry_state, place_bzimage};
+use crate::dom0::memory::{Dom0Memory, E820Entry, dom0_e820, plan_dom0_memory};
+use crate::dom0::page_tables::IdentityPageSize;
 use crate::dom0::pvh::{PvhKernel, PvhPlacementRequest, build_pvh_boot_block, place_pvh, pvh_entry_state};
-use crate::dom0::{KernelFormat, entry};
+use crate::dom0::{GuestRange, KernelFormat, entry};
 use crate::logger;
 use crate::mm::addr::{ByteSize, FrameCount, HostPhysAddr, HUGE_PAGE_SIZE, PAGE_SIZE, PhysRange};
 use crate::mm::ept::{Ept, EptMemoryType, EptPerms, Eptp, map_identity};
@@ -107,18 +109,19 @@ pub fn launch(
 
     // 2. The kernel and dom0's memory.
     let image = phys_slice(kernel);
-    match KernelFormat::detect(image) {
-        Ok(KernelFormat::ElfVmlinux) => {}
-        Ok(_) => return Err("this dom0 kernel is a bzImage: only the ELF vmlinux with a PVH note is supported so far"),
-        Err(e) => {
-            log::error!("dom0: {e}");
-            return Err("the dom0 kernel module is not a kernel Oxen can start");
-        }
+    let boot = match KernelFormat::detect(image) {
+        Ok(KernelFormat::ElfVmlinux) => PvhKernel::parse(image).map(Kernel::Pvh),
+        Ok(KernelFormat::BzImage) => BzImage::parse(image).map(Kernel::BzImage),
+        Err(e) => Err(e),
     }
-    let pvh = PvhKernel::parse(image).map_err(|e| {
+    .map_err(|e| {
         log::error!("dom0: {e}");
-        "bad dom0 kernel"
+        "the dom0 kernel module is not a kernel Oxen can start"
     })?;
+    let required: Vec<PhysRange> = match &boot {
+        Kernel::Pvh(k) => k.required_ranges(),
+        Kernel::BzImage(b) => b.required_range().into_iter().collect(),
+    };
     // Reserved = host RAM that is not free in the allocator right now.
     let free: Vec<PhysRange> = FRAMES.lock().free_ranges().collect();
     let mut reserved: Vec<PhysRange> = Vec::new();
@@ -134,7 +137,7 @@ pub fn launch(
             reserved.push(PhysRange::new(HostPhysAddr::new(cur), r.range.end));
         }
     }
-    let plan = plan_dom0_memory(&host, &reserved, opts.dom0_mem, &pvh.required_ranges()).map_err(|e| {
+    let plan = plan_dom0_memory(&host, &reserved, opts.dom0_mem, &required).map_err(|e| {
         log::error!("dom0 memory: {e}");
         for f in &free {
             log::error!("  free: [{:#x} - {:#x})", f.start.as_u64(), f.end.as_u64());
@@ -154,35 +157,17 @@ pub fn launch(
         plan.requested(),
         frames::free_frames().bytes()
     );
-    for seg in pvh.elf().segments() {
-        let dst = phys_slice(seg.range().identity_host());
-        let file = seg.file_bytes(image);
-        dst[..file.len()].copy_from_slice(file);
-        dst[file.len()..].fill(0);
-    }
-
-    // 3. Boot information: e820, start_info, command line, initrd, RSDP.
     let e820 = dom0_e820(&host, &plan).map_err(|e| {
         log::error!("dom0 e820: {e}");
         "cannot build dom0's memory map"
     })?;
-    let layout = place_pvh(&PvhPlacementRequest {
-        dom0_ram: plan.ranges(),
-        kernel: &pvh.load_ranges(),
-        memmap_entries: e820.len(),
-        cmdline_len: cmdline.len(),
-        initrd_size: initrd.map(|r| r.size()),
-    })
-    .map_err(|e| {
-        log::error!("dom0 boot layout: {e}");
-        "cannot place dom0's boot information"
-    })?;
     let bios = PhysRange::new(HostPhysAddr::new(0xE0000), HostPhysAddr::new(0x10_0000));
-    let rsdp = acpi::find_rsdp_in(phys_slice(bios), 0xE0000);
-    let block = build_pvh_boot_block(&layout, &e820, cmdline.as_bytes(), rsdp.map(crate::mm::addr::GuestPhysAddr::new))
-        .map_err(|_| "cannot build dom0's start info")?;
-    phys_slice(layout.block.identity_host())[..block.len()].copy_from_slice(&block);
-    if let (Some(src), Some(dst)) = (initrd, layout.initrd) {
+    let rsdp = acpi::find_rsdp_in(phys_slice(bios), 0xE0000).map(crate::mm::addr::GuestPhysAddr::new);
+    let (boot_state, initrd_dst) = match &boot {
+        Kernel::Pvh(pvh) => load_pvh(pvh, image, &plan, &e820, cmdline, initrd.map(|r| r.size()), rsdp)?,
+        Kernel::BzImage(bz) => load_bzimage(bz, &plan, &e820, cmdline, initrd.map(|r| r.size()), rsdp)?,
+    };
+    if let (Some(src), Some(dst)) = (initrd, initrd_dst) {
         phys_slice(dst.identity_host()).copy_from_slice(phys_slice(src));
     }
     let mut fa = FRAMES.lock();
@@ -190,7 +175,7 @@ pub fn launch(
         let _ = fa.free(copy.start, FrameCount::new(copy.size().as_u64().div_ceil(PAGE_SIZE)));
     }
     drop(fa);
-    log::info!("dom0: e820 has {} entries, start info at {}, RSDP {:?}", e820.len(), layout.start_info, rsdp);
+    log::info!("dom0: e820 has {} entries, RSDP {:?}, entry at {:#x}", e820.len(), rsdp, boot_state.rip);
 
     // 4. EPT: dom0's RAM and every non-RAM range, identity; the APIC page is
     //    the APIC-access page.
@@ -255,16 +240,93 @@ pub fn launch(
     );
     DOM0.call_once(|| domain);
     crate::arch::x86_64::vmcs::invept_all();
-    log::info!("dom0: starting {nvcpus} vCPU(s) at PVH entry {}", pvh.entry());
+    let how = match boot {
+        Kernel::Pvh(_) => "PVH entry",
+        Kernel::BzImage(_) => "64-bit boot protocol entry",
+    };
+    log::info!("dom0: starting {nvcpus} vCPU(s) at {how} {:#x}", boot_state.rip);
     for i in 1..nvcpus {
         lapic::send_fixed(percpu::get(i).apic_id.load(Ordering::Relaxed), idt::VECTOR_IPI);
     }
-    let boot = pvh_entry_state(&pvh, &layout);
-    let state = convert(&boot);
+    let state = convert(&boot_state);
     let mut vcpu = Vcpu::new(0, domain, &state)?;
-    vcpu.regs.rbx = boot.rbx;
+    vcpu.regs.rbx = boot_state.rbx;
+    vcpu.regs.rsi = boot_state.rsi;
     let stop = vcpu.run();
     finish_dom0(domain, stop, opts.on_exit, cpus)
+}
+
+/// The dom0 kernel, by format.
+enum Kernel<'a> {
+    /// ELF vmlinux, entered through its PVH note.
+    Pvh(PvhKernel<'a>),
+    /// bzImage, entered through the Linux 64-bit boot protocol.
+    BzImage(BzImage<'a>),
+}
+
+type Loaded = (entry::EntryState, Option<GuestRange>);
+
+fn layout_error(what: &'static str) -> impl Fn(crate::dom0::Dom0Error) -> &'static str {
+    move |e| {
+        log::error!("dom0 {what}: {e}");
+        what
+    }
+}
+
+/// Loads an ELF vmlinux and writes the PVH start info (Xen's pvh.pandoc).
+fn load_pvh(
+    pvh: &PvhKernel<'_>,
+    image: &[u8],
+    plan: &Dom0Memory,
+    e820: &[E820Entry],
+    cmdline: &str,
+    initrd: Option<ByteSize>,
+    rsdp: Option<crate::mm::addr::GuestPhysAddr>,
+) -> Result<Loaded, &'static str> {
+    for seg in pvh.elf().segments() {
+        let dst = phys_slice(seg.range().identity_host());
+        let file = seg.file_bytes(image);
+        dst[..file.len()].copy_from_slice(file);
+        dst[file.len()..].fill(0);
+    }
+    let layout = place_pvh(&PvhPlacementRequest {
+        dom0_ram: plan.ranges(),
+        kernel: &pvh.load_ranges(),
+        memmap_entries: e820.len(),
+        cmdline_len: cmdline.len(),
+        initrd_size: initrd,
+    })
+    .map_err(layout_error("boot layout"))?;
+    let block = build_pvh_boot_block(&layout, e820, cmdline.as_bytes(), rsdp).map_err(layout_error("start info"))?;
+    phys_slice(layout.block.identity_host())[..block.len()].copy_from_slice(&block);
+    Ok((pvh_entry_state(pvh, &layout), layout.initrd))
+}
+
+/// Loads a bzImage's protected-mode kernel and writes boot_params, the boot
+/// GDT and identity page tables (Linux boot.rst, "64-bit Boot Protocol").
+fn load_bzimage(
+    bz: &BzImage<'_>,
+    plan: &Dom0Memory,
+    e820: &[E820Entry],
+    cmdline: &str,
+    initrd: Option<ByteSize>,
+    rsdp: Option<crate::mm::addr::GuestPhysAddr>,
+) -> Result<Loaded, &'static str> {
+    let layout = place_bzimage(
+        bz,
+        &BzPlacementRequest {
+            dom0_ram: plan.ranges(),
+            cmdline_len: cmdline.len(),
+            initrd_size: initrd,
+            page_size: IdentityPageSize::Size2MiB,
+        },
+    )
+    .map_err(layout_error("boot layout"))?;
+    let kernel = bz.protected_mode_kernel();
+    phys_slice(layout.kernel.identity_host())[..kernel.len()].copy_from_slice(kernel);
+    let block = build_bz_boot_block(bz, &layout, e820, cmdline.as_bytes(), rsdp).map_err(layout_error("boot parameters"))?;
+    phys_slice(layout.block.identity_host())[..block.len()].copy_from_slice(&block);
+    Ok((bz_entry_state(&layout), layout.initrd))
 }
 
 /// What the dom0 launcher needs from ACPI and the APIC timer.
