@@ -22,6 +22,10 @@ pub const BOCHS: &[&str] = &["bochs", "bochsbios", "bochs-term", "seabios"];
 /// need besides apt and dpkg: `xz` to extract vmlinux from Debian's bzImage.
 pub const ASSETS: &[&str] = &["xz-utils"];
 
+/// gcc and the static glibc (`libc6-dev`) to build `tools/bench/oxen-bench.c`
+/// (`gcc -static`) into the dom0-boot initramfs.
+pub const BENCH_TOOL: &[&str] = &["gcc", "libc6-dev"];
+
 /// QEMU for x86 (TCG, or KVM where the host has nested VT-x).
 pub const QEMU: &[&str] = &["qemu-system-x86"];
 

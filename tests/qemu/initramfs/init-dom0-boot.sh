@@ -10,6 +10,14 @@
 #   OXEN-DOM0: memtotal-kb: N          MemTotal of /proc/meminfo
 #   OXEN-DOM0: hypervisor flag: yes|no the "hypervisor" flag in /proc/cpuinfo
 #   OXEN-DOM0: uptime: S.SS            /proc/uptime when userspace came up
+#   OXEN-DOM0: tsc-khz: N|unknown      the TSC frequency the kernel believes,
+#                                      from its log ("tsc: Detected X MHz TSC",
+#                                      else "... MHz processor"): /proc/uptime
+#                                      counts TSC ticks at this rate, which
+#                                      need not be the emulator's (cargo xtask
+#                                      bench normalizes with it)
+#   OXEN-BENCH: cpuid-ticks: N         from /bin/oxen-bench when the image has
+#   OXEN-BENCH: getppid-ticks: N       it (tools/bench/oxen-bench.c)
 #   OXEN-DOM0: cpuid-hypervisor: SIG (max leaf 0xN)
 #                                      CPUID 0x40000000 through /dev/cpu/0/cpuid
 #                                      (cpuid.ko ships in /lib/modules/); non-
@@ -62,6 +70,22 @@ else
 fi
 
 echo "OXEN-DOM0: uptime: $up_seconds"
+
+# "tsc: Detected 64.001 MHz TSC" (preferred) or "... MHz processor", in kHz.
+tsc_mhz=$(dmesg | sed -n 's/.*tsc: Detected \([0-9]*\.[0-9]*\) MHz TSC.*/\1/p' | head -n 1)
+if [ -z "$tsc_mhz" ]; then
+    tsc_mhz=$(dmesg | sed -n 's/.*tsc: Detected \([0-9]*\.[0-9]*\) MHz processor.*/\1/p' | head -n 1)
+fi
+if [ -n "$tsc_mhz" ]; then
+    tsc_khz=$(echo "$tsc_mhz" | awk '{ printf "%d", $1 * 1000 + 0.5 }')
+else
+    tsc_khz=unknown
+fi
+echo "OXEN-DOM0: tsc-khz: $tsc_khz"
+
+if [ -x /bin/oxen-bench ]; then
+    /bin/oxen-bench
+fi
 
 # CPUID leaf 0x40000000: /dev/cpu/0/cpuid reads 16 bytes (EAX, EBX, ECX, EDX)
 # of the leaf given by the file position, so skip 0x40000000/16 blocks of 16.

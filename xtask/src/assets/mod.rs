@@ -415,6 +415,38 @@ fn relocate_headers_makefile(build_dir: &Path, unpacked: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `tools/bench/oxen-bench.c`, the in-guest micro-benchmarks (CPUID exit
+/// round trip, getppid), built with `gcc -static -O2` into
+/// `target/assets/oxen-bench`; rebuilt only when the source is newer.
+/// Installs gcc and libc6-dev ([`crate::deps::BENCH_TOOL`]) when missing.
+pub fn oxen_bench(root: &Path) -> Result<PathBuf> {
+    let source = root.join("tools/bench/oxen-bench.c");
+    let out = assets_dir(root).join("oxen-bench");
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if let (Some(built), Some(written)) = (modified(&out), modified(&source))
+        && built >= written
+    {
+        return Ok(out);
+    }
+    crate::deps::ensure(crate::deps::BENCH_TOOL)?;
+    std::fs::create_dir_all(assets_dir(root))?;
+    let status = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .current_dir(root)
+        .status()
+        .context("cannot run gcc")?;
+    ensure!(
+        status.success(),
+        "gcc -static -O2 -o {} {} failed ({status})",
+        out.display(),
+        source.display()
+    );
+    eprintln!("assets: built {}", out.display());
+    Ok(out)
+}
+
 /// Busybox from Debian's `busybox-static` (a static x86-64 binary), unpacked
 /// under `target/assets/busybox/<version>/` and pinned in `busybox.lock`.
 pub fn busybox(root: &Path) -> Result<PathBuf> {

@@ -9,7 +9,10 @@ use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 
-use super::{InitramfsKind, assets_dir, build_initramfs, debian_kernel, debian_vmlinux};
+use super::{
+    ExtraFile, InitramfsKind, assets_dir, build_initramfs, debian_kernel, debian_vmlinux,
+    oxen_bench,
+};
 
 /// A generated asset that a module path may name as `@NAME`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -77,7 +80,17 @@ impl NamedAsset {
                     InitramfsKind::Isolation
                 };
                 let out = assets_dir(root).join(format!("initramfs-{}.cpio", kind.name()));
-                build_initramfs(root, kind, &[], &out)?;
+                // dom0-boot's /init runs the micro-benchmarks when present.
+                let extras = if kind == InitramfsKind::Dom0Boot {
+                    vec![ExtraFile {
+                        source: oxen_bench(root)?,
+                        dest: "/bin/oxen-bench".to_owned(),
+                        mode: 0o755,
+                    }]
+                } else {
+                    Vec::new()
+                };
+                build_initramfs(root, kind, &extras, &out)?;
                 Ok(out)
             }
         }

@@ -9,6 +9,8 @@
 mod bochs;
 mod qemu;
 
+pub use bochs::IPS as BOCHS_IPS;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
