@@ -9,6 +9,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::acpi;
 use crate::arch::x86_64::paging::IdentityTables;
+use crate::arch::x86_64::physmem::phys_slice;
 use crate::arch::x86_64::vmx_backend::domain::Domain;
 use crate::arch::x86_64::vmx_backend::setup::{EntryState, Segment};
 use crate::arch::x86_64::vmx_backend::{StopReason, Vcpu};
@@ -37,13 +38,6 @@ static PARKED: [AtomicBool; percpu::MAX_CPUS] = [const { AtomicBool::new(false) 
 
 /// Physical address of the local APIC page dom0 sees (SDM §12.4.1).
 const APIC_GPA: u64 = 0xFEE0_0000;
-
-fn phys_slice(r: PhysRange) -> &'static mut [u8] {
-    // SAFETY: callers pass RAM ranges inside the identity map that nothing
-    // else uses at this point of boot (module copies, dom0 RAM before dom0
-    // runs); the slice does not outlive that use.
-    unsafe { core::slice::from_raw_parts_mut(r.start.as_u64() as *mut u8, r.size().as_u64() as usize) }
-}
 
 /// Copies a module into fresh hypervisor frames (out of the way of the
 /// kernel's load addresses) and returns the copy.
@@ -376,7 +370,7 @@ pub fn ap_run(index: usize) {
         if sipi != 0 && mb.init.load(Ordering::Acquire) {
             break (sipi - 1) as u8;
         }
-        // SAFETY-free path: interrupts on, wait for the next kick.
+        // Interrupts on: wait for the next kick (vector 0xF1).
         cpu::sti();
         cpu::hlt();
         cpu::cli();

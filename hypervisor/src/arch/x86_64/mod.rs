@@ -9,6 +9,7 @@ pub mod idt;
 pub mod lapic;
 pub mod paging;
 pub mod percpu;
+pub mod physmem;
 pub mod pic;
 pub mod pit;
 pub mod port;

@@ -2,7 +2,7 @@
 //! hardware reads and updates it during APIC virtualization, the vLAPIC state
 //! machine is the model; these two functions copy between them.
 
-use crate::mm::addr::{HostPhysAddr, PAGE_SIZE};
+use crate::mm::addr::HostPhysAddr;
 use crate::vlapic::VLapic;
 
 fn page(p: HostPhysAddr) -> &'static mut [u8; 4096] {
@@ -15,7 +15,6 @@ fn page(p: HostPhysAddr) -> &'static mut [u8; 4096] {
 /// Zeroes a fresh page.
 pub fn zero(p: HostPhysAddr) {
     page(p).fill(0);
-    let _ = PAGE_SIZE;
 }
 
 /// Writes the model into the page.

@@ -22,8 +22,8 @@ const EFER_LME: u64 = 1 << 8;
 const EFER_LMA: u64 = 1 << 10;
 
 /// Handles the exit that just happened; `Err` stops the vCPU.
-pub fn handle(v: &mut Vcpu) -> Result<(), StopReason> {
-    let raw = read(F32::ExitReason) as u32;
+/// `raw` is the VMCS exit-reason field.
+pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
     if raw & (1 << 31) != 0 {
         log::error!(
             "dom0 vCPU{}: VM entry failed, exit reason {} (33 = invalid guest state, 34 = MSR loading, 41 = machine check), qualification {:#x}",
@@ -442,7 +442,8 @@ fn xsetbv(v: &mut Vcpu) {
     let index = v.regs.rcx as u32;
     let value = (v.regs.rdx << 32) | (v.regs.rax & 0xFFFF_FFFF);
     // Only XCR0, with x87 set and AVX only with SSE (SDM Vol.1 §13.3).
-    let host = u64::from(cpu::cpuid(0xD, 0)[0]) | (u64::from(cpu::cpuid(0xD, 0)[3]) << 32);
+    let leaf = cpu::cpuid(0xD, 0);
+    let host = u64::from(leaf[0]) | (u64::from(leaf[3]) << 32);
     let supported = host & crate::vcpu::cpuid::GUEST_XCR0_MASK;
     let valid = index == 0 && value & 1 != 0 && value & !supported == 0 && !(value & 4 != 0 && value & 2 == 0);
     if !valid || cpu::read_cr4() & (1 << 18) == 0 {

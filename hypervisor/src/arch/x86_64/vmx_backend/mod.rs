@@ -216,12 +216,11 @@ impl Vcpu {
                 return StopReason::Crash;
             }
             self.launched = true;
-            match exits::handle(self) {
-                Ok(()) => {}
-                Err(stop) => return stop,
+            let raw = vmcs::read(F32::ExitReason) as u32;
+            if let Err(stop) = exits::handle(self, raw) {
+                return stop;
             }
-            let reason = vmcs::read(F32::ExitReason) as u32 & 0xFFFF;
-            self.domain.stats(percpu::current_index()).record(reason, cpu::rdtsc().wrapping_sub(exit_tsc));
+            self.domain.stats(percpu::current_index()).record(raw & 0xFFFF, cpu::rdtsc().wrapping_sub(exit_tsc));
         }
     }
 
