@@ -44,6 +44,10 @@ pub struct Options {
     pub on_exit: ExitAction,
     /// `exit_stats=`: print VM-exit statistics when dom0 ends. Default on.
     pub exit_stats: bool,
+    /// `canary`: plant isolation canaries in hypervisor memory and the free
+    /// pool, and check them when dom0 ends (for isolation tests). Default
+    /// off.
+    pub canary: bool,
 }
 
 impl Default for Options {
@@ -56,6 +60,7 @@ impl Default for Options {
             dom0_max_vcpus: None,
             on_exit: ExitAction::Reboot,
             exit_stats: true,
+            canary: false,
         }
     }
 }
@@ -196,10 +201,11 @@ enum Opt {
     OnExit,
     ExitStats,
     NoReboot,
+    Canary,
 }
 
 impl Opt {
-    const ALL: [(&'static str, Opt); 8] = [
+    const ALL: [(&'static str, Opt); 9] = [
         ("loglvl", Opt::Loglvl),
         ("dom0_mem", Opt::Dom0Mem),
         ("console", Opt::Console),
@@ -208,6 +214,7 @@ impl Opt {
         ("on_exit", Opt::OnExit),
         ("exit_stats", Opt::ExitStats),
         ("noreboot", Opt::NoReboot),
+        ("canary", Opt::Canary),
     ];
 
     /// The option a name denotes, treating `-` and `_` alike (as Xen's
@@ -228,7 +235,7 @@ impl Opt {
 
     /// Whether the option is a Xen `<boolean>` (name alone = on, `no-` = off).
     fn is_boolean(self) -> bool {
-        matches!(self, Opt::ExitStats | Opt::NoReboot)
+        matches!(self, Opt::ExitStats | Opt::NoReboot | Opt::Canary)
     }
 }
 
@@ -296,6 +303,11 @@ fn apply<'a>(options: &mut Options, token: &'a str, report: &mut dyn FnMut(Diagn
             (Opt::ExitStats, None) => {
                 options.exit_stats = Options::default().exit_stats;
                 malformed(expected, "yes");
+            }
+            (Opt::Canary, Some(on)) => options.canary = on,
+            (Opt::Canary, None) => {
+                options.canary = Options::default().canary;
+                malformed(expected, "no");
             }
             (_, Some(true)) => options.on_exit = ExitAction::Halt,
             (_, Some(false)) => options.on_exit = ExitAction::Reboot,
@@ -377,7 +389,7 @@ fn apply<'a>(options: &mut Options, token: &'a str, report: &mut dyn FnMut(Diagn
                 malformed(ON_EXIT_EXPECTED, "reboot");
             }
         },
-        Opt::ExitStats | Opt::NoReboot => {}
+        Opt::ExitStats | Opt::NoReboot | Opt::Canary => {}
     }
 }
 

@@ -55,6 +55,7 @@ fn everything_at_once() {
             dom0_max_vcpus: Some(2),
             on_exit: ExitAction::PowerOff,
             exit_stats: false,
+            canary: false,
         }
     );
 }
@@ -586,4 +587,15 @@ proptest! {
         let parsed = parse_size(&format!("{n}{suffix}"));
         prop_assert_eq!(parsed.map(ByteSize::as_u64), n.checked_mul(1 << shift));
     }
+}
+
+#[test]
+fn canary_boolean() {
+    assert!(!parse_clean("").canary);
+    assert!(parse_clean("canary").canary);
+    assert!(!parse_clean("canary no-canary").canary);
+    let (options, messages) = run("canary=maybe");
+    assert!(!options.canary);
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].contains("canary"), "{messages:?}");
 }

@@ -14,7 +14,12 @@ use crate::mm::page_table::MemoryType;
 /// How one address is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
+    /// Not mapped (explicit holes).
     Unmapped,
+    /// Host RAM that is not dom0's: the hypervisor's own memory and the free
+    /// pool. Mapped to a stand-in page, never to itself.
+    Hidden,
+    /// Identity-mapped with this memory type.
     Mapped(MemoryType),
 }
 
@@ -27,19 +32,14 @@ fn classify(addr: u64, host: &[MemoryRegion], dom0: &[PhysRange], holes: &[PhysR
         return Class::Mapped(MemoryType::WriteBack);
     }
     match host.iter().find(|r| r.range.contains(a)).map(|r| r.kind) {
-        Some(MemoryKind::Usable) => Class::Unmapped,
+        Some(MemoryKind::Usable) => Class::Hidden,
         Some(MemoryKind::AcpiReclaimable | MemoryKind::AcpiNvs) => Class::Mapped(MemoryType::WriteBack),
         Some(_) | None => Class::Mapped(MemoryType::Uncacheable),
     }
 }
 
-/// The ranges to identity-map below `limit` (page-aligned, sorted, merged).
-pub fn dom0_identity_ranges(
-    host: &[MemoryRegion],
-    dom0: &[PhysRange],
-    holes: &[PhysRange],
-    limit: u64,
-) -> Vec<(PhysRange, MemoryType)> {
+/// Splits `[0, limit)` into page-aligned, sorted, merged ranges of one class.
+fn segments(host: &[MemoryRegion], dom0: &[PhysRange], holes: &[PhysRange], limit: u64) -> Vec<(PhysRange, Class)> {
     // Every boundary where the classification may change.
     let mut points: Vec<u64> = Vec::new();
     points.push(0);
@@ -54,20 +54,45 @@ pub fn dom0_identity_ranges(
     points.retain(|&p| p <= limit);
     points.sort_unstable();
     points.dedup();
-    let mut out: Vec<(PhysRange, MemoryType)> = Vec::new();
+    let mut out: Vec<(PhysRange, Class)> = Vec::new();
     for w in points.windows(2) {
         let (start, end) = (w[0], w[1]);
         if start >= end {
             continue;
         }
-        if let Class::Mapped(t) = classify(start, host, dom0, holes) {
-            match out.last_mut() {
-                Some((r, lt)) if *lt == t && r.end.as_u64() == start => r.end = HostPhysAddr::new(end),
-                _ => out.push((PhysRange::new(HostPhysAddr::new(start), HostPhysAddr::new(end)), t)),
-            }
+        let c = classify(start, host, dom0, holes);
+        match out.last_mut() {
+            Some((r, lc)) if *lc == c && r.end.as_u64() == start => r.end = HostPhysAddr::new(end),
+            _ => out.push((PhysRange::new(HostPhysAddr::new(start), HostPhysAddr::new(end)), c)),
         }
     }
     out
+}
+
+/// The ranges to identity-map below `limit` (page-aligned, sorted, merged).
+pub fn dom0_identity_ranges(
+    host: &[MemoryRegion],
+    dom0: &[PhysRange],
+    holes: &[PhysRange],
+    limit: u64,
+) -> Vec<(PhysRange, MemoryType)> {
+    segments(host, dom0, holes, limit)
+        .into_iter()
+        .filter_map(|(r, c)| match c {
+            Class::Mapped(t) => Some((r, t)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The host RAM below `limit` that is not dom0's (hypervisor memory and the
+/// free pool), page-aligned, sorted and merged: what dom0's e820 reports as
+/// reserved and what dom0 must see only as all-ones.
+pub fn dom0_hidden_ranges(host: &[MemoryRegion], dom0: &[PhysRange], holes: &[PhysRange], limit: u64) -> Vec<PhysRange> {
+    segments(host, dom0, holes, limit)
+        .into_iter()
+        .filter_map(|(r, c)| (c == Class::Hidden).then_some(r))
+        .collect()
 }
 
 #[cfg(test)]
@@ -103,5 +128,16 @@ mod tests {
         assert_eq!(m[4], (r(0x4000_0000, 0xFEE0_0000), MemoryType::Uncacheable));
         assert_eq!(m[5], (r(0xFEE0_1000, 1 << 32), MemoryType::Uncacheable));
         assert_eq!(m.len(), 6);
+        // What is absent from the map is exactly the hidden RAM.
+        assert_eq!(dom0_hidden_ranges(&host, &dom0, &apic, 1 << 32), [r(0x1000_0000, 0x3FFF_0000)]);
+    }
+
+    #[test]
+    fn hidden_ranges_skip_holes_and_merge() {
+        let host = [region(0, 0x10_0000, MemoryKind::Usable), region(0x10_0000, 0x80_0000, MemoryKind::Usable)];
+        let dom0 = [r(0x20_0000, 0x30_0000)];
+        let holes = [r(0x50_0000, 0x50_1000)];
+        let h = dom0_hidden_ranges(&host, &dom0, &holes, 0x70_0000);
+        assert_eq!(h, [r(0, 0x20_0000), r(0x30_0000, 0x50_0000), r(0x50_1000, 0x70_0000)]);
     }
 }

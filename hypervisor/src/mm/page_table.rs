@@ -290,6 +290,12 @@ pub enum MapError {
         /// The first input address found mapped.
         virt: u64,
     },
+    /// The address is not mapped by a 4 KiB page (absent, or inside a large
+    /// page), so its 4 KiB leaf cannot be replaced.
+    NotA4KiBLeaf {
+        /// The input address.
+        virt: u64,
+    },
 }
 
 impl fmt::Display for MapError {
@@ -307,6 +313,9 @@ impl fmt::Display for MapError {
                 f.write_str("physical address beyond what the page-table format can express")
             }
             Self::Overlap { virt } => write!(f, "address {virt:#x} is already mapped"),
+            Self::NotA4KiBLeaf { virt } => {
+                write!(f, "address {virt:#x} is not mapped by a 4 KiB page")
+            }
         }
     }
 }
@@ -377,7 +386,11 @@ impl<F: EntryFormat> PageTable<F> {
             return Err(MapError::InvalidAddress);
         }
         check_unmapped::<F>(mem, self.root, Level::Pml4, virt, size)?;
-        let request = Request { flags, allow_1g };
+        let request = Request {
+            flags,
+            allow_1g,
+            repeat: false,
+        };
         map_in::<F>(
             mem,
             self.root,
@@ -387,6 +400,90 @@ impl<F: EntryFormat> PageTable<F> {
             size,
             request,
         )
+    }
+
+    /// Maps every 4 KiB page of `[virt, virt + size)` to the single 4 KiB
+    /// frame `frame` with `flags`, using 4 KiB leaves only: one page seen
+    /// through a whole range (for instance a read-only page of all-ones
+    /// standing in for memory a guest must not see). Checked like [`Self::map`]:
+    /// an overlap changes nothing.
+    pub fn map_repeated(
+        &mut self,
+        mem: &mut impl TableMemory,
+        virt: u64,
+        frame: HostPhysAddr,
+        size: ByteSize,
+        flags: MapFlags,
+    ) -> Result<(), MapError> {
+        let size = size.as_u64();
+        if size == 0 {
+            return Ok(());
+        }
+        if !virt.is_multiple_of(PAGE_SIZE)
+            || !frame.is_aligned(PAGE_SIZE)
+            || !size.is_multiple_of(PAGE_SIZE)
+        {
+            return Err(MapError::Misaligned);
+        }
+        let last = virt.checked_add(size - 1).ok_or(MapError::Overflow)?;
+        let frame_end = frame.as_u64().checked_add(PAGE_SIZE).ok_or(MapError::Overflow)?;
+        if F::MAX_PHYS_BITS < 64 && frame_end > 1 << F::MAX_PHYS_BITS {
+            return Err(MapError::PhysTooLarge);
+        }
+        if !F::valid_input_range(virt, last) {
+            return Err(MapError::InvalidAddress);
+        }
+        check_unmapped::<F>(mem, self.root, Level::Pml4, virt, size)?;
+        let request = Request {
+            flags,
+            allow_1g: false,
+            repeat: true,
+        };
+        map_in::<F>(
+            mem,
+            self.root,
+            Level::Pml4,
+            virt,
+            frame.as_u64(),
+            size,
+            request,
+        )
+    }
+
+    /// Replaces the 4 KiB leaf that maps `virt` by one mapping `phys` with
+    /// `flags`, and returns what it mapped before. The caller flushes the
+    /// TLBs that may hold the old translation.
+    pub fn remap_4k(
+        &mut self,
+        mem: &mut impl TableMemory,
+        virt: u64,
+        phys: HostPhysAddr,
+        flags: MapFlags,
+    ) -> Result<(HostPhysAddr, MapFlags), MapError> {
+        if !phys.is_aligned(PAGE_SIZE) {
+            return Err(MapError::Misaligned);
+        }
+        if !F::valid_input_range(virt, virt) {
+            return Err(MapError::InvalidAddress);
+        }
+        let mut table = self.root;
+        let mut level = Level::Pml4;
+        loop {
+            let index = level.index(virt);
+            let entry = mem.read(table, index);
+            if !F::is_present(entry) {
+                return Err(MapError::NotA4KiBLeaf { virt });
+            }
+            if level == Level::Pt {
+                mem.write(table, index, F::leaf_entry(phys, level, flags));
+                return Ok((F::address(entry), F::flags(entry)));
+            }
+            if F::is_leaf(entry, level) {
+                return Err(MapError::NotA4KiBLeaf { virt });
+            }
+            table = F::address(entry);
+            level = level.lower().ok_or(MapError::NotA4KiBLeaf { virt })?;
+        }
     }
 
     /// Where `virt` leads: the physical address, the leaf's attributes and the
@@ -427,6 +524,8 @@ impl<F: EntryFormat> PageTable<F> {
 struct Request {
     flags: MapFlags,
     allow_1g: bool,
+    /// Every page maps the same 4 KiB frame (4 KiB leaves only).
+    repeat: bool,
 }
 
 /// One step of a walk over `[virt, virt + remaining)` inside a table of
@@ -481,8 +580,9 @@ fn map_in<F: EntryFormat>(
     while remaining > 0 {
         let (index, chunk, whole) = step(level, virt, remaining);
         let leaf_allowed = match level {
-            Level::Pt | Level::Pd => true,
-            Level::Pdpt => request.allow_1g,
+            Level::Pt => true,
+            Level::Pd => !request.repeat,
+            Level::Pdpt => request.allow_1g && !request.repeat,
             Level::Pml4 => false,
         };
         let entry = mem.read(table, index);
@@ -512,7 +612,9 @@ fn map_in<F: EntryFormat>(
             map_in::<F>(mem, next, lower, virt, phys, chunk, request)?;
         }
         virt = virt.wrapping_add(chunk);
-        phys += chunk;
+        if !request.repeat {
+            phys += chunk;
+        }
         remaining -= chunk;
     }
     Ok(())

@@ -4,4 +4,5 @@
 
 pub mod bitmaps;
 pub mod cpuid;
+pub mod hidden_write;
 pub mod stats;

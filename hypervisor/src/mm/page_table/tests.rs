@@ -525,3 +525,57 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn repeated_mapping_points_every_page_at_one_frame() {
+    let (mut mem, mut pt) = setup();
+    let frame = hpa(0x7000);
+    // 2 MiB + 8 KiB, 2 MiB aligned: still 4 KiB leaves only.
+    let start = 0x4000_0000;
+    pt.map_repeated(&mut mem, start, frame, size(0x20_2000), MapFlags::default())
+        .unwrap();
+    for addr in [start, start + 0x1234, start + 0x1F_F000, start + 0x20_1FFF] {
+        let (phys, flags, level) = pt.translate(&mem, addr).unwrap();
+        assert_eq!(level, Level::Pt, "at {addr:#x}");
+        assert_eq!(phys, hpa(0x7000 + (addr & 0xFFF)), "at {addr:#x}");
+        assert!(!flags.writable);
+    }
+    assert!(pt.translate(&mem, start + 0x20_2000).is_none());
+    // Overlaps are refused as for `map`.
+    assert_eq!(
+        pt.map_repeated(&mut mem, start + 0x1000, frame, size(0x1000), rw()),
+        Err(MapError::Overlap { virt: start + 0x1000 })
+    );
+    assert_eq!(
+        pt.map_repeated(&mut mem, start, hpa(0x7001), size(0x1000), rw()),
+        Err(MapError::Misaligned)
+    );
+}
+
+#[test]
+fn remap_4k_replaces_one_leaf_and_returns_the_old_one() {
+    let (mut mem, mut pt) = setup();
+    let ones = hpa(0x7000);
+    pt.map_repeated(&mut mem, 0x10_0000, ones, size(0x4000), MapFlags::default())
+        .unwrap();
+    let (old, old_flags) = pt.remap_4k(&mut mem, 0x10_1000, hpa(0x9000), rw()).unwrap();
+    assert_eq!((old, old_flags.writable), (ones, false));
+    let (phys, flags, _) = pt.translate(&mem, 0x10_1008).unwrap();
+    assert_eq!((phys, flags.writable), (hpa(0x9008), true));
+    // Neighbours keep the shared frame.
+    assert_eq!(pt.translate(&mem, 0x10_2000).unwrap().0, ones);
+    // Put back.
+    pt.remap_4k(&mut mem, 0x10_1000, old, old_flags).unwrap();
+    assert_eq!(pt.translate(&mem, 0x10_1000).unwrap().0, ones);
+    // Not mapped, or mapped by a large page: refused.
+    assert_eq!(
+        pt.remap_4k(&mut mem, 0x20_0000, ones, rw()),
+        Err(MapError::NotA4KiBLeaf { virt: 0x20_0000 })
+    );
+    pt.map(&mut mem, 0x4000_0000, hpa(0x4000_0000), size(0x20_0000), rw(), false)
+        .unwrap();
+    assert_eq!(
+        pt.remap_4k(&mut mem, 0x4000_1000, ones, rw()),
+        Err(MapError::NotA4KiBLeaf { virt: 0x4000_1000 })
+    );
+}
