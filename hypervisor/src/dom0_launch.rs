@@ -11,6 +11,7 @@ use crate::acpi;
 use crate::arch::x86_64::paging::IdentityTables;
 use crate::arch::x86_64::physmem::phys_slice;
 use crate::arch::x86_64::vmx_backend::domain::Domain;
+use crate::arch::x86_64::vmx_backend::hidden::{self, HiddenMemory};
 use crate::arch::x86_64::vmx_backend::setup::{EntryState, Segment};
 use crate::arch::x86_64::vmx_backend::{StopReason, Vcpu};
 use crate::arch::x86_64::{cpu, idt, lapic, percpu, power, vmx};
@@ -25,7 +26,7 @@ use crate::logger;
 use crate::mm::addr::{ByteSize, FrameCount, HostPhysAddr, HUGE_PAGE_SIZE, PAGE_SIZE, PhysRange};
 use crate::mm::ept::{Ept, EptMemoryType, EptPerms, Eptp, map_identity};
 use crate::mm::frames::{self, FRAMES};
-use crate::mm::identity_plan::dom0_identity_ranges;
+use crate::mm::identity_plan::{dom0_hidden_ranges, dom0_identity_ranges};
 use crate::mm::page_table::PageTable;
 use crate::vcpu::bitmaps::{IoBitmap, MsrBitmap};
 use crate::vmx::caps::VmxCaps;
@@ -191,6 +192,23 @@ pub fn launch(
     ept.map(&mut mem, APIC_GPA, apic_access, ByteSize::new(PAGE_SIZE), EptPerms::ReadWrite.flags(EptMemoryType::WriteBack), false)
         .map_err(|_| "cannot map the APIC-access page")?;
     log::info!("dom0: identity EPT with {} ranges up to {limit:#x}", ranges.len());
+    // Host RAM that is not dom0's shows as all-ones (reserved in its e820).
+    let ones = frames::allocate().map_err(|_| "out of memory")?;
+    let scratch = frames::allocate().map_err(|_| "out of memory")?;
+    let hidden_ranges = dom0_hidden_ranges(&host, plan.ranges(), &[apic_hole], limit);
+    let mut hidden_bytes = 0;
+    for r in &hidden_ranges {
+        ept.map_repeated(&mut mem, r.start.as_u64(), ones, r.size(), hidden::hidden_flags()).map_err(|e| {
+            log::error!("dom0 EPT: hidden range [{:#x} - {:#x}): {e}", r.start.as_u64(), r.end.as_u64());
+            "cannot build dom0's EPT"
+        })?;
+        hidden_bytes += r.size().as_u64();
+    }
+    log::info!(
+        "dom0: {} of hidden memory in {} ranges reads as all-ones",
+        ByteSize::new(hidden_bytes),
+        hidden_ranges.len()
+    );
 
     // 5. Bitmaps.
     let mut msr = MsrBitmap::pass_all();
@@ -232,7 +250,12 @@ pub fn launch(
         apic_ids,
         cpus,
     );
+    *domain.hidden.lock() = Some(HiddenMemory::new(ept, ones, scratch));
+    domain.ram.call_once(|| plan.ranges().iter().map(|r| (r.start.as_u64(), r.end.as_u64())).collect());
     DOM0.call_once(|| domain);
+    if opts.canary {
+        crate::canaries::plant();
+    }
     crate::arch::x86_64::vmcs::invept_all();
     let how = match boot {
         Kernel::Pvh(_) => "PVH entry",
@@ -424,6 +447,10 @@ fn finish_dom0(domain: &'static Domain, stop: StopReason, on_exit: ExitAction, c
     while (1..domain.vcpus()).any(|i| !PARKED[i].load(Ordering::Acquire)) && cpu::rdtsc() < deadline {
         cpu::pause();
     }
+    if let Some(h) = domain.hidden.lock().as_ref() {
+        log::info!("dom0: {} write(s) to hidden memory dropped", h.dropped());
+    }
+    crate::canaries::check();
     print_exit_stats(domain, cpus);
     match stop {
         StopReason::PowerOff => {

@@ -12,6 +12,8 @@ pub mod acpi;
 pub mod boot;
 pub mod cmdline;
 pub mod dom0;
+pub mod hypercall;
+pub mod logring;
 pub mod mm;
 pub mod vcpu;
 pub mod vlapic;
@@ -19,6 +21,8 @@ pub mod vmx;
 
 #[cfg(target_os = "none")]
 pub mod arch;
+#[cfg(target_os = "none")]
+pub mod canaries;
 #[cfg(target_os = "none")]
 pub mod dom0_launch;
 #[cfg(target_os = "none")]

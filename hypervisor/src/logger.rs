@@ -7,6 +7,7 @@ use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use log::{LevelFilter, Log, Metadata, Record};
 
 use crate::arch::x86_64::{cpu, percpu, serial::SerialPort};
+use crate::logring::LogRing;
 
 /// TSC frequency in kHz once measured (0 before calibration).
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
@@ -59,6 +60,9 @@ pub fn uptime_ns() -> u64 {
     (u128::from(ticks) * 1_000_000 / u128::from(khz)) as u64
 }
 
+/// The last 64 KiB of console output, for `xl-rs dmesg`.
+static RING: spin::Mutex<LogRing> = spin::Mutex::new(LogRing::new());
+
 struct Console(u16);
 
 impl Write for Console {
@@ -66,8 +70,25 @@ impl Write for Console {
         if self.0 != 0 {
             SerialPort::new(self.0).write_str(s);
         }
+        // Bounded: the panic path must not wait on a ring held by a dead CPU.
+        for _ in 0..1_000_000 {
+            if let Some(mut ring) = RING.try_lock() {
+                ring.push(s.as_bytes());
+                break;
+            }
+            core::hint::spin_loop();
+        }
         Ok(())
     }
+}
+
+/// Up to `max` of the oldest bytes of the log ring and the count of bytes
+/// lost to wrapping; with `clear` the bytes returned are consumed.
+pub fn ring_read(max: usize, clear: bool) -> (alloc::vec::Vec<u8>, u64) {
+    let mut out = alloc::vec![0u8; max.min(LogRing::CAPACITY)];
+    let (n, dropped) = RING.lock().read(&mut out, clear);
+    out.truncate(n);
+    (out, dropped)
 }
 
 /// Writes raw text to the console, bypassing the line lock (for the panic and

@@ -31,8 +31,10 @@ impl TableMemory for IdentityTables {
         unsafe { core::ptr::read_volatile((table.as_u64() as *const u64).add(index)) }
     }
     fn write(&mut self, table: HostPhysAddr, index: usize, value: u64) {
-        // SAFETY: as in `read`; the tables are not yet live (built before the
-        // CR3 switch), so no TLB consistency issue arises.
+        // SAFETY: as in `read`. One aligned 64-bit store, so a CPU walking a
+        // live table (an EPT while a guest runs) sees the old entry or the new
+        // one, never a mix; whoever changes a live table flushes the TLBs
+        // that may cache the old entry (INVEPT, or a CR3 reload).
         unsafe { core::ptr::write_volatile((table.as_u64() as *mut u64).add(index), value) }
     }
 }

@@ -61,6 +61,16 @@ pub struct Domain {
     device_vectors: VectorSet,
     /// Set once any vCPU stopped the domain; 1 = power off, 2 = reboot, 3 = crash.
     pub stop: AtomicU8,
+    /// Memory the domain must not see, once its EPT maps it to all-ones.
+    pub hidden: spin::Mutex<Option<super::hidden::HiddenMemory>>,
+    /// Bumped whenever a live EPT entry changes: each vCPU flushes its EPT
+    /// translations before entering when it has not seen the latest value.
+    pub ept_generation: AtomicU64,
+    /// The domain's RAM, `[start, end)` guest-physical, set once when built:
+    /// where its hypercall pointers may point.
+    pub ram: spin::Once<Vec<(u64, u64)>>,
+    /// TSC ticks its vCPUs spent in the guest, all together.
+    pub guest_ticks: AtomicU64,
 }
 
 impl Domain {
@@ -94,7 +104,21 @@ impl Domain {
             stats: (0..cpus).map(|_| ExitStats::new()).collect(),
             device_vectors: VectorSet::new(),
             stop: AtomicU8::new(0),
+            hidden: spin::Mutex::new(None),
+            ept_generation: AtomicU64::new(0),
+            ram: spin::Once::new(),
+            guest_ticks: AtomicU64::new(0),
         }))
+    }
+
+    /// The domain's RAM ranges (empty until set).
+    pub fn ram(&self) -> &[(u64, u64)] {
+        self.ram.get().map_or(&[], |r| r.as_slice())
+    }
+
+    /// Number of physical CPUs the statistics cover.
+    pub fn cpus(&self) -> usize {
+        self.stats.len()
     }
 
     /// Number of vCPUs.

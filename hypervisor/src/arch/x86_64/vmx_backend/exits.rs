@@ -62,9 +62,16 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             advance(v);
             Ok(())
         }
+        Some(R::Vmcall) => {
+            if super::hypercalls::vmcall(v) {
+                advance(v);
+            } else {
+                inject_exception(6, None);
+            }
+            Ok(())
+        }
         Some(
             R::Getsec
-            | R::Vmcall
             | R::Vmclear
             | R::Vmlaunch
             | R::Vmptrld
@@ -77,7 +84,7 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             | R::Invept
             | R::Invvpid,
         ) => {
-            // No nested VMX, no hypercalls for dom0 yet: #UD as on a CPU without them.
+            // No nested VMX: #UD as on a CPU without it.
             inject_exception(6, None);
             Ok(())
         }
@@ -123,18 +130,7 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
-        Some(R::EptViolation | R::EptMisconfiguration) => {
-            let gpa = read(F64::GuestPhysicalAddress);
-            let q = read(FN::ExitQualification);
-            log::error!(
-                "dom0 vCPU{}: EPT {} at guest-physical {gpa:#x} (qualification {q:#x}, RIP {:#x})",
-                v.index,
-                if r == R::EptViolation as u32 { "violation" } else { "misconfiguration" },
-                read(FN::GuestRip)
-            );
-            dump_guest_state(v);
-            Err(StopReason::Crash)
-        }
+        Some(R::EptViolation | R::EptMisconfiguration) => ept_fault(v, r == R::EptViolation as u32),
         other => {
             let name = other.map_or("unknown", |x| x.name());
             log::error!("dom0 vCPU{}: unhandled VM exit reason {r} ({name})", v.index);
@@ -153,6 +149,29 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
     result
 }
 
+/// An EPT violation or misconfiguration: a write to hidden memory is let
+/// through into the scratch page; anything else stops dom0.
+fn ept_fault(v: &mut Vcpu, violation: bool) -> Result<(), StopReason> {
+    use super::hidden::{Outcome, write_fault};
+    let gpa = read(F64::GuestPhysicalAddress);
+    let q = read(FN::ExitQualification);
+    // Bit 1: the access was a write (SDM Vol. 3C Table 28-7).
+    let outcome = if violation && q & 2 != 0 { write_fault(v, gpa) } else { Outcome::NotHidden };
+    match outcome {
+        Outcome::Handled => return Ok(()),
+        Outcome::TooManyPages => log::error!("dom0 vCPU{}: one instruction wrote too many hidden pages", v.index),
+        Outcome::NotHidden => {}
+    }
+    log::error!(
+        "dom0 vCPU{}: EPT {} at guest-physical {gpa:#x} (qualification {q:#x}, RIP {:#x})",
+        v.index,
+        if violation { "violation" } else { "misconfiguration" },
+        read(FN::GuestRip)
+    );
+    dump_guest_state(v);
+    Err(StopReason::Crash)
+}
+
 /// Moves RIP past the exiting instruction and drops STI/MOV-SS blocking.
 fn advance(_v: &mut Vcpu) {
     let len = read(F32::ExitInstructionLength);
@@ -164,7 +183,7 @@ fn advance(_v: &mut Vcpu) {
 }
 
 /// Queues a hardware exception for the next entry (SDM Table 25-17).
-fn inject_exception(vector: u8, error: Option<u32>) {
+pub(super) fn inject_exception(vector: u8, error: Option<u32>) {
     let mut info = u64::from(vector) | (3 << 8) | (1 << 31);
     if let Some(e) = error {
         info |= 1 << 11;
@@ -179,6 +198,13 @@ fn exception_or_nmi(v: &mut Vcpu) -> Result<(), StopReason> {
         // A physical NMI while the guest ran: dom0 owns the platform, give it
         // the NMI (SDM Table 25-17 type 2).
         write(F32::EntryInterruptionInfo, u64::from(2 | (2 << 8) | (1u32 << 31)));
+        return Ok(());
+    }
+    if info & 0xFF == 1 {
+        // #DB is intercepted only while a hidden-memory write is stepped.
+        if !super::hidden::debug_trap(v) {
+            inject_exception(1, None);
+        }
         return Ok(());
     }
     log::error!("dom0 vCPU{}: unexpected exception exit, info {info:#x}", v.index);

@@ -5,6 +5,8 @@
 mod apic_page;
 pub mod domain;
 mod exits;
+pub mod hidden;
+mod hypercalls;
 pub mod setup;
 
 use core::arch::global_asm;
@@ -115,6 +117,8 @@ pub struct Vcpu {
     pub vlapic: VLapic,
     vapic_page: HostPhysAddr,
     controls: Controls,
+    /// The domain's EPT generation this CPU's translations reflect.
+    ept_generation: u64,
 }
 
 /// Why a vCPU stopped running for good.
@@ -159,6 +163,7 @@ impl Vcpu {
             vlapic,
             vapic_page,
             controls,
+            ept_generation: domain.ept_generation.load(core::sync::atomic::Ordering::Acquire),
         };
         v.sync_vlapic_to_page();
         Ok(v)
@@ -204,11 +209,13 @@ impl Vcpu {
     pub fn run(&mut self) -> StopReason {
         loop {
             self.before_entry();
+            let entry_tsc = cpu::rdtsc();
             // SAFETY: the VMCS is current on this CPU and fully initialised;
             // `regs` is a valid GuestRegs; vmx_run preserves the host's
             // callee-saved registers and returns here after the exit.
             let failed = unsafe { vmx_run(&mut self.regs, u64::from(self.launched)) };
             let exit_tsc = cpu::rdtsc();
+            self.domain.guest_ticks.fetch_add(exit_tsc.wrapping_sub(entry_tsc), core::sync::atomic::Ordering::Relaxed);
             if failed != 0 {
                 let err = vmcs::read(F32::VmInstructionError);
                 log::error!("dom0 vCPU{}: VM entry failed (VM-instruction error {err})", self.index);
@@ -227,6 +234,11 @@ impl Vcpu {
     /// Work done before every VM entry: collect interrupts from the physical
     /// APIC and other vCPUs, fire the timer, program the preemption timer.
     fn before_entry(&mut self) {
+        let generation = self.domain.ept_generation.load(core::sync::atomic::Ordering::Acquire);
+        if generation != self.ept_generation {
+            vmcs::invept_all();
+            self.ept_generation = generation;
+        }
         let mut changed = false;
         let pc = percpu::current();
         while let Some(v) = pc.pending_device_vectors.take_highest() {

@@ -1,0 +1,134 @@
+//! VMCALL from a guest: the `dom0-abi` calling convention (operation in RAX,
+//! arguments in RDI, RSI, RDX, R10, R8, status back in RAX), the caller's
+//! memory and the hypervisor's state for [`crate::hypercall::dispatch`].
+
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use dom0_abi::domain::DOMAIN_FLAG_PRIVILEGED;
+use dom0_abi::info::{
+    VMX_APIC_REGISTER_VIRT, VMX_EPT, VMX_EPT_1G, VMX_EPT_2M, VMX_PREEMPTION_TIMER, VMX_TPR_SHADOW,
+    VMX_UNRESTRICTED_GUEST, VMX_VIRTUAL_INTR_DELIVERY, VMX_VPID,
+};
+use dom0_abi::{ABI_VERSION, DomainInfo, DomainState, HvInfo, Status};
+use zerocopy::FromZeros;
+
+use super::Vcpu;
+use super::domain::Domain;
+use crate::arch::x86_64::physmem::{read_volatile, write_volatile};
+use crate::arch::x86_64::vmcs::read;
+use crate::hypercall::{Caller, GuestMemory, Platform, RamRanges, dispatch};
+use crate::logger;
+use crate::mm::addr::{HostPhysAddr, PAGE_SIZE};
+use crate::mm::frames::FRAMES;
+use crate::vmx::fields::Field32 as F32;
+
+/// dom0's RAM, identity-mapped: guest-physical = host-physical.
+struct IdentityRam<'a>(RamRanges<'a>);
+
+impl GuestMemory for IdentityRam<'_> {
+    fn check(&self, gpa: u64, len: u64) -> Result<(), Status> {
+        self.0.check(gpa, len)
+    }
+    fn read(&self, gpa: u64, out: &mut [u8]) -> Result<(), Status> {
+        self.check(gpa, out.len() as u64)?;
+        read_volatile(HostPhysAddr::new(gpa), out);
+        Ok(())
+    }
+    fn write(&mut self, gpa: u64, data: &[u8]) -> Result<(), Status> {
+        self.check(gpa, data.len() as u64)?;
+        write_volatile(HostPhysAddr::new(gpa), data);
+        Ok(())
+    }
+}
+
+/// The hypervisor's state as the operations report it.
+struct State<'a> {
+    domain: &'a Domain,
+}
+
+impl State<'_> {
+    fn vmx_features(&self) -> u64 {
+        let c = &self.domain.vmx;
+        [
+            (c.ept(), VMX_EPT),
+            (c.ept_2m(), VMX_EPT_2M),
+            (c.ept_1g(), VMX_EPT_1G),
+            (c.vpid(), VMX_VPID),
+            (c.unrestricted_guest(), VMX_UNRESTRICTED_GUEST),
+            (c.apic_register_virtualization(), VMX_APIC_REGISTER_VIRT),
+            (c.virtual_interrupt_delivery(), VMX_VIRTUAL_INTR_DELIVERY),
+            (c.preemption_timer(), VMX_PREEMPTION_TIMER),
+            (c.tpr_shadow(), VMX_TPR_SHADOW),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |acc, (_, bit)| acc | bit)
+    }
+
+    fn dom0_pages(&self) -> u64 {
+        self.domain.ram().iter().map(|(s, e)| (e - s) / PAGE_SIZE).sum()
+    }
+}
+
+impl Platform for State<'_> {
+    fn hv_info(&self) -> HvInfo {
+        let mut info = HvInfo::new_zeroed();
+        let version = alloc::format!("oxen {}", crate::start::VERSION);
+        let n = version.len().min(info.version.len());
+        info.version[..n].copy_from_slice(&version.as_bytes()[..n]);
+        info.abi_major = ABI_VERSION.major;
+        info.abi_minor = ABI_VERSION.minor;
+        info.cpu_count = self.domain.cpus() as u32;
+        let fa = FRAMES.lock();
+        info.total_pages = fa.total_frames().as_u64();
+        info.free_pages = fa.free_frames().as_u64();
+        drop(fa);
+        info.dom0_pages = self.dom0_pages();
+        info.vmx_features = self.vmx_features();
+        info.tsc_khz = logger::tsc_khz();
+        info.uptime_ns = logger::uptime_ns();
+        info
+    }
+
+    fn domains(&self) -> Vec<DomainInfo> {
+        let mut d = DomainInfo::new_zeroed();
+        d.domid = 0;
+        d.state = DomainState::Running as u32;
+        d.flags = DOMAIN_FLAG_PRIVILEGED;
+        let name = b"Domain-0";
+        d.name[..name.len()].copy_from_slice(name);
+        d.memory_pages = self.dom0_pages();
+        d.max_memory_pages = d.memory_pages;
+        d.vcpus = self.domain.vcpus() as u32;
+        d.max_vcpus = d.vcpus;
+        let khz = logger::tsc_khz().max(1);
+        let ticks = self.domain.guest_ticks.load(Ordering::Relaxed);
+        d.cpu_time_ns = (u128::from(ticks) * 1_000_000 / u128::from(khz)) as u64;
+        alloc::vec![d]
+    }
+
+    fn log_read(&mut self, max: usize, clear: bool) -> (Vec<u8>, u64) {
+        logger::ring_read(max, clear)
+    }
+}
+
+/// A VMCALL exit. At CPL > 0 it is an invalid instruction, as on a CPU
+/// without VMX (guest user space cannot reach the hypervisor); at CPL 0 the
+/// operation runs and its status goes to RAX. Returns whether RIP advances.
+pub fn vmcall(v: &mut Vcpu) -> bool {
+    // CPL = SS.DPL (SDM Vol. 3A §5.5; access rights bits 6:5, Vol. 3C §25.4.1).
+    let cpl = (read(F32::GuestSsAccessRights) >> 5) & 3;
+    if cpl != 0 {
+        return false;
+    }
+    let r = &v.regs;
+    let args = [r.rdi, r.rsi, r.rdx, r.r10, r.r8];
+    let op = r.rax;
+    let ram = v.domain.ram();
+    let mut mem = IdentityRam(RamRanges(ram));
+    let mut state = State { domain: v.domain };
+    let status = dispatch(op, args, Caller { privileged: true }, &mut mem, &mut state);
+    v.regs.rax = status as u64;
+    true
+}
