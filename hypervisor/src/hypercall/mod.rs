@@ -13,6 +13,7 @@ use dom0_abi::log::LOG_READ_CLEAR;
 use dom0_abi::{ABI_VERSION, DomainInfo, DomainListArgs, HvInfo, LogReadArgs, Op, Status, VersionArgs};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+pub mod sim;
 #[cfg(test)]
 mod tests;
 

@@ -1,74 +1,11 @@
+use super::sim::{SimMemory, SimPlatform};
 use super::*;
 use alloc::vec::Vec;
 use proptest::prelude::*;
-use zerocopy::FromZeros;
 
 /// Caller RAM: [0x1000, 0x9000) and [0x10_0000, 0x10_2000).
-struct FakeMem {
-    low: Vec<u8>,
-    high: Vec<u8>,
-}
-
-const RANGES: [(u64, u64); 2] = [(0x1000, 0x9000), (0x10_0000, 0x10_2000)];
-
-impl FakeMem {
-    fn new() -> Self {
-        Self { low: vec![0; 0x8000], high: vec![0; 0x2000] }
-    }
-    fn slot(&mut self, gpa: u64) -> (&mut Vec<u8>, usize) {
-        if gpa < 0x9000 { (&mut self.low, (gpa - 0x1000) as usize) } else { (&mut self.high, (gpa - 0x10_0000) as usize) }
-    }
-}
-
-impl GuestMemory for FakeMem {
-    fn check(&self, gpa: u64, len: u64) -> Result<(), Status> {
-        RamRanges(&RANGES).check(gpa, len)
-    }
-    fn read(&self, gpa: u64, out: &mut [u8]) -> Result<(), Status> {
-        self.check(gpa, out.len() as u64)?;
-        let (v, at) = if gpa < 0x9000 { (&self.low, (gpa - 0x1000) as usize) } else { (&self.high, (gpa - 0x10_0000) as usize) };
-        out.copy_from_slice(&v[at..at + out.len()]);
-        Ok(())
-    }
-    fn write(&mut self, gpa: u64, data: &[u8]) -> Result<(), Status> {
-        self.check(gpa, data.len() as u64)?;
-        let (v, at) = self.slot(gpa);
-        v[at..at + data.len()].copy_from_slice(data);
-        Ok(())
-    }
-}
-
-struct FakePlatform {
-    log: Vec<u8>,
-}
-
-fn domain(id: u32, name: &str) -> DomainInfo {
-    let mut d = DomainInfo::new_zeroed();
-    d.domid = id;
-    d.name[..name.len()].copy_from_slice(name.as_bytes());
-    d.memory_pages = 1000 + u64::from(id);
-    d
-}
-
-impl Platform for FakePlatform {
-    fn hv_info(&self) -> HvInfo {
-        let mut i = HvInfo::new_zeroed();
-        i.cpu_count = 2;
-        i.abi_major = ABI_VERSION.major;
-        i
-    }
-    fn domains(&self) -> Vec<DomainInfo> {
-        vec![domain(0, "Domain-0"), domain(3, "guest")]
-    }
-    fn log_read(&mut self, max: usize, clear: bool) -> (Vec<u8>, u64) {
-        let n = max.min(self.log.len());
-        let out = self.log[..n].to_vec();
-        if clear {
-            self.log.drain(..n);
-        }
-        (out, 7)
-    }
-}
+type FakeMem = SimMemory;
+type FakePlatform = SimPlatform;
 
 const DOM0: Caller = Caller { privileged: true };
 
@@ -77,7 +14,7 @@ fn call(op: Op, args: [u64; 5], mem: &mut FakeMem, p: &mut FakePlatform) -> i64 
 }
 
 fn fixture() -> (FakeMem, FakePlatform) {
-    (FakeMem::new(), FakePlatform { log: b"line one\nline two\n".to_vec() })
+    (SimMemory::new(&[(0x1000, 0x9000), (0x10_0000, 0x10_2000)]), SimPlatform { log: b"line one\nline two\n".to_vec(), dropped: 7 })
 }
 
 #[test]
@@ -187,7 +124,7 @@ proptest! {
         junk in proptest::collection::vec(any::<u8>(), 0x8000),
     ) {
         let (mut m, mut p) = fixture();
-        m.low.copy_from_slice(&junk);
+        m.range_mut(0).copy_from_slice(&junk);
         let status = dispatch(op, args, DOM0, &mut m, &mut p);
         if Op::try_from(op).is_err() {
             prop_assert!(status < 0);
