@@ -30,7 +30,6 @@ use crate::mm::identity_plan::{dom0_hidden_ranges, dom0_identity_ranges};
 use crate::mm::page_table::PageTable;
 use crate::vcpu::bitmaps::{IoBitmap, MsrBitmap};
 use crate::vmx::caps::VmxCaps;
-use crate::vmx::exit::ExitReason;
 
 /// The running dom0, once built.
 pub static DOM0: spin::Once<&'static Domain> = spin::Once::new();
@@ -230,6 +229,8 @@ pub fn launch(
     }
     io.trap(0xCF9, 1);
     io.trap(0x64, 1);
+    // COM1's data register: dom0's reads are watched for debug keys.
+    io.trap(crate::arch::x86_64::serial::COM1, 1);
     let msr_page = frames::allocate().map_err(|_| "out of memory")?;
     phys_slice(PhysRange::new(msr_page, HostPhysAddr::new(msr_page.as_u64() + PAGE_SIZE))).copy_from_slice(&msr.0);
     let io_pages = frames::allocate_contiguous(FrameCount::new(2), PAGE_SIZE).map_err(|_| "out of memory")?;
@@ -270,7 +271,7 @@ pub fn launch(
     vcpu.regs.rbx = boot_state.rbx;
     vcpu.regs.rsi = boot_state.rsi;
     let stop = vcpu.run();
-    finish_dom0(domain, stop, opts.on_exit, cpus)
+    finish_dom0(domain, stop, opts.on_exit, opts.exit_stats)
 }
 
 /// The dom0 kernel, by format.
@@ -427,7 +428,7 @@ fn park(index: usize) {
     PARKED[index].store(true, Ordering::Release);
 }
 
-fn finish_dom0(domain: &'static Domain, stop: StopReason, on_exit: ExitAction, cpus: usize) -> ! {
+fn finish_dom0(domain: &'static Domain, stop: StopReason, on_exit: ExitAction, exit_stats: bool) -> ! {
     let code = match stop {
         StopReason::PowerOff => 1,
         StopReason::Reboot => 2,
@@ -451,7 +452,9 @@ fn finish_dom0(domain: &'static Domain, stop: StopReason, on_exit: ExitAction, c
         log::info!("dom0: {} write(s) to hidden memory dropped", h.dropped());
     }
     crate::canaries::check();
-    print_exit_stats(domain, cpus);
+    if exit_stats {
+        domain.log_exit_stats("VM exit statistics");
+    }
     match stop {
         StopReason::PowerOff => {
             log::info!("dom0 powered off");
@@ -464,22 +467,6 @@ fn finish_dom0(domain: &'static Domain, stop: StopReason, on_exit: ExitAction, c
         StopReason::Crash => {
             log::error!("dom0 crashed; the hypervisor is still running (on_exit={on_exit})");
             crate::start::finish(on_exit)
-        }
-    }
-}
-
-/// Prints the VM-exit counts per CPU and reason.
-pub fn print_exit_stats(domain: &Domain, cpus: usize) {
-    log::info!("VM exit statistics (count, average handling ticks):");
-    for (cpu, stats) in domain.all_stats().take(cpus) {
-        let total = stats.total();
-        if total == 0 {
-            continue;
-        }
-        log::info!("  cpu{cpu}: {total} exits");
-        for (reason, count, ticks) in stats.entries() {
-            let name = ExitReason::from_basic(reason as u16).map_or("unknown", |r| r.name());
-            log::info!("    {:>3} {:<28} {:>10} {:>8}", reason, name, count, ticks / count.max(1));
         }
     }
 }

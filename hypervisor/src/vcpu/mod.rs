@@ -4,5 +4,6 @@
 
 pub mod bitmaps;
 pub mod cpuid;
+pub mod debug_keys;
 pub mod hidden_write;
 pub mod stats;

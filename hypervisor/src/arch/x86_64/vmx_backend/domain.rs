@@ -10,7 +10,9 @@ use crate::vlapic::{ApicMode, Destination};
 
 use crate::arch::x86_64::percpu::VectorSet;
 use crate::mm::addr::HostPhysAddr;
+use crate::vcpu::debug_keys::KeySequence;
 use crate::vcpu::stats::ExitStats;
+use crate::vmx::exit::ExitReason;
 use crate::vmx::caps::VmxCaps;
 
 /// Interrupts and start-up signals for one vCPU from other CPUs.
@@ -71,6 +73,8 @@ pub struct Domain {
     pub ram: spin::Once<Vec<(u64, u64)>>,
     /// TSC ticks its vCPUs spent in the guest, all together.
     pub guest_ticks: AtomicU64,
+    /// Debug keys typed on the console it shares with the hypervisor.
+    pub keys: spin::Mutex<KeySequence>,
 }
 
 impl Domain {
@@ -108,6 +112,7 @@ impl Domain {
             ept_generation: AtomicU64::new(0),
             ram: spin::Once::new(),
             guest_ticks: AtomicU64::new(0),
+            keys: spin::Mutex::new(KeySequence::new()),
         }))
     }
 
@@ -165,6 +170,22 @@ impl Domain {
     /// The EOI-exit bitmap for device vectors.
     pub fn device_vectors_eoi_exit(&self) -> [u64; 4] {
         self.device_vectors.words()
+    }
+
+    /// Logs the VM-exit counts per CPU and reason under `title`.
+    pub fn log_exit_stats(&self, title: &str) {
+        log::info!("{title} (count, average handling ticks):");
+        for (cpu, stats) in self.all_stats() {
+            let total = stats.total();
+            if total == 0 {
+                continue;
+            }
+            log::info!("  cpu{cpu}: {total} exits");
+            for (reason, count, ticks) in stats.entries() {
+                let name = ExitReason::from_basic(reason as u16).map_or("unknown", |r| r.name());
+                log::info!("    {:>3} {:<28} {:>10} {:>8}", reason, name, count, ticks / count.max(1));
+            }
+        }
     }
 
     /// Publishes vCPU `i`'s addressing (see `Mailbox::addressing`).

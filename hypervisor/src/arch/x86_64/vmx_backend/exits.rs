@@ -7,7 +7,8 @@ use core::sync::atomic::Ordering;
 use super::{StopReason, Vcpu};
 use crate::arch::x86_64::port::{inb, inl, inw, outb, outl, outw};
 use crate::arch::x86_64::vmcs::{read, write};
-use crate::arch::x86_64::{cpu, idt, lapic, percpu};
+use crate::arch::x86_64::{cpu, idt, lapic, percpu, serial};
+use crate::vcpu::debug_keys::{DebugKey, HELP};
 use crate::logger;
 use crate::vcpu::cpuid::{CpuidContext, guest_cpuid};
 use crate::vlapic::{Action, ApicFault, DeliveryMode, Shorthand};
@@ -356,6 +357,10 @@ fn io(v: &mut Vcpu) -> Result<(), StopReason> {
         };
         let mask = if size == 4 { 0xFFFF_FFFF } else { (1u64 << (size * 8)) - 1 };
         v.regs.rax = (v.regs.rax & !mask) | (val & mask);
+        if port == serial::COM1 && size == 1 && inb(serial::COM1 + 3) & 0x80 == 0 {
+            // The receive buffer (LCR.DLAB = 0): dom0 read a typed byte.
+            debug_key(v, val as u8);
+        }
         advance(v);
         return Ok(());
     }
@@ -382,6 +387,22 @@ fn io(v: &mut Vcpu) -> Result<(), StopReason> {
     }
     advance(v);
     Ok(())
+}
+
+/// Acts on a debug key (see [`crate::vcpu::debug_keys`]).
+fn debug_key(v: &Vcpu, byte: u8) {
+    let key = v.domain.keys.lock().feed(byte);
+    match key {
+        None => {}
+        Some(DebugKey::ExitStats) => v.domain.log_exit_stats("debug key 'e': VM exit statistics so far"),
+        Some(DebugKey::Help) => {
+            log::info!("debug keys (after three Ctrl-A):");
+            for (k, what) in HELP {
+                log::info!("  {k}: {what}");
+            }
+        }
+        Some(DebugKey::Unknown(k)) => log::info!("debug key {k:#04x} unknown ('h' lists the keys)"),
+    }
 }
 
 const MSR_APIC_BASE: u32 = 0x1B;
