@@ -200,6 +200,7 @@ fn bare_scenario(dom0: &Scenario, memory_mib: u32) -> Result<Scenario> {
             .map(|text| Pattern::new(text))
             .collect::<Result<_>>()?,
         end: End::Poweroff,
+        inputs: Vec::new(),
     })
 }
 

@@ -64,6 +64,7 @@ pub fn demo(timeout: u64, with_dom0: bool) -> Result<bool> {
         iso: iso::make_iso(&hypervisor.path, &spec, "demo")?,
         dir: target_dir().join("demo"),
         name: "demo".to_owned(),
+        serial_socket: None,
     };
     if booted_dom0 {
         println!(

@@ -39,6 +39,7 @@ pub fn run(options: &RunOptions) -> Result<bool> {
         iso: iso::make_iso(&hypervisor.path, &spec, "run")?,
         dir: target_dir().join("run"),
         name: "run".to_owned(),
+        serial_socket: None,
     };
     let outcome = boot_on_terminal(&machine, options.timeout.map(Duration::from_secs))?;
     println!("\n{}", describe(&outcome));
@@ -56,7 +57,7 @@ pub fn boot_on_terminal(machine: &Machine, timeout: Option<Duration>) -> Result<
         machine.serial_log().display()
     );
     let mut filter = EscapeFilter::default();
-    emulator::supervise(machine, timeout, |chunk| {
+    emulator::supervise(machine, timeout, &[], |chunk| {
         let mut stdout = std::io::stdout().lock();
         // A closed stdout (say, `| head`) must not stop the machine.
         let _ = stdout.write_all(&filter.apply(&chunk.raw));

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use crate::assets::{NamedAsset, Resolver};
-use crate::emulator::{Emulator, EmulatorArg};
+use crate::emulator::{Emulator, EmulatorArg, SerialInput};
 use crate::iso::{IsoSpec, ModuleRef};
 use crate::watch::Pattern;
 use crate::workspace_root;
@@ -64,6 +64,18 @@ struct ScenarioFile {
     #[serde(default)]
     fail: Vec<String>,
     end: End,
+    /// Typed on the serial console (Bochs only).
+    #[serde(default)]
+    input: Vec<InputEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputEntry {
+    /// A pattern: typed once a line matches it (after the previous input).
+    after: String,
+    /// The bytes, as a TOML string (`\u0001` is Ctrl-A).
+    send: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +111,8 @@ pub struct Scenario {
     pub pass: Vec<Pattern>,
     pub fail: Vec<Pattern>,
     pub end: End,
+    /// Typed on the serial console as its output appears.
+    pub inputs: Vec<SerialInput>,
 }
 
 impl Scenario {
@@ -191,6 +205,20 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario> {
                 .with_context(|| format!("in module {}", index + 1))
         })
         .collect::<Result<_>>()?;
+    if !file.input.is_empty() && file.emulator != EmulatorChoice::Bochs {
+        bail!("`input` needs emulator = \"bochs\" (its COM1 can be a socket)");
+    }
+    let inputs = file
+        .input
+        .iter()
+        .map(|i| {
+            Ok(SerialInput {
+                after: Pattern::new(&i.after)?,
+                send: i.send.as_bytes().to_vec(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .context("in `input`")?;
     Ok(Scenario {
         name: name.to_owned(),
         description: file.description,
@@ -203,6 +231,7 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario> {
         pass: compile(&file.pass).context("in `pass`")?,
         fail: compile(&file.fail).context("in `fail`")?,
         end: file.end,
+        inputs,
     })
 }
 
@@ -282,7 +311,13 @@ mod tests {
             .iter()
             .map(|scenario| scenario.name.as_str())
             .collect();
-        for expected in ["bad-cmdline", "boot-smp", "dom0-boot", "no-vtx"] {
+        for expected in [
+            "bad-cmdline",
+            "boot-smp",
+            "dom0-boot",
+            "dom0-isolation",
+            "no-vtx",
+        ] {
             assert!(
                 names.contains(&expected),
                 "{expected} missing from {names:?}"

@@ -185,6 +185,11 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<boo
         iso,
         dir: dir.to_owned(),
         name: scenario.name.clone(),
+        serial_socket: if scenario.inputs.is_empty() {
+            None
+        } else {
+            Some(emulator::free_port()?)
+        },
     };
     println!(
         "scenario {}: {} [{}, {} CPU(s), {} MiB, limit {} s]",
@@ -197,7 +202,7 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<boo
     );
     let mut matcher = Matcher::new(scenario.pass.clone(), scenario.fail.clone());
     let started = Instant::now();
-    let outcome = emulator::supervise(&machine, Some(scenario.timeout), |chunk| {
+    let outcome = emulator::supervise(&machine, Some(scenario.timeout), &scenario.inputs, |chunk| {
         for line in &chunk.lines {
             for event in matcher.feed(line) {
                 match event {

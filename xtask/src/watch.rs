@@ -125,6 +125,11 @@ impl Pattern {
             regex,
         })
     }
+
+    /// Whether `line` contains a match.
+    pub fn is_match(&self, line: &str) -> bool {
+        self.regex.is_match(line)
+    }
 }
 
 /// What a line did to the run.

@@ -101,6 +101,23 @@ else
     echo "OXEN-DOM0: cpuid-hypervisor: unavailable"
 fi
 
+# oxen.linger=N on the kernel command line: stay up N more seconds, so that
+# a scenario can type on the serial console (the hypervisor's debug keys
+# are read from what dom0's UART driver receives).
+linger=
+for word in $(cat /proc/cmdline); do
+    case $word in
+        oxen.linger=*) linger=${word#oxen.linger=} ;;
+    esac
+done
+case "$linger" in
+    '' | *[!0-9]*) ;;
+    *)
+        echo "OXEN-DOM0: lingering $linger s for console input"
+        sleep "$linger"
+        ;;
+esac
+
 sleep 1
 echo "OXEN-DOM0: powering off"
 poweroff -f

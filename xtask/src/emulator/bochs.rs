@@ -60,7 +60,10 @@ pub fn bochsrc(machine: &Machine) -> String {
         "ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14".to_owned(),
         format!("ata0-master: type=cdrom, path={}, status=inserted", quoted(&machine.iso)),
         "boot: cdrom".to_owned(),
-        format!("com1: enabled=1, mode=file, dev={}", quoted(&machine.serial_log())),
+        match machine.serial_socket {
+            Some(port) => format!("com1: enabled=1, mode=socket-server, dev=localhost:{port}"),
+            None => format!("com1: enabled=1, mode=file, dev={}", quoted(&machine.serial_log())),
+        },
         format!("log: {}", quoted(&machine.emulator_log())),
         "panic: action=fatal".to_owned(),
         "error: action=report".to_owned(),
@@ -86,6 +89,7 @@ mod tests {
             iso: PathBuf::from("/t/iso/a.iso"),
             dir: PathBuf::from("/t/scenarios"),
             name: "boot-smp".into(),
+            serial_socket: None,
         };
         let rc = bochsrc(&machine);
         assert!(rc.contains("cpu: model=corei7_skylake_x, count=2, ips=64000000, reset_on_triple_fault=1, ignore_bad_msrs=1\n"));
@@ -95,5 +99,10 @@ mod tests {
         assert!(rc.contains("com1: enabled=1, mode=file, dev=\"/t/scenarios/boot-smp.log\"\n"));
         assert!(rc.contains("log: \"/t/scenarios/boot-smp.bochs.log\"\n"));
         assert!(rc.contains("vgaromimage: file=/usr/share/seabios/vgabios-isavga.bin\n"));
+        let typed = Machine {
+            serial_socket: Some(5555),
+            ..machine
+        };
+        assert!(bochsrc(&typed).contains("com1: enabled=1, mode=socket-server, dev=localhost:5555\n"));
     }
 }

@@ -12,6 +12,8 @@ mod qemu;
 pub use bochs::IPS as BOCHS_IPS;
 
 use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +22,7 @@ use anyhow::{Context, Result};
 
 use crate::deps;
 use crate::signal;
-use crate::watch::{Chunk, Follower};
+use crate::watch::{Chunk, Follower, Pattern};
 
 /// How often the serial log and the emulator are looked at.
 const POLL: Duration = Duration::from_millis(200);
@@ -107,6 +109,59 @@ pub struct Machine {
     pub dir: PathBuf,
     /// Base name of those files (`NAME.log` is the serial log).
     pub name: String,
+    /// Bochs only: serve COM1 on this local TCP port instead of writing it
+    /// to a file, so that input can be typed (see [`SerialInput`]); what the
+    /// machine prints still lands in the serial log.
+    pub serial_socket: Option<u16>,
+}
+
+/// Bytes typed on the serial console once a line of its output matches.
+#[derive(Debug, Clone)]
+pub struct SerialInput {
+    /// Typed after the first line matching this (after the previous input).
+    pub after: Pattern,
+    /// What is typed.
+    pub send: Vec<u8>,
+}
+
+/// A local TCP port that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot find a free local port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Connects to the emulator's serial socket (it listens once started) and
+/// copies everything it sends into `log`. Returns the stream for typing.
+fn connect_serial(port: u16, log: &Path, running: &mut Running) -> Result<TcpStream> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stream = loop {
+        match TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
+            Ok(stream) => break stream,
+            Err(e) => {
+                if running.try_wait()?.is_some() || Instant::now() >= deadline {
+                    return Err(e).with_context(|| {
+                        format!("the emulator's serial port (localhost:{port}) never accepted")
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    let mut reader = stream.try_clone()?;
+    let mut out = std::fs::OpenOptions::new()
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || out.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(stream)
 }
 
 impl Machine {
@@ -144,6 +199,7 @@ impl Machine {
 pub struct Running {
     child: Child,
     exited: Option<ExitStatus>,
+    serial: Option<TcpStream>,
 }
 
 /// Starts the emulator, its serial log empty.
@@ -168,10 +224,15 @@ pub fn launch(machine: &Machine) -> Result<Running> {
     let child = command
         .spawn()
         .with_context(|| format!("cannot start {program}"))?;
-    Ok(Running {
+    let mut running = Running {
         child,
         exited: None,
-    })
+        serial: None,
+    };
+    if let Some(port) = machine.serial_socket {
+        running.serial = Some(connect_serial(port, &machine.serial_log(), &mut running)?);
+    }
+    Ok(running)
 }
 
 impl Running {
@@ -184,6 +245,15 @@ impl Running {
                 .context("cannot wait for the emulator")?;
         }
         Ok(self.exited)
+    }
+
+    /// Types `bytes` on the serial console (a machine with a serial socket).
+    pub fn type_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let stream = self
+            .serial
+            .as_mut()
+            .context("this machine's serial console takes no input")?;
+        stream.write_all(bytes).context("cannot type on the serial console")
     }
 
     /// Kills the emulator (SIGKILL to its own process id) and reaps it.
@@ -218,20 +288,31 @@ pub enum Outcome {
 
 /// Boots the machine and shows each new piece of its serial log to `observe`
 /// (every ~200 ms) until the emulator exits, `observe` returns a reason to
-/// stop, the time limit passes, or the user interrupts. The emulator is
-/// killed, by its own process id, in every case but the first.
+/// stop, the time limit passes, or the user interrupts; `inputs` are typed
+/// in order as their lines appear. The emulator is killed, by its own
+/// process id, in every case but the first.
 pub fn supervise(
     machine: &Machine,
     timeout: Option<Duration>,
+    inputs: &[SerialInput],
     mut observe: impl FnMut(&Chunk) -> Option<String>,
 ) -> Result<Outcome> {
     let mut running = launch(machine)?;
     let mut follower = Follower::new(machine.serial_log());
     let started = Instant::now();
+    let mut next_input = 0;
     loop {
         // Look at the exit status first, so that a final read sees it all.
         let exited = running.try_wait()?;
         let chunk = follower.poll(exited.is_some())?;
+        for line in &chunk.lines {
+            if let Some(input) = inputs.get(next_input)
+                && input.after.is_match(line)
+            {
+                running.type_bytes(&input.send)?;
+                next_input += 1;
+            }
+        }
         if let Some(reason) = observe(&chunk) {
             running.kill()?;
             return Ok(Outcome::Stopped(reason));

@@ -53,6 +53,7 @@ mod tests {
             iso: PathBuf::from("/t/a.iso"),
             dir: PathBuf::from("/t/s"),
             name: "no-vtx".into(),
+            serial_socket: None,
         }
     }
 

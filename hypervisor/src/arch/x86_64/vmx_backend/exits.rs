@@ -452,13 +452,19 @@ fn wrmsr(v: &mut Vcpu) -> Result<(), StopReason> {
         }
         MSR_TSC_DEADLINE => {
             // A deadline already past fires at once into IRR: like every
-            // change to the model, it must start from the page (the CPU may
-            // have delivered or completed interrupts there) and be written
-            // back before the next entry, or the next import loses it.
-            v.sync_vlapic_from_page();
+            // change to the model's registers, that must start from the page
+            // (the CPU may have delivered or completed interrupts there) and
+            // be written back before the next entry, or the next import
+            // loses it. A future deadline only arms the timer.
+            let fires_now = value != 0 && value <= now;
+            if fires_now {
+                v.sync_vlapic_from_page();
+            }
             let a = v.vlapic.tsc_deadline_write(value, now);
             process_actions(v, a);
-            v.sync_vlapic_to_page();
+            if fires_now {
+                v.sync_vlapic_to_page();
+            }
             Ok(())
         }
         0x800..=0x8FF => {
