@@ -25,6 +25,8 @@
 #define OXEN_HV_VERSION_LEN              32       /* length of oxen_hv_info.version */
 #define OXEN_DOMAIN_NAME_LEN             64       /* length of oxen_domain_info.name */
 #define OXEN_DOM0_ID                     0        /* domain id of dom0 */
+#define OXEN_CPUID_LEAF                  0x40000000U /* CPUID leaf: EBX, ECX, EDX spell the signature */
+#define OXEN_CPUID_SIGNATURE             "OxenOxenOxen" /* 12 bytes, no NUL in CPUID */
 
 /* ---- Operations: VMCALL with the number in RAX, args in RDI, RSI, RDX, R10, R8 ---- */
 
@@ -178,5 +180,107 @@ _Static_assert(offsetof(struct oxen_log_read_args, size) == 8, "oxen_log_read_ar
 _Static_assert(offsetof(struct oxen_log_read_args, flags) == 12, "oxen_log_read_args.flags at 12");
 _Static_assert(offsetof(struct oxen_log_read_args, returned) == 16, "oxen_log_read_args.returned at 16");
 _Static_assert(offsetof(struct oxen_log_read_args, dropped) == 20, "oxen_log_read_args.dropped at 20");
+
+/* Argument of OXEN_IOCTL_DOMAIN_LIST. */
+struct oxen_ioctl_domain_list {
+    uint64_t buffer;               /*   0: in: user address of capacity struct oxen_domain_info */
+    uint32_t capacity;             /*   8: in: records, at most OXEN_MAX_DOMAIN_LIST_CAPACITY */
+    uint32_t start_domid;          /*  12: in: smallest domain id to report */
+    uint32_t returned;             /*  16: out: records written */
+    uint32_t total;                /*  20: out: domains with id >= start_domid */
+};
+_Static_assert(sizeof(struct oxen_ioctl_domain_list) == 24, "struct oxen_ioctl_domain_list must be 24 bytes");
+_Static_assert(offsetof(struct oxen_ioctl_domain_list, buffer) == 0, "oxen_ioctl_domain_list.buffer at 0");
+_Static_assert(offsetof(struct oxen_ioctl_domain_list, capacity) == 8, "oxen_ioctl_domain_list.capacity at 8");
+_Static_assert(offsetof(struct oxen_ioctl_domain_list, start_domid) == 12, "oxen_ioctl_domain_list.start_domid at 12");
+_Static_assert(offsetof(struct oxen_ioctl_domain_list, returned) == 16, "oxen_ioctl_domain_list.returned at 16");
+_Static_assert(offsetof(struct oxen_ioctl_domain_list, total) == 20, "oxen_ioctl_domain_list.total at 20");
+
+/* Argument of OXEN_IOCTL_DOMAIN_INFO. */
+struct oxen_ioctl_domain_info {
+    uint32_t domid;                /*   0: in: domain id */
+    uint32_t reserved;             /*   4: must be 0 */
+    struct oxen_domain_info info;  /*   8: out: the domain */
+};
+_Static_assert(sizeof(struct oxen_ioctl_domain_info) == 120, "struct oxen_ioctl_domain_info must be 120 bytes");
+_Static_assert(offsetof(struct oxen_ioctl_domain_info, domid) == 0, "oxen_ioctl_domain_info.domid at 0");
+_Static_assert(offsetof(struct oxen_ioctl_domain_info, reserved) == 4, "oxen_ioctl_domain_info.reserved at 4");
+_Static_assert(offsetof(struct oxen_ioctl_domain_info, info) == 8, "oxen_ioctl_domain_info.info at 8");
+
+/* Argument of OXEN_IOCTL_LOG_READ. */
+struct oxen_ioctl_log_read {
+    uint64_t buffer;               /*   0: in: user address of the destination buffer */
+    uint32_t size;                 /*   8: in: its size, at most OXEN_MAX_BUFFER_BYTES */
+    uint32_t flags;                /*  12: in: OXEN_LOG_READ_* bits */
+    uint32_t returned;             /*  16: out: bytes copied */
+    uint32_t dropped;              /*  20: out: bytes lost to ring wrap since the last clear */
+};
+_Static_assert(sizeof(struct oxen_ioctl_log_read) == 24, "struct oxen_ioctl_log_read must be 24 bytes");
+_Static_assert(offsetof(struct oxen_ioctl_log_read, buffer) == 0, "oxen_ioctl_log_read.buffer at 0");
+_Static_assert(offsetof(struct oxen_ioctl_log_read, size) == 8, "oxen_ioctl_log_read.size at 8");
+_Static_assert(offsetof(struct oxen_ioctl_log_read, flags) == 12, "oxen_ioctl_log_read.flags at 12");
+_Static_assert(offsetof(struct oxen_ioctl_log_read, returned) == 16, "oxen_ioctl_log_read.returned at 16");
+_Static_assert(offsetof(struct oxen_ioctl_log_read, dropped) == 20, "oxen_ioctl_log_read.dropped at 20");
+
+/* Argument of OXEN_IOCTL_RAW: registers passed through unchecked. */
+struct oxen_ioctl_raw {
+    uint64_t op;                   /*   0: in: operation number (RAX) */
+    uint64_t arg1;                 /*   8: in: RDI */
+    uint64_t arg2;                 /*  16: in: RSI */
+    uint64_t arg3;                 /*  24: in: RDX */
+    uint64_t arg4;                 /*  32: in: R10 */
+    uint64_t arg5;                 /*  40: in: R8 */
+    int64_t status;                /*  48: out: RAX after the call */
+};
+_Static_assert(sizeof(struct oxen_ioctl_raw) == 56, "struct oxen_ioctl_raw must be 56 bytes");
+_Static_assert(offsetof(struct oxen_ioctl_raw, op) == 0, "oxen_ioctl_raw.op at 0");
+_Static_assert(offsetof(struct oxen_ioctl_raw, arg1) == 8, "oxen_ioctl_raw.arg1 at 8");
+_Static_assert(offsetof(struct oxen_ioctl_raw, arg2) == 16, "oxen_ioctl_raw.arg2 at 16");
+_Static_assert(offsetof(struct oxen_ioctl_raw, arg3) == 24, "oxen_ioctl_raw.arg3 at 24");
+_Static_assert(offsetof(struct oxen_ioctl_raw, arg4) == 32, "oxen_ioctl_raw.arg4 at 32");
+_Static_assert(offsetof(struct oxen_ioctl_raw, arg5) == 40, "oxen_ioctl_raw.arg5 at 40");
+_Static_assert(offsetof(struct oxen_ioctl_raw, status) == 48, "oxen_ioctl_raw.status at 48");
+
+/* ---- /dev/hvctl ioctls (the hvctl driver; Linux _IOC encoding) ---- */
+
+#define OXEN_HVCTL_DEVICE                "/dev/hvctl" /* misc device, mode 0600 */
+#define OXEN_IOCTL_MAGIC                 0xde     /* ioctl type byte */
+#define OXEN_MAX_DOMAIN_LIST_CAPACITY    9362     /* records per OXEN_IOCTL_DOMAIN_LIST */
+#define OXEN_IOCTL_VERSION               0xc008de00U /* _IOWR(OXEN_IOCTL_MAGIC, 0x00, struct oxen_version_args): OXEN_OP_VERSION; EPROTO on a major mismatch, hypervisor fields filled */
+#define OXEN_IOCTL_HV_INFO               0x8058de01U /* _IOR(OXEN_IOCTL_MAGIC, 0x01, struct oxen_hv_info): OXEN_OP_HV_INFO */
+#define OXEN_IOCTL_LOG_READ              0xc018de02U /* _IOWR(OXEN_IOCTL_MAGIC, 0x02, struct oxen_ioctl_log_read): OXEN_OP_LOG_READ into a user buffer */
+#define OXEN_IOCTL_DOMAIN_LIST           0xc018de03U /* _IOWR(OXEN_IOCTL_MAGIC, 0x03, struct oxen_ioctl_domain_list): OXEN_OP_DOMAIN_LIST into a user array */
+#define OXEN_IOCTL_DOMAIN_INFO           0xc078de04U /* _IOWR(OXEN_IOCTL_MAGIC, 0x04, struct oxen_ioctl_domain_info): OXEN_OP_DOMAIN_INFO */
+#define OXEN_IOCTL_RAW                   0xc038de05U /* _IOWR(OXEN_IOCTL_MAGIC, 0x05, struct oxen_ioctl_raw): any operation, raw arguments; status out */
+#ifdef _IOC
+_Static_assert(OXEN_IOCTL_VERSION == _IOWR(OXEN_IOCTL_MAGIC, 0x00, struct oxen_version_args), "OXEN_IOCTL_VERSION");
+_Static_assert(OXEN_IOCTL_HV_INFO == _IOR(OXEN_IOCTL_MAGIC, 0x01, struct oxen_hv_info), "OXEN_IOCTL_HV_INFO");
+_Static_assert(OXEN_IOCTL_LOG_READ == _IOWR(OXEN_IOCTL_MAGIC, 0x02, struct oxen_ioctl_log_read), "OXEN_IOCTL_LOG_READ");
+_Static_assert(OXEN_IOCTL_DOMAIN_LIST == _IOWR(OXEN_IOCTL_MAGIC, 0x03, struct oxen_ioctl_domain_list), "OXEN_IOCTL_DOMAIN_LIST");
+_Static_assert(OXEN_IOCTL_DOMAIN_INFO == _IOWR(OXEN_IOCTL_MAGIC, 0x04, struct oxen_ioctl_domain_info), "OXEN_IOCTL_DOMAIN_INFO");
+_Static_assert(OXEN_IOCTL_RAW == _IOWR(OXEN_IOCTL_MAGIC, 0x05, struct oxen_ioctl_raw), "OXEN_IOCTL_RAW");
+#endif
+
+/* The errno (positive) an ioctl fails with when its hypercall returns
+ * status < 0: one per status. Linux x86-64 numbers. */
+static inline int oxen_status_errno(int64_t status)
+{
+    switch (status) {
+    case OXEN_STATUS_NOT_PERMITTED: return 1; /* EPERM */
+    case OXEN_STATUS_INVALID_OPERATION: return 38; /* ENOSYS */
+    case OXEN_STATUS_INVALID_ARGUMENT: return 22; /* EINVAL */
+    case OXEN_STATUS_BAD_ADDRESS: return 14; /* EFAULT */
+    case OXEN_STATUS_TOO_BIG: return 7; /* E2BIG */
+    case OXEN_STATUS_BUFFER_TOO_SMALL: return 105; /* ENOBUFS */
+    case OXEN_STATUS_NO_SUCH_DOMAIN: return 3; /* ESRCH */
+    case OXEN_STATUS_NO_MEMORY: return 12; /* ENOMEM */
+    case OXEN_STATUS_VERSION_MISMATCH: return 71; /* EPROTO */
+    case OXEN_STATUS_BUSY: return 16; /* EBUSY */
+    case OXEN_STATUS_NOT_IMPLEMENTED: return 95; /* EOPNOTSUPP */
+    case OXEN_STATUS_BAD_STATE: return 114; /* EALREADY */
+    case OXEN_STATUS_EXISTS: return 17; /* EEXIST */
+    default: return 5; /* EIO: a status this ABI version does not define */
+    }
+}
 
 #endif /* OXEN_ABI_H */

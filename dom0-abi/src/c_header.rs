@@ -8,8 +8,12 @@ use std::fmt::Write as _;
 use std::string::String;
 
 use crate::domain::{DOM0_ID, DOMAIN_FLAGS, DOMAIN_NAME_LEN, DomainState, ShutdownReason};
-use crate::hypercall::{MAX_BUFFER_BYTES, Op, OpGroup};
+use crate::hypercall::{CPUID_LEAF_SIGNATURE, CPUID_SIGNATURE, MAX_BUFFER_BYTES, Op, OpGroup};
 use crate::info::{HV_VERSION_LEN, VMX_FEATURES};
+use crate::ioctl::{
+    HVCTL_DEVICE, IOCTL_MAGIC, Ioctl, MAX_DOMAIN_LIST_CAPACITY, UNKNOWN_STATUS_ERRNO, status_errno,
+    status_errno_name,
+};
 use crate::layout::{CType, Flag, STRUCTS, StructLayout};
 use crate::log::LOG_READ_FLAGS;
 use crate::status::Status;
@@ -69,6 +73,18 @@ pub fn generate() -> String {
         DOM0_ID.into(),
         "domain id of dom0",
     );
+    let leaf = std::format!("0x{CPUID_LEAF_SIGNATURE:08x}U");
+    let _ = writeln!(
+        out,
+        "#define {:<32} {leaf:<8} /* CPUID leaf: EBX, ECX, EDX spell the signature */",
+        "OXEN_CPUID_LEAF"
+    );
+    let signature = String::from_utf8_lossy(&CPUID_SIGNATURE).into_owned();
+    let _ = writeln!(
+        out,
+        "#define {:<32} \"{signature}\" /* 12 bytes, no NUL in CPUID */",
+        "OXEN_CPUID_SIGNATURE"
+    );
 
     section(
         &mut out,
@@ -126,8 +142,77 @@ pub fn generate() -> String {
     for layout in STRUCTS {
         structure(&mut out, layout);
     }
+    ioctls(&mut out);
     out.push_str("#endif /* OXEN_ABI_H */\n");
     out
+}
+
+/// The `/dev/hvctl` section: device, numbers (checked against Linux's own
+/// macros wherever `<linux/ioctl.h>` was included first) and the status to
+/// errno table as a function.
+fn ioctls(out: &mut String) {
+    // structure() already ended with a blank line.
+    out.push_str("/* ---- /dev/hvctl ioctls (the hvctl driver; Linux _IOC encoding) ---- */\n\n");
+    let _ = writeln!(
+        out,
+        "#define {:<32} \"{HVCTL_DEVICE}\" /* misc device, mode 0600 */",
+        "OXEN_HVCTL_DEVICE"
+    );
+    let magic = std::format!("0x{IOCTL_MAGIC:02x}");
+    let _ = writeln!(
+        out,
+        "#define {:<32} {magic:<8} /* ioctl type byte */",
+        "OXEN_IOCTL_MAGIC"
+    );
+    define(
+        out,
+        "OXEN_MAX_DOMAIN_LIST_CAPACITY",
+        MAX_DOMAIN_LIST_CAPACITY.into(),
+        "records per OXEN_IOCTL_DOMAIN_LIST",
+    );
+    for ioctl in Ioctl::ALL {
+        let value = std::format!("0x{:08x}U", ioctl.number());
+        let _ = writeln!(
+            out,
+            "#define {:<32} {value:<8} /* {}(OXEN_IOCTL_MAGIC, 0x{:02x}, struct {}): {} */",
+            ioctl.c_name(),
+            ioctl.c_macro(),
+            ioctl.nr(),
+            ioctl.arg_c_name(),
+            ioctl.doc()
+        );
+    }
+    out.push_str("#ifdef _IOC\n");
+    for ioctl in Ioctl::ALL {
+        let _ = writeln!(
+            out,
+            "_Static_assert({0} == {1}(OXEN_IOCTL_MAGIC, 0x{2:02x}, struct {3}), \"{0}\");",
+            ioctl.c_name(),
+            ioctl.c_macro(),
+            ioctl.nr(),
+            ioctl.arg_c_name()
+        );
+    }
+    out.push_str("#endif\n\n");
+    out.push_str(
+        "/* The errno (positive) an ioctl fails with when its hypercall returns\n \
+         * status < 0: one per status. Linux x86-64 numbers. */\n\
+         static inline int oxen_status_errno(int64_t status)\n{\n    switch (status) {\n",
+    );
+    for status in Status::ALL.into_iter().filter(|s| !s.is_ok()) {
+        let _ = writeln!(
+            out,
+            "    case OXEN_STATUS_{}: return {}; /* {} */",
+            status.c_suffix(),
+            status_errno(status),
+            status_errno_name(status)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "    default: return {UNKNOWN_STATUS_ERRNO}; /* EIO: a status this ABI version does not define */"
+    );
+    out.push_str("    }\n}\n\n");
 }
 
 fn prologue(out: &mut String) {
@@ -182,7 +267,9 @@ fn c_decl(c_type: CType, name: &str) -> String {
         CType::U16 => std::format!("uint16_t {name};"),
         CType::U32 => std::format!("uint32_t {name};"),
         CType::U64 => std::format!("uint64_t {name};"),
+        CType::I64 => std::format!("int64_t {name};"),
         CType::Bytes(n) => std::format!("uint8_t {name}[{n}];"),
+        CType::Struct { c_name, .. } => std::format!("struct {c_name} {name};"),
     }
 }
 
@@ -248,18 +335,18 @@ mod tests {
         }
     }
 
-    /// Compiles the header with the host C compiler, when there is one.
-    #[test]
-    fn header_is_valid_c() {
+    /// Compiles `source` with the host C compiler as strict C11; `None` when
+    /// there is no `cc`, else the compiler's complaint, if any.
+    fn compile(name: &str, source: &str) -> Option<Result<(), String>> {
         let Ok(cc) = Command::new("cc").arg("--version").output() else {
             std::eprintln!("skipped: no `cc` on this machine");
-            return;
+            return None;
         };
         assert!(cc.status.success());
-        let dir = std::env::temp_dir().join(std::format!("oxen-abi-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(std::format!("oxen-abi-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("oxen_abi_check.c");
-        std::fs::write(&file, generate() + "\nint oxen_abi_check;\n").unwrap();
+        std::fs::write(&file, source).unwrap();
         let out = Command::new("cc")
             .args([
                 "-std=c11",
@@ -275,10 +362,54 @@ mod tests {
             .output()
             .unwrap();
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(
-            out.status.success(),
-            "cc rejected the header:\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        Some(if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        })
+    }
+
+    /// Compiles the header with the host C compiler, when there is one.
+    #[test]
+    fn header_is_valid_c() {
+        if let Some(Err(e)) = compile("alone", &(generate() + "\nint oxen_abi_check;\n")) {
+            panic!("cc rejected the header:\n{e}");
+        }
+    }
+
+    /// With Linux's `<sys/ioctl.h>` and `<errno.h>` included first, the
+    /// header's own assertions compare every ioctl number with `_IOWR`/`_IOR`,
+    /// and the errno table is checked against the C library's names.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn ioctl_numbers_and_errnos_match_linux() {
+        // The C library's headers (libc6-dev, linux-libc-dev) may be missing
+        // where only the compiler is installed.
+        let probe = "#include <sys/ioctl.h>\n#include <errno.h>\nint oxen_abi_probe;\n";
+        if let Some(Err(e)) = compile("probe", probe) {
+            std::eprintln!("skipped: no <sys/ioctl.h> or <errno.h>: {e}");
+            return;
+        }
+        let mut source = String::from(
+            "#include <sys/ioctl.h>\n#include <errno.h>\n#ifndef _IOC\n#error no _IOC\n#endif\n",
         );
+        source.push_str(&generate());
+        for status in Status::ALL.into_iter().filter(|s| !s.is_ok()) {
+            let _ = writeln!(
+                source,
+                "_Static_assert({} == {}, \"{:?}\");",
+                status_errno(status),
+                status_errno_name(status),
+                status
+            );
+        }
+        let _ = writeln!(
+            source,
+            "_Static_assert({UNKNOWN_STATUS_ERRNO} == EIO, \"EIO\");"
+        );
+        source.push_str("int oxen_abi_check(void);\nint oxen_abi_check(void) { return oxen_status_errno(-7); }\n");
+        if let Some(Err(e)) = compile("linux", &source) {
+            panic!("cc rejected the header with <sys/ioctl.h>:\n{e}");
+        }
     }
 }

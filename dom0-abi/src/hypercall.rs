@@ -23,6 +23,14 @@
 /// The instruction bytes of `VMCALL` (`0F 01 C1`).
 pub const VMCALL_BYTES: [u8; 3] = [0x0f, 0x01, 0xc1];
 
+/// The CPUID leaf whose EBX, ECX, EDX spell [`CPUID_SIGNATURE`] under Oxen
+/// (the first leaf of the range Intel reserves for hypervisors); EAX holds the
+/// largest hypervisor leaf. dom0's driver checks it before any `VMCALL`.
+pub const CPUID_LEAF_SIGNATURE: u32 = 0x4000_0000;
+
+/// The signature in EBX, ECX, EDX of [`CPUID_LEAF_SIGNATURE`].
+pub const CPUID_SIGNATURE: [u8; 12] = *b"OxenOxenOxen";
+
 /// Names of the argument registers, in order.
 pub const ARG_REGISTERS: [&str; 5] = ["rdi", "rsi", "rdx", "r10", "r8"];
 

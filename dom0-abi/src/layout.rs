@@ -15,8 +15,17 @@ pub enum CType {
     U32,
     /// `uint64_t`
     U64,
+    /// `int64_t`
+    I64,
     /// `uint8_t name[N]`
     Bytes(usize),
+    /// A nested ABI struct, `struct <c_name> name`, of `size` bytes.
+    Struct {
+        /// Its C tag (declared earlier in the header).
+        c_name: &'static str,
+        /// Its size in bytes.
+        size: usize,
+    },
 }
 
 impl CType {
@@ -26,8 +35,9 @@ impl CType {
         match self {
             Self::U16 => 2,
             Self::U32 => 4,
-            Self::U64 => 8,
+            Self::U64 | Self::I64 => 8,
             Self::Bytes(n) => n,
+            Self::Struct { size, .. } => size,
         }
     }
 }
@@ -128,6 +138,10 @@ pub const STRUCTS: &[StructLayout] = &[
     crate::domain::DomainInfo::LAYOUT,
     crate::domain::DomainListArgs::LAYOUT,
     crate::log::LogReadArgs::LAYOUT,
+    crate::ioctl::IoctlDomainList::LAYOUT,
+    crate::ioctl::IoctlDomainInfo::LAYOUT,
+    crate::ioctl::IoctlLogRead::LAYOUT,
+    crate::ioctl::IoctlRaw::LAYOUT,
 ];
 
 /// Checks that a layout table matches its struct: every field's size agrees with
@@ -162,6 +176,26 @@ mod tests {
         for layout in STRUCTS {
             if let Err(e) = check(layout) {
                 panic!("{}: {e}", layout.rust_name);
+            }
+        }
+    }
+
+    #[test]
+    fn nested_structs_are_declared_earlier_with_their_size() {
+        for (i, layout) in STRUCTS.iter().enumerate() {
+            for field in layout.fields {
+                if let CType::Struct { c_name, size } = field.c_type {
+                    let inner = STRUCTS[..i]
+                        .iter()
+                        .find(|l| l.c_name == c_name)
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "{}.{}: struct {c_name} not declared before",
+                                layout.c_name, field.name
+                            )
+                        });
+                    assert_eq!(inner.size, size, "{}.{}", layout.c_name, field.name);
+                }
             }
         }
     }

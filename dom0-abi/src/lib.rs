@@ -3,7 +3,8 @@
 //! This crate is the single definition of the contract. The hypervisor decodes
 //! hypercalls with it, `xl-rs` encodes them with it, and the dom0 driver
 //! (`tools/hvctl`, C) includes `include/oxen_abi.h`, which is generated from the
-//! tables in this crate (see [`layout`] and, on the host, `c_header`).
+//! tables in this crate (see [`layout`] and, on the host, `c_header`). The
+//! driver's `/dev/hvctl` ioctl interface, which `xl-rs` uses, is in [`ioctl`].
 //!
 //! # Calling convention
 //!
@@ -33,6 +34,7 @@ extern crate std;
 pub mod domain;
 pub mod hypercall;
 pub mod info;
+pub mod ioctl;
 pub mod layout;
 pub mod log;
 pub mod status;

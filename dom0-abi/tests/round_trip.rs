@@ -3,6 +3,7 @@
 
 use dom0_abi::domain::DOMAIN_FLAG_PRIVILEGED;
 use dom0_abi::info::{VMX_EPT, VMX_VPID};
+use dom0_abi::ioctl::{IoctlDomainInfo, IoctlDomainList, IoctlLogRead, IoctlRaw};
 use dom0_abi::log::LOG_READ_CLEAR;
 use dom0_abi::{
     AbiVersion, DomainInfo, DomainListArgs, DomainState, HvInfo, LogReadArgs, VersionArgs,
@@ -74,6 +75,61 @@ fn every_struct_round_trips() {
         returned: 100,
         dropped: 0,
     });
+    round_trip(&IoctlLogRead {
+        buffer: 0x7fff_0000_1000,
+        size: 4096,
+        flags: LOG_READ_CLEAR,
+        returned: 100,
+        dropped: 3,
+    });
+    round_trip(&IoctlDomainList {
+        buffer: 0x7fff_0000_2000,
+        capacity: 16,
+        start_domid: 1,
+        returned: 2,
+        total: 2,
+    });
+    round_trip(&IoctlDomainInfo {
+        domid: 0,
+        reserved: 0,
+        info: sample_domain(),
+    });
+    round_trip(&IoctlRaw {
+        op: 0x0101,
+        arg1: 0xdead_0000,
+        arg2: 88,
+        arg3: 0,
+        arg4: 0,
+        arg5: u64::MAX,
+        status: -4,
+    });
+}
+
+#[test]
+fn ioctl_byte_images_are_at_the_documented_offsets() {
+    let req = IoctlDomainInfo {
+        domid: 0x0102_0304,
+        reserved: 0,
+        info: sample_domain(),
+    };
+    let bytes = req.as_bytes();
+    assert_eq!(&bytes[..4], [4, 3, 2, 1]);
+    assert_eq!(&bytes[8..], sample_domain().as_bytes());
+    let raw = IoctlRaw {
+        status: -9,
+        ..IoctlRaw::default()
+    };
+    assert_eq!(&raw.as_bytes()[48..], (-9i64).to_le_bytes());
+    let list = IoctlDomainList {
+        buffer: 0x1122_3344_5566_7788,
+        capacity: 5,
+        ..IoctlDomainList::default()
+    };
+    assert_eq!(
+        &list.as_bytes()[..8],
+        0x1122_3344_5566_7788u64.to_le_bytes()
+    );
+    assert_eq!(&list.as_bytes()[8..12], 5u32.to_le_bytes());
 }
 
 #[test]
@@ -117,5 +173,11 @@ proptest! {
         prop_assert_eq!(log.as_bytes(), &bytes[..24]);
         let ver = VersionArgs::read_from_prefix(&bytes).unwrap().0;
         prop_assert_eq!(ver.as_bytes(), &bytes[..8]);
+        let raw = IoctlRaw::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(raw.as_bytes(), &bytes[..56]);
+        let ilog = IoctlLogRead::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(ilog.as_bytes(), &bytes[..24]);
+        let ilist = IoctlDomainList::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(ilist.as_bytes(), &bytes[..24]);
     }
 }

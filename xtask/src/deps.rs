@@ -22,9 +22,19 @@ pub const BOCHS: &[&str] = &["bochs", "bochsbios", "bochs-term", "seabios"];
 /// need besides apt and dpkg: `xz` to extract vmlinux from Debian's bzImage.
 pub const ASSETS: &[&str] = &["xz-utils"];
 
-/// gcc and the static glibc (`libc6-dev`) to build `tools/bench/oxen-bench.c`
-/// (`gcc -static`) into the dom0-boot initramfs.
-pub const BENCH_TOOL: &[&str] = &["gcc", "libc6-dev"];
+/// gcc and the static glibc (`libc6-dev`) to build the C programs of the dom0
+/// initramfs images (`gcc -static`): `tools/bench/oxen-bench.c`,
+/// `tests/qemu/initramfs/oxen-memprobe.c` and `oxen-runas.c`; gcc also links
+/// xl-rs for `x86_64-unknown-linux-musl`.
+pub const GUEST_TOOLS: &[&str] = &["gcc", "libc6-dev"];
+
+/// What building `tools/hvctl` against Debian's kernel headers needs: the
+/// kernel's compiler (`gcc-12`, named in the headers' `.kernelvariables`;
+/// `linux-headers-*-amd64` depends on it through
+/// `linux-compiler-gcc-12-x86`), `make`, and the libraries the prebuilt
+/// kbuild programs of `linux-kbuild-6.1` link (`objtool`: libelf1;
+/// `sign-file`: libssl3).
+pub const HVCTL_MODULE: &[&str] = &["gcc-12", "make", "libelf1", "libssl3"];
 
 /// QEMU for x86 (TCG, or KVM where the host has nested VT-x).
 pub const QEMU: &[&str] = &["qemu-system-x86"];

@@ -52,8 +52,9 @@ enum Command {
         #[arg(long, default_value = iso::DEFAULT_CMDLINE)]
         cmdline: String,
         /// A multiboot2 module: `PATH` or `PATH:ARGS` (repeatable); a PATH of
-        /// `@dom0-vmlinux`, `@dom0-bzimage`, `@initramfs-dom0-boot` or
-        /// `@initramfs-isolation` names a generated asset.
+        /// `@dom0-vmlinux`, `@dom0-bzimage`, `@initramfs-dom0-boot`,
+        /// `@initramfs-isolation` or `@initramfs-xl-info` names a generated
+        /// asset.
         #[arg(long = "module", value_name = "PATH[:ARGS]")]
         modules: Vec<String>,
         /// The ISO's file name, without `.iso`.
@@ -75,8 +76,9 @@ enum Command {
         #[arg(long, default_value = iso::DEFAULT_CMDLINE)]
         cmdline: String,
         /// A multiboot2 module: `PATH` or `PATH:ARGS` (repeatable); a PATH of
-        /// `@dom0-vmlinux`, `@dom0-bzimage`, `@initramfs-dom0-boot` or
-        /// `@initramfs-isolation` names a generated asset.
+        /// `@dom0-vmlinux`, `@dom0-bzimage`, `@initramfs-dom0-boot`,
+        /// `@initramfs-isolation` or `@initramfs-xl-info` names a generated
+        /// asset.
         #[arg(long = "module", value_name = "PATH[:ARGS]")]
         modules: Vec<String>,
         /// Stop the emulator after this many seconds (default: run until it exits).

@@ -317,6 +317,7 @@ mod tests {
             "dom0-boot",
             "dom0-isolation",
             "no-vtx",
+            "xl-info",
         ] {
             assert!(
                 names.contains(&expected),

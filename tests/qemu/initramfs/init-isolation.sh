@@ -79,7 +79,14 @@ else
     echo "OXEN-ISOLATION: FAIL: dom0 unwell after probing (uptime '$uptime', CPUs online '$cpus', pipe moved '$moved' bytes)"
 fi
 
+# oxen.end=reboot on the kernel command line: end with a reboot instead of
+# a power-off (the scenario checks that dom0's reset restarts the machine).
 sleep 1
-poweroff -f
-echo "OXEN-ISOLATION: poweroff failed"
+if grep -q 'oxen\.end=reboot' /proc/cmdline; then
+    echo "OXEN-ISOLATION: rebooting"
+    reboot -f
+else
+    poweroff -f
+fi
+echo "OXEN-ISOLATION: poweroff/reboot failed"
 while :; do sleep 1000; done

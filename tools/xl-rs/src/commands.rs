@@ -10,7 +10,7 @@ use dom0_abi::{ABI_VERSION, DomainInfo, HvInfo, PAGE_SIZE, ShutdownReason};
 
 use crate::cli::{Cli, Command, CreateArgs};
 use crate::config::{self, ConfigError};
-use crate::device::{DeviceError, Hypervisor, Opener};
+use crate::device::{DeviceError, HostFacts, Hypervisor, Opener};
 
 /// Errors of xl-rs commands.
 #[derive(Debug, thiserror::Error)]
@@ -55,10 +55,17 @@ pub fn run(
             json,
             domains,
         } => list(&mut *connect(opener)?, long || json, &domains, out),
-        Command::Info => info(&mut *connect(opener)?, out),
+        Command::Info => info(&mut *connect(opener)?, &opener.host_facts(), out),
         Command::Dmesg { clear } => {
             let log = connect(opener)?.log_read(clear)?;
-            out.write_all(&log)?;
+            out.write_all(&log.text)?;
+            if log.dropped > 0 {
+                writeln!(
+                    err,
+                    "xl-rs: {} bytes of older log text were lost to ring wrap",
+                    log.dropped
+                )?;
+            }
             Ok(())
         }
         Command::Destroy { domain } => control(opener, &format!("destroying domain `{domain}`")),
@@ -219,24 +226,37 @@ fn list(
     Ok(())
 }
 
-fn info(hv: &mut dyn Hypervisor, out: &mut dyn Write) -> Result<(), XlError> {
+/// Width of the key column of `info`: xl's (`host` and 19 spaces).
+pub const INFO_KEY_WIDTH: usize = 23;
+
+/// `xl info`: `key : value` lines, the dom0 kernel's first, as xl prints
+/// them, then the hypervisor's.
+fn info(hv: &mut dyn Hypervisor, host: &HostFacts, out: &mut dyn Write) -> Result<(), XlError> {
     let i: HvInfo = hv.hv_info()?;
     let features: Vec<&str> = flag_names(VMX_FEATURES, i.vmx_features).collect();
-    let rows: [(&str, String); 11] = [
-        ("hypervisor", i.version_str().unwrap_or("?").to_owned()),
-        ("abi_version", format!("{}.{}", i.abi_major, i.abi_minor)),
-        ("xl_rs_version", env!("CARGO_PKG_VERSION").to_owned()),
-        ("xl_rs_abi_version", ABI_VERSION.to_string()),
+    let rows: [(&str, String); 16] = [
+        ("host", host.host.clone()),
+        ("release", host.release.clone()),
+        ("version", host.version.clone()),
+        ("machine", host.machine.clone()),
         ("nr_cpus", i.cpu_count.to_string()),
+        ("tsc_khz", i.tsc_khz.to_string()),
+        ("vmx_features", features.join(" ")),
         ("total_memory", pages_to_mib(i.total_pages).to_string()),
         ("free_memory", pages_to_mib(i.free_pages).to_string()),
         ("dom0_memory", pages_to_mib(i.dom0_pages).to_string()),
-        ("vmx_features", features.join(" ")),
-        ("tsc_khz", i.tsc_khz.to_string()),
+        (
+            "hypervisor_version",
+            i.version_str().unwrap_or("?").to_owned(),
+        ),
+        ("abi_version", format!("{}.{}", i.abi_major, i.abi_minor)),
+        ("pagesize", PAGE_SIZE.to_string()),
         ("uptime_s", format!("{:.1}", i.uptime_ns as f64 / 1e9)),
+        ("xl_rs_version", env!("CARGO_PKG_VERSION").to_owned()),
+        ("xl_rs_abi_version", ABI_VERSION.to_string()),
     ];
     for (key, value) in rows {
-        writeln!(out, "{key:<22}: {value}")?;
+        writeln!(out, "{key:<INFO_KEY_WIDTH$}: {value}")?;
     }
     Ok(())
 }

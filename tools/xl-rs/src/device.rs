@@ -1,18 +1,24 @@
 //! Access to the hypervisor through the dom0 driver's `/dev/hvctl`.
 //!
 //! Commands talk to a [`Hypervisor`] obtained from an [`Opener`], so tests can
-//! substitute a mock. The real device ([`HvctlDevice`]) opens `/dev/hvctl`; the
-//! driver's ioctl interface does not exist yet, so every request on an open device
-//! reports [`DeviceError::NotYetImplemented`] rather than inventing results.
+//! substitute a mock. The real device ([`HvctlDevice`]) issues the driver's
+//! ioctls ([`dom0_abi::ioctl`]); each becomes one hypercall.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use dom0_abi::{AbiVersion, DomainInfo, HvInfo, HypercallError};
+use dom0_abi::hypercall::MAX_BUFFER_BYTES;
+use dom0_abi::ioctl::{
+    self, HVCTL_DEVICE, Ioctl, IoctlDomainInfo, IoctlDomainList, IoctlLogRead,
+    MAX_DOMAIN_LIST_CAPACITY,
+};
+use dom0_abi::log::LOG_READ_CLEAR;
+use dom0_abi::{AbiVersion, DomainInfo, HvInfo, HypercallError, VersionArgs};
+use zerocopy::FromZeros;
 
 /// The device node created by the `hvctl` driver.
-pub const HVCTL_PATH: &str = "/dev/hvctl";
+pub const HVCTL_PATH: &str = HVCTL_DEVICE;
 
 /// Errors reaching or using the hypervisor.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +38,7 @@ pub enum DeviceError {
         /// The path tried.
         path: PathBuf,
     },
-    /// Another I/O error.
+    /// Another I/O error opening the device.
     #[error("cannot open {}: {source}", path.display())]
     Io {
         /// The path tried.
@@ -52,8 +58,40 @@ pub enum DeviceError {
         theirs: AbiVersion,
     },
     /// The hypervisor refused the request.
-    #[error("hypercall failed: {0}")]
-    Hypercall(#[from] HypercallError),
+    #[error("{what}: the hypervisor refused: {error}")]
+    Hypercall {
+        /// The request.
+        what: &'static str,
+        /// The status it returned.
+        error: HypercallError,
+    },
+    /// The driver does not know the request: it was built for another ABI.
+    #[error(
+        "{what}: the hvctl driver does not know this request (ioctl {number:#010x}); the driver and xl-rs {} were built for different ABI versions",
+        dom0_abi::ABI_VERSION
+    )]
+    UnknownRequest {
+        /// The request.
+        what: &'static str,
+        /// Its ioctl number.
+        number: u32,
+    },
+    /// The driver failed the request on its own (bad size, no memory, ...).
+    #[error("{what}: the hvctl driver failed the request: {source}")]
+    Driver {
+        /// The request.
+        what: &'static str,
+        /// The errno.
+        source: io::Error,
+    },
+    /// The driver answered with something impossible.
+    #[error("{what}: the hvctl driver returned an inconsistent result: {detail}")]
+    Inconsistent {
+        /// The request.
+        what: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
     /// The operation has no driver or hypercall support yet.
     #[error("{what} is not implemented yet: {reason}")]
     NotYetImplemented {
@@ -64,13 +102,23 @@ pub enum DeviceError {
     },
 }
 
+/// Text read from the hypervisor's log ring.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogText {
+    /// The bytes (UTF-8 text; may end inside a line).
+    pub text: Vec<u8>,
+    /// Bytes lost to ring wrap since the last clear.
+    pub dropped: u32,
+}
+
 /// What commands need from the hypervisor.
 pub trait Hypervisor {
-    /// Negotiates the ABI version; returns the hypervisor's.
+    /// Negotiates the ABI version; returns the hypervisor's (also when the
+    /// majors differ: the caller reports the mismatch).
     ///
     /// # Errors
     ///
-    /// [`DeviceError::AbiMismatch`] on a major mismatch, or any device error.
+    /// Any device error.
     fn negotiate(&mut self) -> Result<AbiVersion, DeviceError>;
 
     /// Hypervisor information.
@@ -92,7 +140,7 @@ pub trait Hypervisor {
     /// # Errors
     ///
     /// Any device or hypercall error.
-    fn log_read(&mut self, clear: bool) -> Result<Vec<u8>, DeviceError>;
+    fn log_read(&mut self, clear: bool) -> Result<LogText, DeviceError>;
 
     /// A domain-control request that the ABI does not define yet (create, destroy,
     /// pause, ...); `what` names it for the error message.
@@ -108,6 +156,44 @@ pub trait Hypervisor {
     }
 }
 
+/// Facts about the dom0 kernel xl-rs runs on, for `info` (as `xl info`
+/// prints them from `uname`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFacts {
+    /// The host name.
+    pub host: String,
+    /// The kernel release (`uname -r`).
+    pub release: String,
+    /// The kernel version (`uname -v`).
+    pub version: String,
+    /// The machine (`uname -m`).
+    pub machine: String,
+}
+
+impl HostFacts {
+    /// Reads them from `/proc/sys/kernel/` (`?` for what cannot be read).
+    #[must_use]
+    pub fn read() -> Self {
+        Self::read_from(Path::new("/proc/sys/kernel"))
+    }
+
+    /// Reads `hostname`, `osrelease` and `version` under `dir`.
+    #[must_use]
+    pub fn read_from(dir: &Path) -> Self {
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name))
+                .map(|text| text.trim_end().to_owned())
+                .unwrap_or_else(|_| "?".to_owned())
+        };
+        Self {
+            host: read("hostname"),
+            release: read("osrelease"),
+            version: read("version"),
+            machine: std::env::consts::ARCH.to_owned(),
+        }
+    }
+}
+
 /// Opens a [`Hypervisor`].
 pub trait Opener {
     /// Opens the device.
@@ -116,6 +202,11 @@ pub trait Opener {
     ///
     /// Why the device could not be opened, phrased for the user.
     fn open(&self) -> Result<Box<dyn Hypervisor>, DeviceError>;
+
+    /// Facts about the dom0 the device is opened in.
+    fn host_facts(&self) -> HostFacts {
+        HostFacts::read()
+    }
 }
 
 /// Opens the real device node.
@@ -151,6 +242,7 @@ pub fn open_error(path: &Path, source: io::Error) -> DeviceError {
     let path = path.to_owned();
     match source.kind() {
         io::ErrorKind::NotFound => DeviceError::DriverNotLoaded { path },
+        // EACCES (the node is 0600 root) and EPERM (no CAP_SYS_ADMIN).
         io::ErrorKind::PermissionDenied => DeviceError::PermissionDenied { path },
         _ => DeviceError::Io { path, source },
     }
@@ -163,46 +255,248 @@ impl Opener for HvctlOpener {
             .write(true)
             .open(&self.path)
             .map_err(|e| open_error(&self.path, e))?;
-        Ok(Box::new(HvctlDevice { _file: file }))
+        Ok(Box::new(HvctlDevice { file }))
+    }
+}
+
+/// Maps a failed ioctl's errno to an error: the hypercall status it stands
+/// for ([`ioctl::status_from_errno`]), an unknown request (`ENOTTY`), or the
+/// driver's own failure.
+#[must_use]
+pub fn ioctl_error(what: &'static str, request: Ioctl, source: io::Error) -> DeviceError {
+    match source.raw_os_error() {
+        Some(libc::ENOTTY) => DeviceError::UnknownRequest {
+            what,
+            number: request.number(),
+        },
+        Some(errno) => match ioctl::status_from_errno(errno) {
+            Some(status) => DeviceError::Hypercall {
+                what,
+                error: HypercallError::Known(status),
+            },
+            None => DeviceError::Driver { what, source },
+        },
+        None => DeviceError::Driver { what, source },
     }
 }
 
 /// The open `/dev/hvctl`.
 #[derive(Debug)]
 pub struct HvctlDevice {
-    _file: File,
+    file: File,
 }
 
-const NO_IOCTLS: &str = "the hvctl driver's ioctl interface is not defined yet";
-
-fn not_yet(what: &str) -> DeviceError {
-    DeviceError::NotYetImplemented {
-        what: what.to_owned(),
-        reason: NO_IOCTLS,
-    }
-}
+/// How many records the first [`Ioctl::DomainList`] asks for.
+const FIRST_LIST_CAPACITY: u32 = 64;
 
 impl Hypervisor for HvctlDevice {
     fn negotiate(&mut self) -> Result<AbiVersion, DeviceError> {
-        Err(not_yet("ABI version negotiation"))
+        const WHAT: &str = "negotiating the ABI version";
+        let mut args = VersionArgs::request();
+        match sys::version(&self.file, &mut args) {
+            Ok(()) => Ok(args.hypervisor()),
+            // VERSION_MISMATCH: the driver copied the hypervisor's version out.
+            Err(e) if e.raw_os_error() == Some(libc::EPROTO) => Ok(args.hypervisor()),
+            Err(e) => Err(ioctl_error(WHAT, Ioctl::Version, e)),
+        }
     }
 
     fn hv_info(&mut self) -> Result<HvInfo, DeviceError> {
-        Err(not_yet("hypervisor information"))
+        const WHAT: &str = "reading hypervisor information";
+        let mut info = HvInfo::new_zeroed();
+        sys::hv_info(&self.file, &mut info).map_err(|e| ioctl_error(WHAT, Ioctl::HvInfo, e))?;
+        Ok(info)
     }
 
     fn domain_list(&mut self) -> Result<Vec<DomainInfo>, DeviceError> {
-        Err(not_yet("listing domains"))
+        const WHAT: &str = "listing domains";
+        let mut all: Vec<DomainInfo> = Vec::new();
+        let mut start_domid = 0u32;
+        let mut capacity = FIRST_LIST_CAPACITY;
+        // Each round reports at least one domain with a larger id than the
+        // last, so this ends; the bound only guards against a broken driver.
+        for _ in 0..=u16::MAX {
+            let mut records = vec![DomainInfo::new_zeroed(); capacity as usize];
+            let mut req = IoctlDomainList {
+                start_domid,
+                ..IoctlDomainList::default()
+            };
+            sys::domain_list(&self.file, &mut req, &mut records)
+                .map_err(|e| ioctl_error(WHAT, Ioctl::DomainList, e))?;
+            if req.returned > capacity || req.returned > req.total {
+                return Err(DeviceError::Inconsistent {
+                    what: WHAT,
+                    detail: format!(
+                        "{} records returned for {capacity} asked, {} in total",
+                        req.returned, req.total
+                    ),
+                });
+            }
+            records.truncate(req.returned as usize);
+            if let Some(bad) = records.iter().find(|d| d.domid < start_domid) {
+                return Err(DeviceError::Inconsistent {
+                    what: WHAT,
+                    detail: format!("domain {} listed from id {start_domid}", bad.domid),
+                });
+            }
+            let last = records.last().map(|d| d.domid);
+            all.extend(records);
+            let remaining = req.total - req.returned;
+            match last.and_then(|id| id.checked_add(1)) {
+                Some(next) if remaining > 0 => {
+                    start_domid = next;
+                    capacity = remaining.clamp(1, MAX_DOMAIN_LIST_CAPACITY);
+                }
+                _ => return Ok(all),
+            }
+        }
+        Err(DeviceError::Inconsistent {
+            what: WHAT,
+            detail: "the list never ends".to_owned(),
+        })
     }
 
-    fn log_read(&mut self, _clear: bool) -> Result<Vec<u8>, DeviceError> {
-        Err(not_yet("reading the hypervisor log"))
+    fn log_read(&mut self, clear: bool) -> Result<LogText, DeviceError> {
+        const WHAT: &str = "reading the hypervisor log";
+        let size = MAX_BUFFER_BYTES as u32;
+        let mut text = vec![0u8; size as usize];
+        let mut req = IoctlLogRead {
+            flags: if clear { LOG_READ_CLEAR } else { 0 },
+            ..IoctlLogRead::default()
+        };
+        sys::log_read(&self.file, &mut req, &mut text)
+            .map_err(|e| ioctl_error(WHAT, Ioctl::LogRead, e))?;
+        if req.returned > size {
+            return Err(DeviceError::Inconsistent {
+                what: WHAT,
+                detail: format!("{} bytes returned for {size}", req.returned),
+            });
+        }
+        text.truncate(req.returned as usize);
+        Ok(LogText {
+            text,
+            dropped: req.dropped,
+        })
+    }
+}
+
+impl HvctlDevice {
+    /// One domain, by id ([`Ioctl::DomainInfo`]).
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error (`no such domain` among them).
+    pub fn domain_info(&mut self, domid: u32) -> Result<DomainInfo, DeviceError> {
+        const WHAT: &str = "reading domain information";
+        let mut req = IoctlDomainInfo::request(domid);
+        sys::domain_info(&self.file, &mut req)
+            .map_err(|e| ioctl_error(WHAT, Ioctl::DomainInfo, e))?;
+        Ok(req.info)
+    }
+}
+
+/// The one place that calls `ioctl(2)`: a safe function per request, which
+/// sets every user address in the argument itself.
+mod sys {
+    #![allow(unsafe_code, reason = "ioctl(2) on /dev/hvctl")]
+
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::AsRawFd as _;
+
+    use dom0_abi::ioctl::{Ioctl, IoctlDomainInfo, IoctlDomainList, IoctlLogRead};
+    use dom0_abi::{DomainInfo, HvInfo, VersionArgs};
+    use zerocopy::{FromBytes, IntoBytes};
+
+    /// [`Ioctl::Version`].
+    pub fn version(file: &File, args: &mut VersionArgs) -> io::Result<()> {
+        // SAFETY: VersionArgs holds no user address.
+        unsafe { ioctl(file, Ioctl::Version, args) }
+    }
+
+    /// [`Ioctl::HvInfo`].
+    pub fn hv_info(file: &File, info: &mut HvInfo) -> io::Result<()> {
+        // SAFETY: HvInfo holds no user address.
+        unsafe { ioctl(file, Ioctl::HvInfo, info) }
+    }
+
+    /// [`Ioctl::DomainInfo`].
+    pub fn domain_info(file: &File, req: &mut IoctlDomainInfo) -> io::Result<()> {
+        // SAFETY: IoctlDomainInfo holds no user address.
+        unsafe { ioctl(file, Ioctl::DomainInfo, req) }
+    }
+
+    /// [`Ioctl::DomainList`] into `records` (its length is the capacity;
+    /// `req.start_domid` as the caller set it).
+    pub fn domain_list(
+        file: &File,
+        req: &mut IoctlDomainList,
+        records: &mut [DomainInfo],
+    ) -> io::Result<()> {
+        req.buffer = records.as_mut_ptr() as u64;
+        req.capacity =
+            u32::try_from(records.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
+        // SAFETY: `buffer` is `records`, exclusively borrowed until this
+        // returns, and `capacity` its length: the driver writes at most that
+        // many records, and any bytes are a valid DomainInfo.
+        unsafe { ioctl(file, Ioctl::DomainList, req) }
+    }
+
+    /// [`Ioctl::LogRead`] into `buf` (`req.flags` as the caller set them).
+    pub fn log_read(file: &File, req: &mut IoctlLogRead, buf: &mut [u8]) -> io::Result<()> {
+        req.buffer = buf.as_mut_ptr() as u64;
+        req.size =
+            u32::try_from(buf.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
+        // SAFETY: `buffer` is `buf`, exclusively borrowed until this returns,
+        // and `size` its length: the driver writes at most that many bytes.
+        unsafe { ioctl(file, Ioctl::LogRead, req) }
+    }
+
+    /// Issues `request` with `arg` as its argument struct, which the driver
+    /// reads and writes in place.
+    ///
+    /// # Safety
+    ///
+    /// Every user address inside `arg` must be valid for writes of the size
+    /// `arg` gives with it, until this returns.
+    ///
+    /// # Panics
+    ///
+    /// When `T` is not the size the request number encodes.
+    unsafe fn ioctl<T: IntoBytes + FromBytes>(
+        file: &File,
+        request: Ioctl,
+        arg: &mut T,
+    ) -> io::Result<()> {
+        let number = request.number();
+        assert_eq!(
+            ((number >> 16) & 0x3fff) as usize,
+            size_of::<T>(),
+            "{request:?} takes another struct"
+        );
+        // SAFETY: `arg` is a live, exclusively borrowed struct of exactly the
+        // size the request encodes, so the kernel reads and writes only it;
+        // T is FromBytes, so whatever the kernel writes is a valid T; the
+        // addresses inside it are valid per this function's contract.
+        let rc = unsafe {
+            libc::ioctl(
+                file.as_raw_fd(),
+                number as libc::Ioctl,
+                std::ptr::from_mut(arg).cast::<libc::c_void>(),
+            )
+        };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dom0_abi::Status;
 
     #[test]
     fn missing_device_says_to_load_the_driver() {
@@ -219,14 +513,13 @@ mod tests {
 
     #[test]
     fn permission_denied_says_to_run_as_root() {
-        let err = open_error(
-            Path::new(HVCTL_PATH),
-            io::ErrorKind::PermissionDenied.into(),
-        );
-        assert_eq!(
-            err.to_string(),
-            "permission denied opening /dev/hvctl: xl-rs must run as root"
-        );
+        for errno in [libc::EACCES, libc::EPERM] {
+            let err = open_error(Path::new(HVCTL_PATH), io::Error::from_raw_os_error(errno));
+            assert_eq!(
+                err.to_string(),
+                "permission denied opening /dev/hvctl: xl-rs must run as root"
+            );
+        }
     }
 
     #[test]
@@ -239,5 +532,90 @@ mod tests {
             err.to_string()
                 .contains("ABI 1.0, the hypervisor speaks 2.1")
         );
+    }
+
+    /// The errno table of dom0-abi uses the C library's numbers.
+    #[test]
+    fn status_errnos_are_the_libc_ones() {
+        let libc_errno = |status: Status| match status {
+            Status::Ok => 0,
+            Status::NotPermitted => libc::EPERM,
+            Status::InvalidOperation => libc::ENOSYS,
+            Status::InvalidArgument => libc::EINVAL,
+            Status::BadAddress => libc::EFAULT,
+            Status::TooBig => libc::E2BIG,
+            Status::BufferTooSmall => libc::ENOBUFS,
+            Status::NoSuchDomain => libc::ESRCH,
+            Status::NoMemory => libc::ENOMEM,
+            Status::VersionMismatch => libc::EPROTO,
+            Status::Busy => libc::EBUSY,
+            Status::NotImplemented => libc::EOPNOTSUPP,
+            Status::BadState => libc::EALREADY,
+            Status::Exists => libc::EEXIST,
+        };
+        for status in Status::ALL {
+            assert_eq!(
+                ioctl::status_errno(status),
+                libc_errno(status),
+                "{status:?}"
+            );
+        }
+        assert_eq!(ioctl::UNKNOWN_STATUS_ERRNO, libc::EIO);
+    }
+
+    #[test]
+    fn ioctl_errnos_become_user_errors() {
+        let err = ioctl_error(
+            "listing domains",
+            Ioctl::DomainList,
+            io::Error::from_raw_os_error(libc::ESRCH),
+        );
+        assert_eq!(
+            err.to_string(),
+            "listing domains: the hypervisor refused: no such domain (-7)"
+        );
+        let err = ioctl_error(
+            "reading hypervisor information",
+            Ioctl::HvInfo,
+            io::Error::from_raw_os_error(libc::ENOTTY),
+        );
+        assert!(
+            err.to_string()
+                .contains("does not know this request (ioctl 0x8058de01)"),
+            "{err}"
+        );
+        let err = ioctl_error("x", Ioctl::Raw, io::Error::from_raw_os_error(libc::ENODEV));
+        assert!(matches!(err, DeviceError::Driver { .. }), "{err}");
+    }
+
+    /// An ioctl on something that is not /dev/hvctl fails cleanly (`ENOTTY`).
+    #[test]
+    fn requests_on_another_file_are_unknown() {
+        let file = File::open("/dev/null").unwrap();
+        let mut dev = HvctlDevice { file };
+        let err = dev.hv_info().unwrap_err();
+        assert!(matches!(err, DeviceError::UnknownRequest { .. }), "{err}");
+        let err = dev.domain_list().unwrap_err();
+        assert!(matches!(err, DeviceError::UnknownRequest { .. }), "{err}");
+        let err = dev.log_read(false).unwrap_err();
+        assert!(matches!(err, DeviceError::UnknownRequest { .. }), "{err}");
+        let err = dev.domain_info(0).unwrap_err();
+        assert!(matches!(err, DeviceError::UnknownRequest { .. }), "{err}");
+        let err = dev.negotiate().unwrap_err();
+        assert!(matches!(err, DeviceError::UnknownRequest { .. }), "{err}");
+    }
+
+    #[test]
+    fn host_facts_come_from_proc() {
+        let dir = std::env::temp_dir().join(format!("xl-rs-host-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hostname"), "dom0\n").unwrap();
+        std::fs::write(dir.join("osrelease"), "6.1.0-56-amd64\n").unwrap();
+        let facts = HostFacts::read_from(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(facts.host, "dom0");
+        assert_eq!(facts.release, "6.1.0-56-amd64");
+        assert_eq!(facts.version, "?");
+        assert_eq!(facts.machine, std::env::consts::ARCH);
     }
 }

@@ -5,7 +5,7 @@ use dom0_abi::domain::{DOMAIN_FLAG_PRIVILEGED, DomainState};
 use dom0_abi::info::{VMX_EPT, VMX_EPT_2M};
 use dom0_abi::{AbiVersion, DomainInfo, HvInfo};
 use xl_rs::cli::Cli;
-use xl_rs::device::{DeviceError, HvctlOpener, Hypervisor, Opener};
+use xl_rs::device::{DeviceError, HostFacts, HvctlOpener, Hypervisor, LogText, Opener};
 
 struct Mock {
     version: AbiVersion,
@@ -61,8 +61,11 @@ impl Hypervisor for Mock {
         ])
     }
 
-    fn log_read(&mut self, clear: bool) -> Result<Vec<u8>, DeviceError> {
-        Ok(format!("(XEN) log, clear={clear}\n").into_bytes())
+    fn log_read(&mut self, clear: bool) -> Result<LogText, DeviceError> {
+        Ok(LogText {
+            text: format!("(XEN) log, clear={clear}\n").into_bytes(),
+            dropped: if clear { 0 } else { 42 },
+        })
     }
 }
 
@@ -71,6 +74,15 @@ struct MockOpener(AbiVersion);
 impl Opener for MockOpener {
     fn open(&self) -> Result<Box<dyn Hypervisor>, DeviceError> {
         Ok(Box::new(Mock { version: self.0 }))
+    }
+
+    fn host_facts(&self) -> HostFacts {
+        HostFacts {
+            host: "dom0".to_owned(),
+            release: "6.1.0-56-amd64".to_owned(),
+            version: "#1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2".to_owned(),
+            machine: "x86_64".to_owned(),
+        }
     }
 }
 
@@ -121,19 +133,73 @@ fn list_json_and_filters() {
 }
 
 #[test]
-fn info_prints_memory_in_mib_and_features() {
+fn info_prints_xl_style_key_value_lines() {
     let (result, out, _) = run(&["info"]);
     result.unwrap();
-    assert!(out.contains("hypervisor            : oxen 0.1.0\n"));
-    assert!(out.contains("total_memory          : 1024\n"));
-    assert!(out.contains("free_memory           : 512\n"));
-    assert!(out.contains("vmx_features          : ept ept_2m\n"));
+    let want = format!(
+        "\
+host                   : dom0
+release                : 6.1.0-56-amd64
+version                : #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2
+machine                : x86_64
+nr_cpus                : 2
+tsc_khz                : 2000000
+vmx_features           : ept ept_2m
+total_memory           : 1024
+free_memory            : 512
+dom0_memory            : 256
+hypervisor_version     : oxen 0.1.0
+abi_version            : 1.0
+pagesize               : 4096
+uptime_s               : 1.5
+xl_rs_version          : {}
+xl_rs_abi_version      : 1.0
+",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(out, want);
+    // Every line is `key : value` with xl's 23-column key.
+    for line in out.lines() {
+        assert_eq!(line.find(" : "), Some(22), "{line}");
+    }
 }
 
 #[test]
-fn dmesg_passes_the_clear_flag() {
-    assert_eq!(run(&["dmesg"]).1, "(XEN) log, clear=false\n");
-    assert_eq!(run(&["dmesg", "-c"]).1, "(XEN) log, clear=true\n");
+fn dmesg_passes_the_clear_flag_and_notes_lost_text() {
+    let (result, out, err) = run(&["dmesg"]);
+    result.unwrap();
+    assert_eq!(out, "(XEN) log, clear=false\n");
+    assert_eq!(
+        err,
+        "xl-rs: 42 bytes of older log text were lost to ring wrap\n"
+    );
+    let (result, out, err) = run(&["dmesg", "-c"]);
+    result.unwrap();
+    assert_eq!(out, "(XEN) log, clear=true\n");
+    assert_eq!(err, "");
+}
+
+#[test]
+fn list_long_is_json_like_json() {
+    let (result, long, _) = run(&["list", "-l"]);
+    result.unwrap();
+    let (result, json, _) = run(&["list", "--json"]);
+    result.unwrap();
+    assert_eq!(long, json);
+    let v: serde_json::Value = serde_json::from_str(&long).unwrap();
+    assert_eq!(v[0]["name"], "Domain-0");
+    assert_eq!(v[0]["state"], "r-----");
+    assert_eq!(v[1]["state"], "--p---");
+}
+
+#[test]
+fn version_flag_names_tool_and_abi() {
+    let err = Cli::try_parse_from(["xl-rs", "--version"]).unwrap_err();
+    assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+    assert_eq!(
+        err.render().to_string(),
+        format!("xl-rs {} (dom0-abi 1.0)\n", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]

@@ -21,9 +21,13 @@ pub enum InitramfsKind {
     /// `dom0-boot` / `dom0-bzimage`: report CPUs, memory, the hypervisor
     /// flag and uptime, then power off.
     Dom0Boot,
-    /// `dom0-isolation`: probe the physical ranges of `oxen.probe=` through
-    /// /dev/mem for the hypervisor's canaries, then power off.
+    /// `dom0-isolation`: probe dom0's reserved memory through /dev/mem with
+    /// `/bin/oxen-memprobe` (all 0xff, no canary, writes dropped), then
+    /// power off.
     Isolation,
+    /// `xl-info`: load the `hvctl` driver, run `xl-rs info`, `list` and
+    /// `dmesg`, check that a non-root user is refused, then power off.
+    XlInfo,
 }
 
 impl InitramfsKind {
@@ -32,6 +36,7 @@ impl InitramfsKind {
         match self {
             Self::Dom0Boot => "dom0-boot",
             Self::Isolation => "isolation",
+            Self::XlInfo => "xl-info",
         }
     }
 
@@ -46,7 +51,8 @@ impl InitramfsKind {
         match self {
             // /dev/cpu/N/cpuid, to read the hypervisor's CPUID signature.
             Self::Dom0Boot => &["cpuid.ko"],
-            Self::Isolation => &[],
+            // hvctl.ko is not Debian's: it comes as an extra file.
+            Self::Isolation | Self::XlInfo => &[],
         }
     }
 }

@@ -29,7 +29,10 @@
 mod bzimage;
 mod cpio;
 mod debian;
+mod hvctl;
 mod initramfs;
+#[cfg(test)]
+mod memprobe_tests;
 mod named;
 
 use std::collections::BTreeMap;
@@ -416,19 +419,37 @@ fn relocate_headers_makefile(build_dir: &Path, unpacked: &Path) -> Result<()> {
 }
 
 /// `tools/bench/oxen-bench.c`, the in-guest micro-benchmarks (CPUID exit
-/// round trip, getppid), built with `gcc -static -O2` into
-/// `target/assets/oxen-bench`; rebuilt only when the source is newer.
-/// Installs gcc and libc6-dev ([`crate::deps::BENCH_TOOL`]) when missing.
+/// round trip, getppid), built into `target/assets/oxen-bench` (see
+/// [`static_c_tool`]).
 pub fn oxen_bench(root: &Path) -> Result<PathBuf> {
-    let source = root.join("tools/bench/oxen-bench.c");
-    let out = assets_dir(root).join("oxen-bench");
+    static_c_tool(root, "tools/bench/oxen-bench.c", "oxen-bench")
+}
+
+/// `tests/qemu/initramfs/oxen-memprobe.c`, the dom0-isolation probe (reads
+/// and writes dom0's reserved memory through /dev/mem), built into
+/// `target/assets/oxen-memprobe` (see [`static_c_tool`]).
+pub fn oxen_memprobe(root: &Path) -> Result<PathBuf> {
+    static_c_tool(
+        root,
+        "tests/qemu/initramfs/oxen-memprobe.c",
+        "oxen-memprobe",
+    )
+}
+
+/// Builds the C program `source` (relative to `root`) for a guest's
+/// initramfs with `gcc -static -O2` into `target/assets/<name>`; rebuilt only
+/// when the source is newer. Installs gcc and libc6-dev
+/// ([`crate::deps::GUEST_TOOLS`]) when missing.
+fn static_c_tool(root: &Path, source: &str, name: &str) -> Result<PathBuf> {
+    let source = root.join(source);
+    let out = assets_dir(root).join(name);
     let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     if let (Some(built), Some(written)) = (modified(&out), modified(&source))
         && built >= written
     {
         return Ok(out);
     }
-    crate::deps::ensure(crate::deps::BENCH_TOOL)?;
+    crate::deps::ensure(crate::deps::GUEST_TOOLS)?;
     std::fs::create_dir_all(assets_dir(root))?;
     let status = std::process::Command::new("gcc")
         .args(["-static", "-O2", "-o"])
@@ -551,7 +572,8 @@ mod tests {
     }
 
     /// Fetches the real Debian kernel and busybox, extracts vmlinux and
-    /// builds both initramfs images under `target/assets/` (network, ~75 MB).
+    /// builds both initramfs images with their programs under
+    /// `target/assets/` (network, ~75 MB; gcc).
     /// `cargo test -p xtask -- --ignored --nocapture real_assets`
     #[test]
     #[ignore = "downloads the Debian kernel"]
@@ -568,9 +590,19 @@ mod tests {
             assert_eq!(options.get(name).map(String::as_str), Some("y"), "{name}");
         }
         assert!(info.pvh_entry > 0 && vmlinux.is_file());
-        for kind in [InitramfsKind::Dom0Boot, InitramfsKind::Isolation] {
-            let out = assets_dir(root).join(format!("initramfs-{}.cpio", kind.name()));
-            build_initramfs(root, kind, &[], &out).unwrap();
+        // Through the resolver, as scenarios make them (with their programs).
+        let mut resolver = Resolver::new(root);
+        for (asset, program) in [
+            (NamedAsset::InitramfsDom0Boot, "bin/oxen-bench"),
+            (NamedAsset::InitramfsIsolation, "bin/oxen-memprobe"),
+        ] {
+            let image = resolver.resolve(asset).unwrap();
+            let members = cpio::parse(&std::fs::read(&image).unwrap()).unwrap();
+            assert!(
+                members.iter().any(|member| member.name == program),
+                "{} has no {program}",
+                image.display()
+            );
         }
     }
 }

@@ -9,9 +9,10 @@ use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 
+use super::hvctl::xl_info_extras;
 use super::{
     ExtraFile, InitramfsKind, assets_dir, build_initramfs, debian_kernel, debian_vmlinux,
-    oxen_bench,
+    oxen_bench, oxen_memprobe,
 };
 
 /// A generated asset that a module path may name as `@NAME`.
@@ -25,15 +26,19 @@ pub enum NamedAsset {
     InitramfsDom0Boot,
     /// `@initramfs-isolation`: the isolation initramfs (`init-isolation.sh`).
     InitramfsIsolation,
+    /// `@initramfs-xl-info`: the xl-info initramfs (`init-xl-info.sh`) with
+    /// `hvctl.ko`, `xl-rs` and `oxen-runas`.
+    InitramfsXlInfo,
 }
 
 impl NamedAsset {
     /// Every asset, in the order of the documentation.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Dom0Vmlinux,
         Self::Dom0Bzimage,
         Self::InitramfsDom0Boot,
         Self::InitramfsIsolation,
+        Self::InitramfsXlInfo,
     ];
 
     /// The name after `@`.
@@ -43,6 +48,7 @@ impl NamedAsset {
             Self::Dom0Bzimage => "dom0-bzimage",
             Self::InitramfsDom0Boot => "initramfs-dom0-boot",
             Self::InitramfsIsolation => "initramfs-isolation",
+            Self::InitramfsXlInfo => "initramfs-xl-info",
         }
     }
 
@@ -73,6 +79,12 @@ impl NamedAsset {
         match self {
             Self::Dom0Vmlinux => debian_vmlinux(root).map(|(_, vmlinux, _)| vmlinux),
             Self::Dom0Bzimage => debian_kernel(root).map(|kernel| kernel.bzimage),
+            Self::InitramfsXlInfo => {
+                let kind = InitramfsKind::XlInfo;
+                let out = assets_dir(root).join(format!("initramfs-{}.cpio", kind.name()));
+                build_initramfs(root, kind, &xl_info_extras(root)?, &out)?;
+                Ok(out)
+            }
             Self::InitramfsDom0Boot | Self::InitramfsIsolation => {
                 let kind = if self == Self::InitramfsDom0Boot {
                     InitramfsKind::Dom0Boot
@@ -80,16 +92,18 @@ impl NamedAsset {
                     InitramfsKind::Isolation
                 };
                 let out = assets_dir(root).join(format!("initramfs-{}.cpio", kind.name()));
-                // dom0-boot's /init runs the micro-benchmarks when present.
-                let extras = if kind == InitramfsKind::Dom0Boot {
-                    vec![ExtraFile {
-                        source: oxen_bench(root)?,
-                        dest: "/bin/oxen-bench".to_owned(),
-                        mode: 0o755,
-                    }]
-                } else {
-                    Vec::new()
+                // dom0-boot's /init runs the micro-benchmarks when present;
+                // the isolation /init runs the memory probe.
+                let (source, dest) = match kind {
+                    InitramfsKind::Dom0Boot => (oxen_bench(root)?, "/bin/oxen-bench"),
+                    InitramfsKind::Isolation => (oxen_memprobe(root)?, "/bin/oxen-memprobe"),
+                    InitramfsKind::XlInfo => unreachable!("@initramfs-xl-info has its own arm"),
                 };
+                let extras = vec![ExtraFile {
+                    source,
+                    dest: dest.to_owned(),
+                    mode: 0o755,
+                }];
                 build_initramfs(root, kind, &extras, &out)?;
                 Ok(out)
             }

@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * hvctl: dom0's control device for the Oxen hypervisor.
+ *
+ * /dev/hvctl (a misc device, mode 0600, CAP_SYS_ADMIN checked on open) turns
+ * each ioctl into one hypercall. Userspace cannot make hypercalls itself
+ * (VMCALL at CPL 3 raises #UD) and knows no guest-physical addresses, so
+ * for every request the driver
+ *
+ *   1. copies the argument struct in and checks it (reserved fields, flag
+ *      bits, sizes against OXEN_MAX_BUFFER_BYTES);
+ *   2. places the hypercall's arguments and buffers in freshly allocated,
+ *      physically contiguous kernel pages (never the stack, which is
+ *      vmalloc'ed, nor kvmalloc memory) and names them to the hypervisor by
+ *      physical address: dom0 runs identity-mapped, so its physical
+ *      addresses are the guest-physical ones;
+ *   3. executes VMCALL (RAX = operation, RDI, RSI, RDX, R10, R8 = arguments,
+ *      status back in RAX);
+ *   4. checks the counts the hypervisor returns against what was asked and
+ *      copies the results out.
+ *
+ * The ioctl numbers, the argument structs and the status-to-errno table come
+ * from oxen_abi.h, generated from the dom0-abi crate (docs/abi.md).
+ *
+ * On load the driver checks CPUID leaf 0x40000000 for Oxen's signature and
+ * negotiates the ABI version; it refuses to load on any other hypervisor, on
+ * bare metal, or when the ABI majors differ.
+ *
+ * Not here yet: event notification (a virtual PCI device with MSI, and
+ * poll() on the device); there is no poll method.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/compat.h>
+#include <linux/fs.h>
+#include <linux/gfp.h>
+#include <linux/kernel.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <asm/cpufeature.h>
+#include <asm/io.h>
+#include <asm/processor.h>
+
+#include "oxen_abi.h"
+
+/* The ABI version the hypervisor answered with at load time. */
+static u16 hv_abi_major;
+static u16 hv_abi_minor;
+
+/*
+ * One hypercall. The hypervisor returns the status in RAX; the argument
+ * registers are declared clobbered as well, so that nothing is assumed about
+ * what it leaves in them. "memory": the hypervisor reads and writes the
+ * buffers named by physical address.
+ */
+static s64 oxen_hypercall(u64 op, u64 a1, u64 a2, u64 a3, u64 a4, u64 a5)
+{
+	register u64 r10 asm("r10") = a4;
+	register u64 r8 asm("r8") = a5;
+	u64 rax = op;
+
+	asm volatile("vmcall"
+		     : "+a"(rax), "+D"(a1), "+S"(a2), "+d"(a3), "+r"(r10),
+		       "+r"(r8)
+		     :
+		     : "memory", "cc");
+	return (s64)rax;
+}
+
+/* The ioctl result for a hypercall status: 0, or the status's -errno. */
+static long status_to_ret(s64 status)
+{
+	return status >= 0 ? 0 : -oxen_status_errno(status);
+}
+
+/*
+ * A zeroed, physically contiguous, page-aligned kernel buffer of at least
+ * one page for `size` bytes; the caller has bounded `size`.
+ */
+static void *bounce_alloc(size_t size)
+{
+	return alloc_pages_exact(max_t(size_t, size, PAGE_SIZE),
+				 GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN);
+}
+
+static void bounce_free(void *buf, size_t size)
+{
+	free_pages_exact(buf, max_t(size_t, size, PAGE_SIZE));
+}
+
+static u64 gpa_of(void *buf)
+{
+	return (u64)virt_to_phys(buf);
+}
+
+/* The ABI version negotiation, for the driver itself and for VERSION. */
+static s64 negotiate(struct oxen_version_args *args)
+{
+	args->hypervisor_major = 0;
+	args->hypervisor_minor = 0;
+	return oxen_hypercall(OXEN_OP_VERSION, gpa_of(args), 0, 0, 0, 0);
+}
+
+static long hvctl_version(void __user *uarg)
+{
+	struct oxen_version_args *args;
+	long ret;
+	s64 status;
+
+	args = bounce_alloc(sizeof(*args));
+	if (!args)
+		return -ENOMEM;
+	if (copy_from_user(args, uarg, sizeof(*args))) {
+		ret = -EFAULT;
+		goto out;
+	}
+	status = negotiate(args);
+	/* Copied out on VERSION_MISMATCH too: the caller names both versions. */
+	if (copy_to_user(uarg, args, sizeof(*args)))
+		ret = -EFAULT;
+	else
+		ret = status_to_ret(status);
+out:
+	bounce_free(args, sizeof(*args));
+	return ret;
+}
+
+static long hvctl_hv_info(void __user *uarg)
+{
+	struct oxen_hv_info *info;
+	long ret;
+	s64 status;
+
+	info = bounce_alloc(sizeof(*info));
+	if (!info)
+		return -ENOMEM;
+	status = oxen_hypercall(OXEN_OP_HV_INFO, gpa_of(info), sizeof(*info),
+				0, 0, 0);
+	if (status < 0) {
+		ret = status_to_ret(status);
+	} else if (status > (s64)sizeof(*info)) {
+		pr_warn_ratelimited("HV_INFO wrote %lld bytes into %zu\n",
+				    status, sizeof(*info));
+		ret = -EIO;
+	} else if (copy_to_user(uarg, info, sizeof(*info))) {
+		ret = -EFAULT;
+	} else {
+		ret = 0;
+	}
+	bounce_free(info, sizeof(*info));
+	return ret;
+}
+
+static long hvctl_log_read(void __user *uarg)
+{
+	struct oxen_ioctl_log_read req;
+	struct oxen_log_read_args *args;
+	void __user *dest;
+	void *buf;
+	long ret;
+	s64 status;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags & ~(u32)OXEN_LOG_READ_CLEAR)
+		return -EINVAL;
+	if (req.size > OXEN_MAX_BUFFER_BYTES)
+		return -E2BIG;
+	dest = u64_to_user_ptr(req.buffer);
+	/* Checked before the hypercall: a clearing read must not lose text. */
+	if (!access_ok(dest, req.size))
+		return -EFAULT;
+
+	args = bounce_alloc(sizeof(*args));
+	buf = bounce_alloc(req.size);
+	if (!args || !buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	args->buffer_gpa = gpa_of(buf);
+	args->size = req.size;
+	args->flags = req.flags;
+	status = oxen_hypercall(OXEN_OP_LOG_READ, gpa_of(args), 0, 0, 0, 0);
+	if (status < 0) {
+		ret = status_to_ret(status);
+		goto out;
+	}
+	if (args->returned > req.size) {
+		pr_warn_ratelimited("LOG_READ returned %u bytes for %u\n",
+				    args->returned, req.size);
+		ret = -EIO;
+		goto out;
+	}
+	if (copy_to_user(dest, buf, args->returned)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	req.returned = args->returned;
+	req.dropped = args->dropped;
+	ret = copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+out:
+	if (buf)
+		bounce_free(buf, req.size);
+	if (args)
+		bounce_free(args, sizeof(*args));
+	return ret;
+}
+
+static long hvctl_domain_list(void __user *uarg)
+{
+	struct oxen_ioctl_domain_list req;
+	struct oxen_domain_list_args *args;
+	void __user *dest;
+	size_t bytes;
+	void *buf;
+	long ret;
+	s64 status;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.capacity > OXEN_MAX_DOMAIN_LIST_CAPACITY)
+		return -E2BIG;
+	bytes = (size_t)req.capacity * sizeof(struct oxen_domain_info);
+	dest = u64_to_user_ptr(req.buffer);
+	if (!access_ok(dest, bytes))
+		return -EFAULT;
+
+	args = bounce_alloc(sizeof(*args));
+	buf = bounce_alloc(bytes);
+	if (!args || !buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	args->buffer_gpa = gpa_of(buf);
+	args->capacity = req.capacity;
+	args->start_domid = req.start_domid;
+	status = oxen_hypercall(OXEN_OP_DOMAIN_LIST, gpa_of(args), 0, 0, 0, 0);
+	if (status < 0) {
+		ret = status_to_ret(status);
+		goto out;
+	}
+	if (args->returned > req.capacity) {
+		pr_warn_ratelimited("DOMAIN_LIST returned %u records for %u\n",
+				    args->returned, req.capacity);
+		ret = -EIO;
+		goto out;
+	}
+	if (copy_to_user(dest, buf,
+			 (size_t)args->returned *
+				 sizeof(struct oxen_domain_info))) {
+		ret = -EFAULT;
+		goto out;
+	}
+	req.returned = args->returned;
+	req.total = args->total;
+	ret = copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+out:
+	if (buf)
+		bounce_free(buf, bytes);
+	if (args)
+		bounce_free(args, sizeof(*args));
+	return ret;
+}
+
+static long hvctl_domain_info(void __user *uarg)
+{
+	struct oxen_ioctl_domain_info *req;
+	struct oxen_domain_info *info;
+	long ret;
+	s64 status;
+
+	/* 120 bytes: too many for the stack frame of an ioctl. */
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	info = bounce_alloc(sizeof(*info));
+	if (!req || !info) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (copy_from_user(req, uarg, sizeof(*req))) {
+		ret = -EFAULT;
+		goto out;
+	}
+	if (req->reserved) {
+		ret = -EINVAL;
+		goto out;
+	}
+	status = oxen_hypercall(OXEN_OP_DOMAIN_INFO, req->domid, gpa_of(info),
+				0, 0, 0);
+	if (status < 0) {
+		ret = status_to_ret(status);
+		goto out;
+	}
+	req->info = *info;
+	ret = copy_to_user(uarg, req, sizeof(*req)) ? -EFAULT : 0;
+out:
+	if (info)
+		bounce_free(info, sizeof(*info));
+	kfree(req);
+	return ret;
+}
+
+/* Registers straight through, for tests of the hypervisor's own checks. */
+static long hvctl_raw(void __user *uarg)
+{
+	struct oxen_ioctl_raw req;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	req.status = oxen_hypercall(req.op, req.arg1, req.arg2, req.arg3,
+				    req.arg4, req.arg5);
+	return copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+}
+
+static long hvctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case OXEN_IOCTL_VERSION:
+		return hvctl_version(uarg);
+	case OXEN_IOCTL_HV_INFO:
+		return hvctl_hv_info(uarg);
+	case OXEN_IOCTL_LOG_READ:
+		return hvctl_log_read(uarg);
+	case OXEN_IOCTL_DOMAIN_LIST:
+		return hvctl_domain_list(uarg);
+	case OXEN_IOCTL_DOMAIN_INFO:
+		return hvctl_domain_info(uarg);
+	case OXEN_IOCTL_RAW:
+		return hvctl_raw(uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int hvctl_open(struct inode *inode, struct file *file)
+{
+	/* The node is 0600 root; a root without CAP_SYS_ADMIN is refused too. */
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	return nonseekable_open(inode, file);
+}
+
+static const struct file_operations hvctl_fops = {
+	.owner = THIS_MODULE,
+	.open = hvctl_open,
+	.unlocked_ioctl = hvctl_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	/* nonseekable_open() makes lseek fail with ESPIPE. */
+};
+
+static struct miscdevice hvctl_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "hvctl",
+	.fops = &hvctl_fops,
+	.mode = 0600,
+};
+
+/* Whether CPUID says we run on Oxen; logs why not. */
+static bool on_oxen(void)
+{
+	static const char want[] = OXEN_CPUID_SIGNATURE;
+	u32 eax, regs[3];
+	char sig[13];
+	int i;
+
+	if (!boot_cpu_has(X86_FEATURE_HYPERVISOR)) {
+		pr_err("no hypervisor (the CPUID hypervisor bit is clear): hvctl runs only in dom0 of the Oxen hypervisor\n");
+		return false;
+	}
+	cpuid(OXEN_CPUID_LEAF, &eax, &regs[0], &regs[1], &regs[2]);
+	memcpy(sig, regs, 12);
+	sig[12] = '\0';
+	if (memcmp(sig, want, 12) == 0)
+		return true;
+	for (i = 0; i < 12; i++)
+		if (sig[i] < 0x20 || sig[i] > 0x7e)
+			sig[i] = '.';
+	pr_err("CPUID leaf 0x%x signature is \"%s\", not \"%s\": this is not the Oxen hypervisor\n",
+	       OXEN_CPUID_LEAF, sig, want);
+	return false;
+}
+
+static int __init hvctl_init(void)
+{
+	struct oxen_version_args *args;
+	s64 status;
+	int ret;
+
+	if (!on_oxen())
+		return -ENODEV;
+
+	args = bounce_alloc(sizeof(*args));
+	if (!args)
+		return -ENOMEM;
+	args->caller_major = OXEN_ABI_VERSION_MAJOR;
+	args->caller_minor = OXEN_ABI_VERSION_MINOR;
+	status = negotiate(args);
+	hv_abi_major = args->hypervisor_major;
+	hv_abi_minor = args->hypervisor_minor;
+	bounce_free(args, sizeof(*args));
+
+	if (status == OXEN_STATUS_VERSION_MISMATCH ||
+	    (status >= 0 && hv_abi_major != OXEN_ABI_VERSION_MAJOR)) {
+		pr_err("ABI mismatch: this driver speaks hypercall ABI %u.%u, the hypervisor speaks %u.%u; refusing to load\n",
+		       OXEN_ABI_VERSION_MAJOR, OXEN_ABI_VERSION_MINOR,
+		       hv_abi_major, hv_abi_minor);
+		return -EPROTO;
+	}
+	if (status < 0) {
+		pr_err("ABI negotiation failed: the VERSION hypercall returned status %lld; refusing to load\n",
+		       status);
+		return -oxen_status_errno(status);
+	}
+
+	ret = misc_register(&hvctl_misc);
+	if (ret) {
+		pr_err("cannot register /dev/hvctl (error %d)\n", ret);
+		return ret;
+	}
+	pr_info("Oxen hypervisor ABI %u.%u (driver built for %u.%u); /dev/hvctl ready\n",
+		hv_abi_major, hv_abi_minor, OXEN_ABI_VERSION_MAJOR,
+		OXEN_ABI_VERSION_MINOR);
+	return 0;
+}
+
+static void __exit hvctl_exit(void)
+{
+	misc_deregister(&hvctl_misc);
+}
+
+module_init(hvctl_init);
+module_exit(hvctl_exit);
+
+MODULE_DESCRIPTION("Control device (/dev/hvctl) for the Oxen hypervisor's dom0");
+MODULE_LICENSE("Dual MIT/GPL");
+MODULE_VERSION("0.1.0");
