@@ -13,7 +13,7 @@ use crate::arch::x86_64::physmem::phys_slice;
 use crate::arch::x86_64::vmx_backend::domain::Domain;
 use crate::arch::x86_64::vmx_backend::hidden::{self, HiddenMemory};
 use crate::arch::x86_64::vmx_backend::setup::{EntryState, Segment};
-use crate::arch::x86_64::vmx_backend::{StopReason, Vcpu};
+use crate::arch::x86_64::vmx_backend::{StopReason, Vcpu, pcpu};
 use crate::arch::x86_64::{cpu, idt, lapic, percpu, power, vmx};
 use crate::boot::multiboot2::{BootInfo, MemoryKind, MemoryRegion};
 use crate::cmdline::{ExitAction, Options};
@@ -270,7 +270,7 @@ pub fn launch(
     let mut vcpu = Vcpu::new(0, domain, &state)?;
     vcpu.regs.rbx = boot_state.rbx;
     vcpu.regs.rsi = boot_state.rsi;
-    let stop = vcpu.run();
+    let stop = pcpu::run_one(&mut vcpu);
     finish_dom0(domain, stop, opts.on_exit, opts.exit_stats)
 }
 
@@ -404,7 +404,7 @@ pub fn ap_run(index: usize) {
     let state = EntryState::after_sipi(vector);
     match Vcpu::new(index, domain, &state) {
         Ok(mut v) => {
-            let stop = v.run();
+            let stop = pcpu::run_one(&mut v);
             if stop != StopReason::PowerOff && stop != StopReason::Reboot {
                 log::error!("dom0 vCPU{index} stopped: {stop:?}");
             }

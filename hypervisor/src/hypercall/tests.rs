@@ -1,6 +1,5 @@
 use super::sim::{SimMemory, SimPlatform};
 use super::*;
-use alloc::vec::Vec;
 use proptest::prelude::*;
 
 /// Caller RAM: [0x1000, 0x9000) and [0x10_0000, 0x10_2000).

@@ -114,6 +114,20 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, host: [u32; 4], ctx: &CpuidContext) 
     [a, b, c, d]
 }
 
+/// Whether a guest may set XCR0 to `value`, given the bits the CPU supports
+/// (`host`, CPUID.(EAX=0xD,ECX=0)): x87 set, nothing outside
+/// [`GUEST_XCR0_MASK`] and the host, AVX only with SSE (SDM Vol. 1 §13.3).
+pub fn xcr0_valid(value: u64, host: u64) -> bool {
+    xcr0_loadable(value, host & GUEST_XCR0_MASK)
+}
+
+/// Whether XSETBV may load `value` into XCR0 on a CPU supporting the bits
+/// `supported`: x87 set, nothing unsupported, AVX only with SSE (SDM Vol. 2D
+/// XSETBV, Vol. 1 §13.3).
+pub fn xcr0_loadable(value: u64, supported: u64) -> bool {
+    value & 1 != 0 && value & !supported == 0 && !(value & 4 != 0 && value & 2 == 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +170,16 @@ mod tests {
         let ctx = CpuidContext { tsc_khz: 0, ..CTX };
         assert_eq!(guest_cpuid(0x15, 0, [2, 3, 4, 5], &ctx), [2, 3, 4, 5]);
         assert_eq!(guest_cpuid(0, 0, [0xD, 1, 2, 3], &ctx), [0xD, 1, 2, 3]);
+    }
+
+    #[test]
+    fn xcr0_rules() {
+        let host = 0x2E7; // x87, SSE, AVX, MPX, AVX-512
+        assert!(xcr0_valid(0x7, host));
+        assert!(xcr0_valid(0x3, host));
+        assert!(!xcr0_valid(0x2, host), "x87 must be set");
+        assert!(!xcr0_valid(0x5, host), "AVX needs SSE");
+        assert!(!xcr0_valid(0xE7, host), "AVX-512 is hidden from guests");
+        assert!(!xcr0_valid(0x7, 0x3), "not beyond the host");
     }
 }

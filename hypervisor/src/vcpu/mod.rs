@@ -5,5 +5,8 @@
 pub mod bitmaps;
 pub mod cpuid;
 pub mod debug_keys;
+pub mod exit_event;
 pub mod hidden_write;
+pub mod io_policy;
+pub mod msr_policy;
 pub mod stats;

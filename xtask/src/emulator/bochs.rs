@@ -65,10 +65,13 @@ pub fn bochsrc(machine: &Machine) -> String {
             None => format!("com1: enabled=1, mode=file, dev={}", quoted(&machine.serial_log())),
         },
         format!("log: {}", quoted(&machine.emulator_log())),
-        // A BIOS panic is the guest's business: after a reset Bochs' BIOS
-        // reports "Keyboard error:21" (its KBC self-test after a warm
-        // reset) and boots on; everything else that panics stops the run.
-        "panic: action=fatal, biosdev=report".to_owned(),
+        // Reported, not fatal: after a warm reset Bochs' own BIOS panics
+        // with "Keyboard error:21" (its keyboard self-test races the
+        // emulated controller at high `ips`, a known Bochs BIOS issue) and
+        // then boots on. The BIOS's log module cannot be named here (it is
+        // created after the configuration is read), so this is global; a
+        // real emulator failure still shows as a timeout or a fail pattern.
+        "panic: action=report".to_owned(),
         "error: action=report".to_owned(),
         "info: action=report".to_owned(),
         "debug: action=ignore".to_owned(),

@@ -51,6 +51,27 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
     [r.eax, r.ebx, r.ecx, r.edx]
 }
 
+/// XCR0 cannot take the value asked for (XSETBV would fault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Xcr0Refused;
+
+/// Sets XCR0 to `value` if CPUID says the CPU supports every bit of it and
+/// CR4.OSXSAVE is set; otherwise changes nothing.
+pub fn set_xcr0(value: u64) -> Result<(), Xcr0Refused> {
+    let leaf = cpuid(0xD, 0);
+    let supported = u64::from(leaf[0]) | (u64::from(leaf[3]) << 32);
+    if !crate::vcpu::cpuid::xcr0_loadable(value, supported) || read_cr4() & (1 << 18) == 0 {
+        return Err(Xcr0Refused);
+    }
+    // SAFETY: the checks above are the conditions under which XSETBV of
+    // XCR0 does not fault (SDM Vol. 2D XSETBV); the hypervisor itself uses
+    // no extended state, so XCR0 only matters to the guest it runs.
+    unsafe {
+        asm!("xsetbv", in("ecx") 0u32, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nomem, nostack));
+    }
+    Ok(())
+}
+
 /// The time-stamp counter.
 #[inline]
 pub fn rdtsc() -> u64 {

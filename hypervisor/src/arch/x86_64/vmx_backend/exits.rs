@@ -1,20 +1,22 @@
-//! VM-exit handling for the VT-x backend (exit reasons: SDM Vol.3D Appendix C;
-//! qualifications: SDM Vol.3C §28.2.1).
+//! VM-exit handling for the VT-x backend, written against the vendor-neutral
+//! [`ExitEvent`]s that `decode.rs` makes of each exit and the pure policies
+//! in `crate::vcpu` (MSRs, dom0's ports); what is left here is carrying the
+//! decisions out on the VMCS, the virtual APIC and the hardware.
 
-use core::arch::asm;
 use core::sync::atomic::Ordering;
 
 use super::{StopReason, Vcpu};
 use crate::arch::x86_64::port::{inb, inl, inw, outb, outl, outw};
 use crate::arch::x86_64::vmcs::{read, write};
 use crate::arch::x86_64::{cpu, idt, lapic, percpu, serial};
-use crate::vcpu::debug_keys::{DebugKey, HELP};
 use crate::logger;
 use crate::vcpu::cpuid::{CpuidContext, guest_cpuid};
+use crate::vcpu::debug_keys::{DebugKey, HELP};
+use crate::vcpu::exit_event::{CrAccess, ExitEvent, IoAccess};
+use crate::vcpu::io_policy::{self, Dom0Ports, OutAction};
+use crate::vcpu::msr_policy::{self, ReadAction, WriteAction};
 use crate::vlapic::{Action, ApicFault, DeliveryMode, Shorthand};
-use crate::vmx::exit::ExitReason as R;
 use crate::vmx::fields::{Field32 as F32, Field64 as F64, FieldNat as FN};
-
 
 const CR0_PG: u64 = 1 << 31;
 const CR0_TS: u64 = 1 << 3;
@@ -22,48 +24,68 @@ const CR4_VMXE: u64 = 1 << 13;
 const EFER_LME: u64 = 1 << 8;
 const EFER_LMA: u64 = 1 << 10;
 
-/// Handles the exit that just happened; `Err` stops the vCPU.
-/// `raw` is the VMCS exit-reason field.
+/// Handles the exit that just happened (`raw`: the exit-reason field);
+/// `Err` stops the vCPU.
 pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
-    if raw & (1 << 31) != 0 {
-        log::error!(
-            "dom0 vCPU{}: VM entry failed, exit reason {} (33 = invalid guest state, 34 = MSR loading, 41 = machine check), qualification {:#x}",
-            v.index,
-            raw & 0xFFFF,
-            read(FN::ExitQualification)
-        );
-        dump_guest_state(v);
-        return Err(StopReason::Crash);
-    }
-    let r = raw & 0xFFFF;
-    let result = match R::from_basic(r as u16) {
-        Some(R::ExceptionOrNmi) => exception_or_nmi(v),
-        Some(R::ExternalInterrupt) => {
-            external_interrupt(read(F32::ExitInterruptionInfo) as u32);
+    let event = super::decode::decode(raw);
+    let result = match event {
+        ExitEvent::EntryFailed { reason, qualification } => {
+            log::error!(
+                "dom0 vCPU{}: VM entry failed, exit reason {reason} (33 = invalid guest state, 34 = MSR loading, 41 = machine check), qualification {qualification:#x}",
+                v.index
+            );
+            dump_guest_state(v);
+            Err(StopReason::Crash)
+        }
+        ExitEvent::Nmi => {
+            // A physical NMI while the guest ran: dom0 owns the platform,
+            // give it the NMI (SDM Table 25-17 type 2).
+            write(F32::EntryInterruptionInfo, u64::from(2 | (2 << 8) | (1u32 << 31)));
             Ok(())
         }
-        Some(R::TripleFault) => {
+        ExitEvent::DebugTrap => {
+            // #DB is intercepted only while a hidden-memory write is stepped.
+            if !super::hidden::debug_trap(v) {
+                inject_exception(1, None);
+            }
+            Ok(())
+        }
+        ExitEvent::Exception { vector } => {
+            log::error!("dom0 vCPU{}: unexpected exception {vector} exit", v.index);
+            dump_guest_state(v);
+            Err(StopReason::Crash)
+        }
+        ExitEvent::ExternalInterrupt { vector } => {
+            if let Some(vector) = vector {
+                external_interrupt(vector);
+            }
+            Ok(())
+        }
+        ExitEvent::TripleFault => {
             log::error!("dom0 vCPU{}: triple fault", v.index);
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
-        Some(R::InitSignal | R::StartupIpi) => Ok(()), // physical signals: not expected while running
-        Some(R::InterruptWindow | R::TprBelowThreshold | R::PreemptionTimerExpired) => Ok(()),
-        Some(R::Cpuid) => {
+        // Physical INIT/SIPI are not expected while a guest runs; the
+        // window and timer exits only give the scheduler a look in.
+        ExitEvent::InitOrSipi | ExitEvent::InterruptWindow | ExitEvent::TimerExpired => Ok(()),
+        ExitEvent::Cpuid => {
             cpuid(v);
             advance(v);
             Ok(())
         }
-        Some(R::Hlt) => {
+        ExitEvent::Hlt => {
             advance(v);
-            block(v);
+            // The scheduler runs something else, or waits, until the vCPU
+            // has an interrupt to take.
+            v.blocked = true;
             Ok(())
         }
-        Some(R::Invd | R::Wbinvd | R::Pause | R::Mwait | R::Monitor) => {
+        ExitEvent::Skip => {
             advance(v);
             Ok(())
         }
-        Some(R::Vmcall) => {
+        ExitEvent::Hypercall => {
             if super::hypercalls::vmcall(v) {
                 advance(v);
             } else {
@@ -71,34 +93,26 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             }
             Ok(())
         }
-        Some(
-            R::Getsec
-            | R::Vmclear
-            | R::Vmlaunch
-            | R::Vmptrld
-            | R::Vmptrst
-            | R::Vmread
-            | R::Vmresume
-            | R::Vmwrite
-            | R::Vmxoff
-            | R::Vmxon
-            | R::Invept
-            | R::Invvpid,
-        ) => {
+        ExitEvent::Unsupported => {
             // No nested VMX: #UD as on a CPU without it.
             inject_exception(6, None);
             Ok(())
         }
-        Some(R::ControlRegisterAccess) => cr_access(v),
-        Some(R::IoInstruction) => io(v),
-        Some(R::Rdmsr) => rdmsr(v),
-        Some(R::Wrmsr) => wrmsr(v),
-        Some(R::Xsetbv) => {
+        ExitEvent::Cr(access) => cr_access(v, access),
+        ExitEvent::Io(access) => io(v, access),
+        ExitEvent::Rdmsr => {
+            rdmsr(v);
+            Ok(())
+        }
+        ExitEvent::Wrmsr => {
+            wrmsr(v);
+            Ok(())
+        }
+        ExitEvent::Xsetbv => {
             xsetbv(v);
             Ok(())
         }
-        Some(R::VirtualizedEoi) => {
-            let vector = (read(FN::ExitQualification) & 0xFF) as u8;
+        ExitEvent::VirtualizedEoi { vector } => {
             v.sync_vlapic_from_page();
             let actions = v.vlapic.virtual_eoi(vector);
             if v.domain.is_device_vector(vector) {
@@ -108,8 +122,7 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             v.sync_vlapic_to_page();
             Ok(())
         }
-        Some(R::ApicWrite) => {
-            let offset = (read(FN::ExitQualification) & 0xFFF) as u32;
+        ExitEvent::ApicWrite { offset } => {
             let now = cpu::rdtsc();
             let actions = super::apic_page::write_exit(v.vapic_page, &mut v.vlapic, offset, now);
             process_actions(v, actions);
@@ -120,21 +133,19 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             }
             Ok(())
         }
-        Some(R::ApicAccess) => {
-            let q = read(FN::ExitQualification);
+        ExitEvent::ApicAccess { offset, kind } => {
             log::error!(
-                "dom0 vCPU{}: APIC access at offset {:#x} (type {}) needs instruction emulation, which is not implemented",
-                v.index,
-                q & 0xFFF,
-                (q >> 12) & 0xF
+                "dom0 vCPU{}: APIC access at offset {offset:#x} (type {kind}) needs instruction emulation, which is not implemented",
+                v.index
             );
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
-        Some(R::EptViolation | R::EptMisconfiguration) => ept_fault(v, r == R::EptViolation as u32),
-        other => {
-            let name = other.map_or("unknown", |x| x.name());
-            log::error!("dom0 vCPU{}: unhandled VM exit reason {r} ({name})", v.index);
+        ExitEvent::NestedPageFault { gpa, write, .. } => ept_fault(v, gpa, write, true),
+        ExitEvent::NestedPageMisconfig { gpa } => ept_fault(v, gpa, false, false),
+        ExitEvent::Unhandled { reason } => {
+            let name = crate::vmx::exit::ExitReason::from_basic(reason).map_or("unknown", |x| x.name());
+            log::error!("dom0 vCPU{}: unhandled VM exit reason {reason} ({name})", v.index);
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
@@ -152,21 +163,19 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
 
 /// An EPT violation or misconfiguration: a write to hidden memory is let
 /// through into the scratch page; anything else stops dom0.
-fn ept_fault(v: &mut Vcpu, violation: bool) -> Result<(), StopReason> {
+fn ept_fault(v: &mut Vcpu, gpa: u64, write: bool, violation: bool) -> Result<(), StopReason> {
     use super::hidden::{Outcome, write_fault};
-    let gpa = read(F64::GuestPhysicalAddress);
-    let q = read(FN::ExitQualification);
-    // Bit 1: the access was a write (SDM Vol. 3C Table 28-7).
-    let outcome = if violation && q & 2 != 0 { write_fault(v, gpa) } else { Outcome::NotHidden };
+    let outcome = if violation && write { write_fault(v, gpa) } else { Outcome::NotHidden };
     match outcome {
         Outcome::Handled => return Ok(()),
         Outcome::TooManyPages => log::error!("dom0 vCPU{}: one instruction wrote too many hidden pages", v.index),
         Outcome::NotHidden => {}
     }
     log::error!(
-        "dom0 vCPU{}: EPT {} at guest-physical {gpa:#x} (qualification {q:#x}, RIP {:#x})",
+        "dom0 vCPU{}: EPT {} at guest-physical {gpa:#x} ({}, RIP {:#x})",
         v.index,
         if violation { "violation" } else { "misconfiguration" },
+        if write { "write" } else { "read or fetch" },
         read(FN::GuestRip)
     );
     dump_guest_state(v);
@@ -193,34 +202,10 @@ pub(super) fn inject_exception(vector: u8, error: Option<u32>) {
     write(F32::EntryInterruptionInfo, info);
 }
 
-fn exception_or_nmi(v: &mut Vcpu) -> Result<(), StopReason> {
-    let info = read(F32::ExitInterruptionInfo) as u32;
-    if (info >> 8) & 7 == 2 {
-        // A physical NMI while the guest ran: dom0 owns the platform, give it
-        // the NMI (SDM Table 25-17 type 2).
-        write(F32::EntryInterruptionInfo, u64::from(2 | (2 << 8) | (1u32 << 31)));
-        return Ok(());
-    }
-    if info & 0xFF == 1 {
-        // #DB is intercepted only while a hidden-memory write is stepped.
-        if !super::hidden::debug_trap(v) {
-            inject_exception(1, None);
-        }
-        return Ok(());
-    }
-    log::error!("dom0 vCPU{}: unexpected exception exit, info {info:#x}", v.index);
-    dump_guest_state(v);
-    Err(StopReason::Crash)
-}
-
 /// A physical interrupt arrived while a guest ran (acknowledged on exit,
 /// SDM §25.7.1): hypervisor vectors are handled here, device vectors are
 /// queued for dom0 without EOI.
-fn external_interrupt(info: u32) {
-    if info & (1 << 31) == 0 {
-        return;
-    }
-    let vector = (info & 0xFF) as u8;
+fn external_interrupt(vector: u8) {
     match vector {
         idt::VECTOR_TIMER => {
             idt::TIMER_TICKS.fetch_add(1, Ordering::Relaxed);
@@ -248,44 +233,11 @@ fn cpuid(v: &mut Vcpu) {
     v.regs.rdx = u64::from(r[3]);
 }
 
-/// HLT: wait on this physical CPU until the vCPU has something to do.
-fn block(v: &mut Vcpu) {
-    loop {
-        v.sync_vlapic_from_page();
-        let pc = percpu::current();
-        let now = cpu::rdtsc();
-        let timer_due = v.vlapic.next_timer_deadline().is_some_and(|d| d <= now);
-        if v.vlapic.highest_pending().is_some()
-            || !pc.pending_device_vectors.is_empty()
-            || !v.domain.mailbox(v.index).vectors.is_empty()
-            || timer_due
-            || v.domain.stop.load(Ordering::Acquire) != 0
-        {
-            return;
-        }
-        // Wake at the vLAPIC deadline through the physical timer.
-        if let Some(d) = v.vlapic.next_timer_deadline() {
-            let khz = logger::tsc_khz().max(1);
-            let ticks = d - now;
-            let apic_khz = v.domain.apic_khz.max(1);
-            let count = (u128::from(ticks) * u128::from(apic_khz) / u128::from(khz)).clamp(1, u128::from(u32::MAX)) as u32;
-            lapic::start_timer(idt::VECTOR_TIMER, lapic::TimerMode::OneShot, count);
-        }
-        // sti; hlt as one sequence: the interrupt shadow of STI covers HLT.
-        // SAFETY: the IDT handles every vector; device vectors are queued.
-        unsafe { asm!("sti", "hlt", "cli", options(nomem, nostack)) };
-    }
-}
-
-fn cr_access(v: &mut Vcpu) -> Result<(), StopReason> {
-    let q = read(FN::ExitQualification);
-    let cr = (q & 0xF) as u8;
-    let kind = (q >> 4) & 3;
-    let gpr = ((q >> 8) & 0xF) as u8;
-    match (kind, cr) {
-        (0, 0) => set_cr0(v, v.regs.get(gpr)),
-        (0, 4) => {
-            let val = v.regs.get(gpr);
+fn cr_access(v: &mut Vcpu, access: CrAccess) -> Result<(), StopReason> {
+    match access {
+        CrAccess::Write { cr: 0, gpr } => set_cr0(v, v.regs.get(gpr as u8)),
+        CrAccess::Write { cr: 4, gpr } => {
+            let val = v.regs.get(gpr as u8);
             if val & CR4_VMXE != 0 {
                 inject_exception(13, Some(0));
                 return Ok(());
@@ -293,25 +245,23 @@ fn cr_access(v: &mut Vcpu) -> Result<(), StopReason> {
             write(FN::GuestCr4, val | super::setup::cr4_fixed1_bits());
             write(FN::Cr4ReadShadow, val);
         }
-        (0, 3) => write(FN::GuestCr3, v.regs.get(gpr)),
-        (1, 3) => {
+        CrAccess::Write { cr: 3, gpr } => write(FN::GuestCr3, v.regs.get(gpr as u8)),
+        CrAccess::Read { cr: 3, gpr } => {
             let val = read(FN::GuestCr3);
-            v.regs.set(gpr, val);
+            v.regs.set(gpr as u8, val);
         }
-        (2, _) => {
-            // CLTS
+        CrAccess::Clts => {
             write(FN::GuestCr0, read(FN::GuestCr0) & !CR0_TS);
             write(FN::Cr0ReadShadow, read(FN::Cr0ReadShadow) & !CR0_TS);
         }
-        (3, _) => {
-            // LMSW: bits 3:0 of the source (PE cannot be cleared).
-            let src = (q >> 16) & 0xF;
+        CrAccess::Lmsw { source } => {
+            // LMSW loads bits 3:0; it cannot clear PE (SDM Vol. 2A LMSW).
             let shadow = read(FN::Cr0ReadShadow);
-            let new = (shadow & !0xE) | (src & 0xF) | (shadow & 1);
+            let new = (shadow & !0xE) | u64::from(source & 0xF) | (shadow & 1);
             set_cr0(v, new);
         }
-        _ => {
-            log::error!("dom0 vCPU{}: unexpected CR access {q:#x}", v.index);
+        other => {
+            log::error!("dom0 vCPU{}: unexpected CR access {other:?}", v.index);
             return Err(StopReason::Crash);
         }
     }
@@ -338,55 +288,57 @@ fn set_cr0(_v: &mut Vcpu, val: u64) {
     }
 }
 
-fn io(v: &mut Vcpu) -> Result<(), StopReason> {
-    let q = read(FN::ExitQualification);
-    let size = (q & 7) + 1;
-    let input = q & (1 << 3) != 0;
-    let string = q & (1 << 4) != 0;
-    let port = (q >> 16) as u16;
-    if string {
-        log::warn!("dom0 vCPU{}: string I/O on trapped port {port:#x} ignored", v.index);
+fn dom0_ports(v: &Vcpu) -> Dom0Ports {
+    Dom0Ports { pm1a_cnt: v.domain.pm1a_cnt, s5_type: v.domain.s5_type, console: serial::COM1 }
+}
+
+/// Port I/O on a trapped port: dom0's ports pass through to the hardware,
+/// except for power-off and reset (which end dom0) and the console's
+/// receive buffer (watched for debug keys).
+fn io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
+    if a.string {
+        log::warn!("dom0 vCPU{}: string I/O on trapped port {:#x} ignored", v.index, a.port);
         advance(v);
         return Ok(());
     }
-    if input {
-        let val = match size {
-            1 => u64::from(inb(port)),
-            2 => u64::from(inw(port)),
-            _ => u64::from(inl(port)),
+    let ports = dom0_ports(v);
+    if a.input {
+        let val = match a.size {
+            1 => u64::from(inb(a.port)),
+            2 => u64::from(inw(a.port)),
+            _ => u64::from(inl(a.port)),
         };
-        let mask = if size == 4 { 0xFFFF_FFFF } else { (1u64 << (size * 8)) - 1 };
+        let mask = if a.size == 4 { 0xFFFF_FFFF } else { (1u64 << (a.size * 8)) - 1 };
         v.regs.rax = (v.regs.rax & !mask) | (val & mask);
-        if port == serial::COM1 && size == 1 && inb(serial::COM1 + 3) & 0x80 == 0 {
-            // The receive buffer (LCR.DLAB = 0): dom0 read a typed byte.
+        // The receive buffer only when LCR.DLAB = 0 (else: the divisor).
+        if io_policy::is_console_receive(&ports, a.port, a.size) && inb(a.port + 3) & 0x80 == 0 {
             debug_key(v, val as u8);
         }
         advance(v);
         return Ok(());
     }
     let val = v.regs.rax;
-    // dom0 powering off or resetting the machine goes through us, so every
-    // CPU leaves VMX operation and the statistics are printed.
-    if port == v.domain.pm1a_cnt && size >= 2 && val & (1 << 13) != 0 {
-        let typ = ((val >> 10) & 7) as u8;
-        if Some(typ) == v.domain.s5_type {
+    match io_policy::dom0_out(&ports, a.port, a.size, val) {
+        OutAction::PowerOff => {
             log::info!("dom0 requested ACPI S5 (power off)");
             v.domain.request_stop(1);
-            return Err(StopReason::PowerOff);
+            Err(StopReason::PowerOff)
+        }
+        OutAction::Reset => {
+            log::info!("dom0 requested a reset");
+            v.domain.request_stop(2);
+            Err(StopReason::Reboot)
+        }
+        OutAction::Passthrough => {
+            match a.size {
+                1 => outb(a.port, val as u8),
+                2 => outw(a.port, val as u16),
+                _ => outl(a.port, val as u32),
+            }
+            advance(v);
+            Ok(())
         }
     }
-    if (port == 0xCF9 && val & 0x4 != 0) || (port == 0x64 && val & 0xFF == 0xFE) {
-        log::info!("dom0 requested a reset");
-        v.domain.request_stop(2);
-        return Err(StopReason::Reboot);
-    }
-    match size {
-        1 => outb(port, val as u8),
-        2 => outw(port, val as u16),
-        _ => outl(port, val as u32),
-    }
-    advance(v);
-    Ok(())
 }
 
 /// Acts on a debug key (see [`crate::vcpu::debug_keys`]).
@@ -405,26 +357,20 @@ fn debug_key(v: &Vcpu, byte: u8) {
     }
 }
 
-const MSR_APIC_BASE: u32 = 0x1B;
-const MSR_FEATURE_CONTROL: u32 = 0x3A;
-const MSR_TSC_DEADLINE: u32 = 0x6E0;
-const MSR_EFER: u32 = 0xC000_0080;
-
-fn rdmsr(v: &mut Vcpu) -> Result<(), StopReason> {
+fn rdmsr(v: &mut Vcpu) {
     let msr = v.regs.rcx as u32;
-    let value = match msr {
-        MSR_APIC_BASE => Some(v.vlapic.apic_base()),
-        MSR_FEATURE_CONTROL => Some(1), // locked, VMX off: no nested virtualization
-        MSR_TSC_DEADLINE => Some(v.vlapic.tsc_deadline_read()),
-        0x800..=0x8FF => {
+    let value = match msr_policy::read(msr) {
+        ReadAction::ApicBase => Some(v.vlapic.apic_base()),
+        ReadAction::TscDeadline => Some(v.vlapic.tsc_deadline_read()),
+        ReadAction::X2Apic => {
             v.sync_vlapic_from_page();
             v.vlapic.msr_read(msr, cpu::rdtsc()).ok()
         }
-        0x480..=0x491 => None,
-        _ => {
-            // SAFETY-relevant: only MSRs the bitmap traps reach here; reading
-            // one we do not know would risk a #GP in the hypervisor.
-            log::warn!("dom0 vCPU{}: RDMSR {msr:#x} refused (#GP)", v.index);
+        ReadAction::Value(x) => Some(x),
+        ReadAction::Fault => {
+            if !msr_policy::VMX_MSRS.contains(&msr) {
+                log::warn!("dom0 vCPU{}: RDMSR {msr:#x} refused (#GP)", v.index);
+            }
             None
         }
     };
@@ -436,21 +382,20 @@ fn rdmsr(v: &mut Vcpu) -> Result<(), StopReason> {
         }
         None => inject_exception(13, Some(0)),
     }
-    Ok(())
 }
 
-fn wrmsr(v: &mut Vcpu) -> Result<(), StopReason> {
+fn wrmsr(v: &mut Vcpu) {
     let msr = v.regs.rcx as u32;
     let value = (v.regs.rdx << 32) | (v.regs.rax & 0xFFFF_FFFF);
     let now = cpu::rdtsc();
-    let result: Result<(), ApicFault> = match msr {
-        MSR_APIC_BASE => {
+    let result: Result<(), ApicFault> = match msr_policy::write(msr, value) {
+        WriteAction::ApicBase => {
             v.sync_vlapic_from_page();
             let r = v.vlapic.apic_base_write(value).map(|a| process_actions(v, a));
             v.sync_vlapic_to_page();
             r
         }
-        MSR_TSC_DEADLINE => {
+        WriteAction::TscDeadline => {
             // A deadline already past fires at once into IRR: like every
             // change to the model's registers, that must start from the page
             // (the CPU may have delivered or completed interrupts there) and
@@ -467,25 +412,19 @@ fn wrmsr(v: &mut Vcpu) -> Result<(), StopReason> {
             }
             Ok(())
         }
-        0x800..=0x8FF => {
+        WriteAction::X2Apic => {
             v.sync_vlapic_from_page();
             let r = v.vlapic.msr_write(msr, value, now).map(|a| process_actions(v, a));
             v.sync_vlapic_to_page();
             r
         }
-        MSR_EFER => {
-            if value & !(1 | (1 << 8) | (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15)) != 0 {
-                Err(ApicFault::Gp)
-            } else {
-                let lma = read(F64::GuestIa32Efer) & EFER_LMA;
-                write(F64::GuestIa32Efer, (value & !EFER_LMA) | lma);
-                Ok(())
-            }
+        WriteAction::Efer(value) => {
+            let lma = read(F64::GuestIa32Efer) & EFER_LMA;
+            write(F64::GuestIa32Efer, (value & !EFER_LMA) | lma);
+            Ok(())
         }
-        // MTRRs and microcode updates: the hypervisor owns the physical
-        // memory types and the CPU; ignored, as Xen does for its guests.
-        0x79 | 0x200..=0x21F | 0x250 | 0x258 | 0x259 | 0x268..=0x26F | 0x2FF => Ok(()),
-        _ => Err(ApicFault::Gp),
+        WriteAction::Ignore => Ok(()),
+        WriteAction::Fault => Err(ApicFault::Gp),
     };
     match result {
         Ok(()) => advance(v),
@@ -494,25 +433,17 @@ fn wrmsr(v: &mut Vcpu) -> Result<(), StopReason> {
             inject_exception(13, Some(0));
         }
     }
-    Ok(())
 }
 
 fn xsetbv(v: &mut Vcpu) {
     let index = v.regs.rcx as u32;
     let value = (v.regs.rdx << 32) | (v.regs.rax & 0xFFFF_FFFF);
-    // Only XCR0, with x87 set and AVX only with SSE (SDM Vol.1 §13.3).
     let leaf = cpu::cpuid(0xD, 0);
     let host = u64::from(leaf[0]) | (u64::from(leaf[3]) << 32);
-    let supported = host & crate::vcpu::cpuid::GUEST_XCR0_MASK;
-    let valid = index == 0 && value & 1 != 0 && value & !supported == 0 && !(value & 4 != 0 && value & 2 == 0);
-    if !valid || cpu::read_cr4() & (1 << 18) == 0 {
+    if index != 0 || !crate::vcpu::cpuid::xcr0_valid(value, host) || cpu::set_xcr0(value).is_err() {
         inject_exception(13, Some(0));
         return;
     }
-    // SAFETY: validated above against what CPUID says XCR0 supports; the
-    // hypervisor itself uses no extended state, so changing XCR0 only
-    // affects the guest.
-    unsafe { asm!("xsetbv", in("ecx") index, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nomem, nostack)) };
     advance(v);
 }
 

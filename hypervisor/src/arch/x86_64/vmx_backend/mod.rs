@@ -3,10 +3,12 @@
 //! `crate::vcpu`. Only this module (and `vmcs.rs`) touches VMX state.
 
 mod apic_page;
+mod decode;
 pub mod domain;
 mod exits;
 pub mod hidden;
 mod hypercalls;
+pub mod pcpu;
 pub mod setup;
 
 use core::arch::global_asm;
@@ -119,6 +121,19 @@ pub struct Vcpu {
     controls: Controls,
     /// The domain's EPT generation this CPU's translations reflect.
     ept_generation: u64,
+    /// Halted (HLT) until an interrupt is pending for it.
+    pub blocked: bool,
+}
+
+/// Why [`Vcpu::run_slice`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SliceEnd {
+    /// The guest executed HLT: it waits for an interrupt.
+    Blocked,
+    /// Its time slice is used up.
+    Preempted,
+    /// It stopped for good.
+    Stopped(StopReason),
 }
 
 /// Why a vCPU stopped running for good.
@@ -164,6 +179,7 @@ impl Vcpu {
             vapic_page,
             controls,
             ept_generation: domain.ept_generation.load(core::sync::atomic::Ordering::Acquire),
+            blocked: false,
         };
         v.sync_vlapic_to_page();
         Ok(v)
@@ -205,10 +221,49 @@ impl Vcpu {
         apic_page::load(self.vapic_page, &mut self.vlapic);
     }
 
-    /// Runs the vCPU until it stops for good.
-    pub fn run(&mut self) -> StopReason {
+    /// Makes this vCPU's VMCS the current one on this CPU (it was created
+    /// here; a VMCS never moves between CPUs).
+    pub fn make_current(&self) -> Result<(), &'static str> {
+        self._vmcs.load().map_err(|_| "VMPTRLD failed")
+    }
+
+    /// Whether a blocked vCPU has something to do now: an interrupt pending
+    /// in its vLAPIC, in its mailbox or (dom0) from a device on this CPU, a
+    /// timer deadline passed, or its domain stopping. Reads the virtual-APIC
+    /// page only, so the VMCS need not be current.
+    pub fn wants_to_run(&mut self) -> bool {
+        if !self.blocked {
+            return true;
+        }
+        self.sync_vlapic_from_page();
+        let now = cpu::rdtsc();
+        let timer_due = self.vlapic.next_timer_deadline().is_some_and(|d| d <= now);
+        let wake = self.vlapic.highest_pending().is_some()
+            || !percpu::current().pending_device_vectors.is_empty()
+            || !self.domain.mailbox(self.index).vectors.is_empty()
+            || timer_due
+            || self.domain.stop.load(core::sync::atomic::Ordering::Acquire) != 0;
+        if wake {
+            self.blocked = false;
+        }
+        wake
+    }
+
+    /// The TSC value at which a blocked vCPU's timer fires, if armed.
+    pub fn wake_deadline(&self) -> Option<u64> {
+        self.vlapic.next_timer_deadline()
+    }
+
+    /// Runs the vCPU (its VMCS current) for at most `slice` TSC ticks: until
+    /// it halts, the slice is over, or it stops for good.
+    pub fn run_slice(&mut self, slice: u64) -> SliceEnd {
+        let started = cpu::rdtsc();
         loop {
-            self.before_entry();
+            let spent = cpu::rdtsc().wrapping_sub(started);
+            if spent >= slice {
+                return SliceEnd::Preempted;
+            }
+            self.before_entry(slice - spent);
             let entry_tsc = cpu::rdtsc();
             // SAFETY: the VMCS is current on this CPU and fully initialised;
             // `regs` is a valid GuestRegs; vmx_run preserves the host's
@@ -220,20 +275,24 @@ impl Vcpu {
                 let err = vmcs::read(F32::VmInstructionError);
                 log::error!("dom0 vCPU{}: VM entry failed (VM-instruction error {err})", self.index);
                 exits::dump_guest_state(self);
-                return StopReason::Crash;
+                return SliceEnd::Stopped(StopReason::Crash);
             }
             self.launched = true;
             let raw = vmcs::read(F32::ExitReason) as u32;
             if let Err(stop) = exits::handle(self, raw) {
-                return stop;
+                return SliceEnd::Stopped(stop);
             }
             self.domain.stats(percpu::current_index()).record(raw & 0xFFFF, cpu::rdtsc().wrapping_sub(exit_tsc));
+            if self.blocked {
+                return SliceEnd::Blocked;
+            }
         }
     }
 
     /// Work done before every VM entry: collect interrupts from the physical
-    /// APIC and other vCPUs, fire the timer, program the preemption timer.
-    fn before_entry(&mut self) {
+    /// APIC and other vCPUs, fire the timer, program the preemption timer to
+    /// end the entry by the vLAPIC deadline or `budget` ticks at the latest.
+    fn before_entry(&mut self, budget: u64) {
         let generation = self.domain.ept_generation.load(core::sync::atomic::Ordering::Acquire);
         if generation != self.ept_generation {
             vmcs::invept_all();
@@ -278,12 +337,11 @@ impl Vcpu {
             self.sync_vlapic_to_page();
         }
         // VMX-preemption timer: exit at the next vLAPIC timer deadline, or
-        // after a 10 ms slice at most so hypervisor work gets a look in.
+        // when the slice ends, so the scheduler gets a look in.
         let shift = self.domain.vmx.preemption_timer_shift();
-        let slice = logger::tsc_khz().max(1000) * 10;
         let until = match self.vlapic.next_timer_deadline() {
-            Some(d) => d.saturating_sub(now).min(slice),
-            None => slice,
+            Some(d) => d.saturating_sub(now).min(budget),
+            None => budget,
         };
         vmcs::write(F32::GuestPreemptionTimerValue, (until >> shift).min(u64::from(u32::MAX)));
     }

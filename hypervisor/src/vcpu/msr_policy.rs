@@ -1,0 +1,113 @@
+//! Which MSRs a guest reads and writes through the hypervisor, and what
+//! happens (the MSR bitmap sends only these here; everything else runs on
+//! the hardware). MSR numbers: SDM Vol. 4 Table 2-2.
+
+/// IA32_APIC_BASE.
+pub const MSR_APIC_BASE: u32 = 0x1B;
+/// IA32_FEATURE_CONTROL.
+pub const MSR_FEATURE_CONTROL: u32 = 0x3A;
+/// IA32_BIOS_UPDT_TRIG (microcode update).
+pub const MSR_BIOS_UPDT_TRIG: u32 = 0x79;
+/// IA32_TSC_DEADLINE.
+pub const MSR_TSC_DEADLINE: u32 = 0x6E0;
+/// IA32_EFER.
+pub const MSR_EFER: u32 = 0xC000_0080;
+/// The x2APIC register range (SDM Vol. 3A §12.12.1.2).
+pub const X2APIC_MSRS: core::ops::RangeInclusive<u32> = 0x800..=0x8FF;
+/// The VMX capability MSRs (IA32_VMX_BASIC .. IA32_VMX_VMFUNC).
+pub const VMX_MSRS: core::ops::RangeInclusive<u32> = 0x480..=0x491;
+
+/// EFER bits a guest may set: SCE, LME, LMA (kept by the hypervisor), NXE,
+/// FFXSR, TCE.
+const EFER_WRITABLE: u64 = 1 | (1 << 8) | (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15);
+
+/// What a RDMSR does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadAction {
+    /// The virtual APIC's base register.
+    ApicBase,
+    /// The virtual APIC's TSC deadline.
+    TscDeadline,
+    /// A virtual x2APIC register.
+    X2Apic,
+    /// This constant.
+    Value(u64),
+    /// #GP(0), as for an MSR the CPU does not have.
+    Fault,
+}
+
+/// What a WRMSR does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteAction {
+    /// The virtual APIC's base register.
+    ApicBase,
+    /// The virtual APIC's TSC deadline.
+    TscDeadline,
+    /// A virtual x2APIC register.
+    X2Apic,
+    /// EFER with these bits (LMA is the hypervisor's: the caller keeps it).
+    Efer(u64),
+    /// Accepted and dropped: MTRRs and microcode updates belong to the
+    /// hypervisor, which owns the memory types and the CPU (as Xen does for
+    /// its guests).
+    Ignore,
+    /// #GP(0).
+    Fault,
+}
+
+fn is_mtrr(msr: u32) -> bool {
+    matches!(msr, 0x200..=0x21F | 0x250 | 0x258 | 0x259 | 0x268..=0x26F | 0x2FF)
+}
+
+/// RDMSR of `msr`.
+pub fn read(msr: u32) -> ReadAction {
+    match msr {
+        MSR_APIC_BASE => ReadAction::ApicBase,
+        // Locked with VMX off: no nested virtualization.
+        MSR_FEATURE_CONTROL => ReadAction::Value(1),
+        MSR_TSC_DEADLINE => ReadAction::TscDeadline,
+        m if X2APIC_MSRS.contains(&m) => ReadAction::X2Apic,
+        _ => ReadAction::Fault,
+    }
+}
+
+/// WRMSR of `value` to `msr`.
+pub fn write(msr: u32, value: u64) -> WriteAction {
+    match msr {
+        MSR_APIC_BASE => WriteAction::ApicBase,
+        MSR_TSC_DEADLINE => WriteAction::TscDeadline,
+        m if X2APIC_MSRS.contains(&m) => WriteAction::X2Apic,
+        MSR_EFER if value & !EFER_WRITABLE == 0 => WriteAction::Efer(value),
+        MSR_BIOS_UPDT_TRIG => WriteAction::Ignore,
+        m if is_mtrr(m) => WriteAction::Ignore,
+        _ => WriteAction::Fault,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads() {
+        assert_eq!(read(MSR_APIC_BASE), ReadAction::ApicBase);
+        assert_eq!(read(MSR_FEATURE_CONTROL), ReadAction::Value(1));
+        assert_eq!(read(0x830), ReadAction::X2Apic);
+        for m in VMX_MSRS {
+            assert_eq!(read(m), ReadAction::Fault, "{m:#x}");
+        }
+        assert_eq!(read(0xC001_1029), ReadAction::Fault);
+    }
+
+    #[test]
+    fn writes() {
+        assert_eq!(write(MSR_EFER, 0xD01), WriteAction::Efer(0xD01));
+        assert_eq!(write(MSR_EFER, 1 << 12), WriteAction::Fault, "SVME is not ours to give");
+        assert_eq!(write(0x200, 6), WriteAction::Ignore);
+        assert_eq!(write(0x2FF, 0xC06), WriteAction::Ignore);
+        assert_eq!(write(MSR_BIOS_UPDT_TRIG, 0x1000), WriteAction::Ignore);
+        assert_eq!(write(MSR_FEATURE_CONTROL, 5), WriteAction::Fault);
+        assert_eq!(write(0x480, 0), WriteAction::Fault);
+        assert_eq!(write(0x80B, 0), WriteAction::X2Apic);
+    }
+}
