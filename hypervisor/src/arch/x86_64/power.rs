@@ -58,6 +58,15 @@ pub fn power_off() -> ! {
 pub fn reboot() -> ! {
     log::info!("rebooting");
     leave_vmx_here();
+    // Empty the keyboard controller's output buffer first: firmware that
+    // finds stale bytes there after a warm reset can fail its keyboard
+    // self-test (Bochs' BIOS stops with "Keyboard error:21").
+    for _ in 0..64 {
+        if inb(0x64) & 0x01 == 0 {
+            break;
+        }
+        let _ = inb(0x60);
+    }
     if let Some((port, value)) = POWER.get().and_then(|i| i.fadt.reset) {
         outb(port, value);
         spin_ms(50);
