@@ -19,11 +19,12 @@
 /* ---- ABI version ---- */
 
 #define OXEN_ABI_VERSION_MAJOR           1        /* incompatible changes bump this */
-#define OXEN_ABI_VERSION_MINOR           0        /* compatible additions bump this */
+#define OXEN_ABI_VERSION_MINOR           1        /* compatible additions bump this */
 #define OXEN_PAGE_SIZE                   4096     /* unit of every *_pages field */
 #define OXEN_MAX_BUFFER_BYTES            1048576  /* largest buffer any operation accepts */
 #define OXEN_HV_VERSION_LEN              32       /* length of oxen_hv_info.version */
 #define OXEN_DOMAIN_NAME_LEN             64       /* length of oxen_domain_info.name */
+#define OXEN_DOMAIN_NAME_MAX             63       /* longest name OXEN_OP_DOMAIN_CREATE takes (NUL-terminated) */
 #define OXEN_DOM0_ID                     0        /* domain id of dom0 */
 #define OXEN_CPUID_LEAF                  0x40000000U /* CPUID leaf: EBX, ECX, EDX spell the signature */
 #define OXEN_CPUID_SIGNATURE             "OxenOxenOxen" /* 12 bytes, no NUL in CPUID */
@@ -35,7 +36,20 @@
 #define OXEN_OP_LOG_READ                 0x0102ULL /* read the log ring; RDI = GPA of struct oxen_log_read_args */
 #define OXEN_OP_DOMAIN_LIST              0x0200ULL /* list domains; RDI = GPA of struct oxen_domain_list_args */
 #define OXEN_OP_DOMAIN_INFO              0x0201ULL /* one domain; RDI = domid, RSI = GPA of struct oxen_domain_info */
-/* Reserved operation groups (number = group << 8 | index): */
+#define OXEN_OP_DOMAIN_CREATE            0x0300ULL /* 1.1: create a paused domain; RDI = GPA of struct oxen_domain_create_args; returns the domid */
+#define OXEN_OP_DOMAIN_DESTROY           0x0301ULL /* 1.1: destroy a domain; RDI = domid */
+#define OXEN_OP_DOMAIN_PAUSE             0x0302ULL /* 1.1: pause a domain; RDI = domid */
+#define OXEN_OP_DOMAIN_UNPAUSE           0x0303ULL /* 1.1: unpause a domain (the first starts vCPU 0); RDI = domid */
+#define OXEN_OP_DOMAIN_SHUTDOWN          0x0304ULL /* 1.1: ask a domain to shut down; RDI = domid, RSI = OXEN_SHUTDOWN_POWEROFF or _REBOOT */
+#define OXEN_OP_DOMAIN_COPY_IN           0x0400ULL /* 1.1: copy into a domain that never ran; RDI = domid, RSI = dest GPA, RDX = source GPA, R10 = length; returns bytes copied */
+#define OXEN_OP_VCPU_SET_ENTRY           0x0500ULL /* 1.1: vCPU entry state; RDI = domid, RSI = vCPU (0), RDX = GPA of struct oxen_vcpu_entry */
+#define OXEN_OP_CONSOLE_READ             0x0600ULL /* 1.1: read console output; RDI = domid, RSI = buffer GPA, RDX = size; returns bytes consumed */
+#define OXEN_OP_CONSOLE_WRITE            0x0601ULL /* 1.1: type into the console; RDI = domid, RSI = buffer GPA, RDX = size; returns bytes accepted */
+/* Wholly reserved operation groups (number = group << 8 | index): */
+/*   0x80xx Guest */
+/* Groups whose unassigned numbers are reserved for later minor versions:
+ * such a number is refused with OXEN_STATUS_NOT_IMPLEMENTED, any other
+ * unknown number with OXEN_STATUS_INVALID_OPERATION: */
 /*   0x03xx DomainLifecycle */
 /*   0x04xx DomainMemory */
 /*   0x05xx Vcpu */
@@ -70,6 +84,14 @@
 #define OXEN_SHUTDOWN_POWEROFF           1        /* Poweroff */
 #define OXEN_SHUTDOWN_REBOOT             2        /* Reboot */
 #define OXEN_SHUTDOWN_CRASH              3        /* Crash */
+
+/* ---- vCPU entry (OXEN_OP_VCPU_SET_ENTRY) ---- */
+
+#define OXEN_VCPU_MODE_PVH               1        /* Xen PVH boot ABI: 32-bit, paging off, EBX = hvm_start_info */
+#define OXEN_VCPU_MODE_LINUX64           2        /* Linux 64-bit boot protocol: long mode, CR3, RSI = boot_params */
+#define OXEN_BOOT_VCPU                   0        /* the only vCPU whose entry is set; the others start by INIT/SIPI */
+#define OXEN_BOOT_CS                     0x10     /* __BOOT_CS in the boot GDT */
+#define OXEN_BOOT_DS                     0x18     /* __BOOT_DS in the boot GDT */
 
 /* ---- Flag bits ---- */
 
@@ -181,6 +203,48 @@ _Static_assert(offsetof(struct oxen_log_read_args, flags) == 12, "oxen_log_read_
 _Static_assert(offsetof(struct oxen_log_read_args, returned) == 16, "oxen_log_read_args.returned at 16");
 _Static_assert(offsetof(struct oxen_log_read_args, dropped) == 20, "oxen_log_read_args.dropped at 20");
 
+/* Argument of OXEN_OP_DOMAIN_CREATE (by guest-physical address in RDI). */
+struct oxen_domain_create_args {
+    uint8_t name[64];              /*   0: in: name, UTF-8, NUL-terminated, unique */
+    uint64_t memory_pages;         /*  64: in: RAM in 4 KiB pages, not 0 */
+    uint32_t vcpus;                /*  72: in: vCPUs, 1 to the physical CPUs */
+    uint32_t flags;                /*  76: in: must be 0 */
+    uint32_t domid;                /*  80: out: the new domain id (> 0) */
+    uint32_t reserved;             /*  84: must be 0 */
+};
+_Static_assert(sizeof(struct oxen_domain_create_args) == 88, "struct oxen_domain_create_args must be 88 bytes");
+_Static_assert(offsetof(struct oxen_domain_create_args, name) == 0, "oxen_domain_create_args.name at 0");
+_Static_assert(offsetof(struct oxen_domain_create_args, memory_pages) == 64, "oxen_domain_create_args.memory_pages at 64");
+_Static_assert(offsetof(struct oxen_domain_create_args, vcpus) == 72, "oxen_domain_create_args.vcpus at 72");
+_Static_assert(offsetof(struct oxen_domain_create_args, flags) == 76, "oxen_domain_create_args.flags at 76");
+_Static_assert(offsetof(struct oxen_domain_create_args, domid) == 80, "oxen_domain_create_args.domid at 80");
+_Static_assert(offsetof(struct oxen_domain_create_args, reserved) == 84, "oxen_domain_create_args.reserved at 84");
+
+/* Argument of OXEN_OP_VCPU_SET_ENTRY (by guest-physical address in RDX). */
+struct oxen_vcpu_entry {
+    uint32_t mode;                 /*   0: OXEN_VCPU_MODE_* */
+    uint32_t reserved;             /*   4: must be 0 */
+    uint64_t rip;                  /*   8: entry point */
+    uint64_t rsp;                  /*  16: stack pointer (0: neither protocol needs one) */
+    uint64_t rbx;                  /*  24: PVH: hvm_start_info GPA */
+    uint64_t rsi;                  /*  32: LINUX64: boot_params GPA */
+    uint64_t cr3;                  /*  40: LINUX64: PML4 GPA (identity tables); PVH: 0 */
+    uint64_t gdt_base;             /*  48: GDTR base: the boot GDT (0x10 code, 0x18 data) */
+    uint32_t gdt_limit;            /*  56: GDTR limit, at most 0xffff */
+    uint32_t reserved2;            /*  60: must be 0 */
+};
+_Static_assert(sizeof(struct oxen_vcpu_entry) == 64, "struct oxen_vcpu_entry must be 64 bytes");
+_Static_assert(offsetof(struct oxen_vcpu_entry, mode) == 0, "oxen_vcpu_entry.mode at 0");
+_Static_assert(offsetof(struct oxen_vcpu_entry, reserved) == 4, "oxen_vcpu_entry.reserved at 4");
+_Static_assert(offsetof(struct oxen_vcpu_entry, rip) == 8, "oxen_vcpu_entry.rip at 8");
+_Static_assert(offsetof(struct oxen_vcpu_entry, rsp) == 16, "oxen_vcpu_entry.rsp at 16");
+_Static_assert(offsetof(struct oxen_vcpu_entry, rbx) == 24, "oxen_vcpu_entry.rbx at 24");
+_Static_assert(offsetof(struct oxen_vcpu_entry, rsi) == 32, "oxen_vcpu_entry.rsi at 32");
+_Static_assert(offsetof(struct oxen_vcpu_entry, cr3) == 40, "oxen_vcpu_entry.cr3 at 40");
+_Static_assert(offsetof(struct oxen_vcpu_entry, gdt_base) == 48, "oxen_vcpu_entry.gdt_base at 48");
+_Static_assert(offsetof(struct oxen_vcpu_entry, gdt_limit) == 56, "oxen_vcpu_entry.gdt_limit at 56");
+_Static_assert(offsetof(struct oxen_vcpu_entry, reserved2) == 60, "oxen_vcpu_entry.reserved2 at 60");
+
 /* Argument of OXEN_IOCTL_DOMAIN_LIST. */
 struct oxen_ioctl_domain_list {
     uint64_t buffer;               /*   0: in: user address of capacity struct oxen_domain_info */
@@ -241,6 +305,67 @@ _Static_assert(offsetof(struct oxen_ioctl_raw, arg4) == 32, "oxen_ioctl_raw.arg4
 _Static_assert(offsetof(struct oxen_ioctl_raw, arg5) == 40, "oxen_ioctl_raw.arg5 at 40");
 _Static_assert(offsetof(struct oxen_ioctl_raw, status) == 48, "oxen_ioctl_raw.status at 48");
 
+/* Argument of OXEN_IOCTL_DOMAIN_DESTROY, _PAUSE and _UNPAUSE. */
+struct oxen_ioctl_domid {
+    uint32_t domid;                /*   0: in: domain id */
+    uint32_t reserved;             /*   4: must be 0 */
+};
+_Static_assert(sizeof(struct oxen_ioctl_domid) == 8, "struct oxen_ioctl_domid must be 8 bytes");
+_Static_assert(offsetof(struct oxen_ioctl_domid, domid) == 0, "oxen_ioctl_domid.domid at 0");
+_Static_assert(offsetof(struct oxen_ioctl_domid, reserved) == 4, "oxen_ioctl_domid.reserved at 4");
+
+/* Argument of OXEN_IOCTL_DOMAIN_SHUTDOWN. */
+struct oxen_ioctl_domain_shutdown {
+    uint32_t domid;                /*   0: in: domain id */
+    uint32_t reason;               /*   4: in: OXEN_SHUTDOWN_POWEROFF or OXEN_SHUTDOWN_REBOOT */
+};
+_Static_assert(sizeof(struct oxen_ioctl_domain_shutdown) == 8, "struct oxen_ioctl_domain_shutdown must be 8 bytes");
+_Static_assert(offsetof(struct oxen_ioctl_domain_shutdown, domid) == 0, "oxen_ioctl_domain_shutdown.domid at 0");
+_Static_assert(offsetof(struct oxen_ioctl_domain_shutdown, reason) == 4, "oxen_ioctl_domain_shutdown.reason at 4");
+
+/* Argument of OXEN_IOCTL_DOMAIN_COPY_IN. */
+struct oxen_ioctl_copy_in {
+    uint32_t domid;                /*   0: in: domain id */
+    uint32_t reserved;             /*   4: must be 0 */
+    uint64_t dest_gpa;             /*   8: in: destination GPA in the domain */
+    uint64_t buffer;               /*  16: in: user address of the source */
+    uint32_t length;               /*  24: in: bytes, at most OXEN_MAX_BUFFER_BYTES */
+    uint32_t copied;               /*  28: out: bytes copied */
+};
+_Static_assert(sizeof(struct oxen_ioctl_copy_in) == 32, "struct oxen_ioctl_copy_in must be 32 bytes");
+_Static_assert(offsetof(struct oxen_ioctl_copy_in, domid) == 0, "oxen_ioctl_copy_in.domid at 0");
+_Static_assert(offsetof(struct oxen_ioctl_copy_in, reserved) == 4, "oxen_ioctl_copy_in.reserved at 4");
+_Static_assert(offsetof(struct oxen_ioctl_copy_in, dest_gpa) == 8, "oxen_ioctl_copy_in.dest_gpa at 8");
+_Static_assert(offsetof(struct oxen_ioctl_copy_in, buffer) == 16, "oxen_ioctl_copy_in.buffer at 16");
+_Static_assert(offsetof(struct oxen_ioctl_copy_in, length) == 24, "oxen_ioctl_copy_in.length at 24");
+_Static_assert(offsetof(struct oxen_ioctl_copy_in, copied) == 28, "oxen_ioctl_copy_in.copied at 28");
+
+/* Argument of OXEN_IOCTL_VCPU_SET_ENTRY. */
+struct oxen_ioctl_vcpu_set_entry {
+    uint32_t domid;                /*   0: in: domain id */
+    uint32_t vcpu;                 /*   4: in: vCPU index (0) */
+    struct oxen_vcpu_entry entry;  /*   8: in: the entry state */
+};
+_Static_assert(sizeof(struct oxen_ioctl_vcpu_set_entry) == 72, "struct oxen_ioctl_vcpu_set_entry must be 72 bytes");
+_Static_assert(offsetof(struct oxen_ioctl_vcpu_set_entry, domid) == 0, "oxen_ioctl_vcpu_set_entry.domid at 0");
+_Static_assert(offsetof(struct oxen_ioctl_vcpu_set_entry, vcpu) == 4, "oxen_ioctl_vcpu_set_entry.vcpu at 4");
+_Static_assert(offsetof(struct oxen_ioctl_vcpu_set_entry, entry) == 8, "oxen_ioctl_vcpu_set_entry.entry at 8");
+
+/* Argument of OXEN_IOCTL_CONSOLE_READ and OXEN_IOCTL_CONSOLE_WRITE. */
+struct oxen_ioctl_console {
+    uint32_t domid;                /*   0: in: domain id */
+    uint32_t size;                 /*   4: in: buffer size, at most OXEN_MAX_BUFFER_BYTES */
+    uint64_t buffer;               /*   8: in: user address of the buffer */
+    uint32_t returned;             /*  16: out: bytes read, or bytes accepted */
+    uint32_t reserved;             /*  20: must be 0 */
+};
+_Static_assert(sizeof(struct oxen_ioctl_console) == 24, "struct oxen_ioctl_console must be 24 bytes");
+_Static_assert(offsetof(struct oxen_ioctl_console, domid) == 0, "oxen_ioctl_console.domid at 0");
+_Static_assert(offsetof(struct oxen_ioctl_console, size) == 4, "oxen_ioctl_console.size at 4");
+_Static_assert(offsetof(struct oxen_ioctl_console, buffer) == 8, "oxen_ioctl_console.buffer at 8");
+_Static_assert(offsetof(struct oxen_ioctl_console, returned) == 16, "oxen_ioctl_console.returned at 16");
+_Static_assert(offsetof(struct oxen_ioctl_console, reserved) == 20, "oxen_ioctl_console.reserved at 20");
+
 /* ---- /dev/hvctl ioctls (the hvctl driver; Linux _IOC encoding) ---- */
 
 #define OXEN_HVCTL_DEVICE                "/dev/hvctl" /* misc device, mode 0600 */
@@ -252,6 +377,15 @@ _Static_assert(offsetof(struct oxen_ioctl_raw, status) == 48, "oxen_ioctl_raw.st
 #define OXEN_IOCTL_DOMAIN_LIST           0xc018de03U /* _IOWR(OXEN_IOCTL_MAGIC, 0x03, struct oxen_ioctl_domain_list): OXEN_OP_DOMAIN_LIST into a user array */
 #define OXEN_IOCTL_DOMAIN_INFO           0xc078de04U /* _IOWR(OXEN_IOCTL_MAGIC, 0x04, struct oxen_ioctl_domain_info): OXEN_OP_DOMAIN_INFO */
 #define OXEN_IOCTL_RAW                   0xc038de05U /* _IOWR(OXEN_IOCTL_MAGIC, 0x05, struct oxen_ioctl_raw): any operation, raw arguments; status out */
+#define OXEN_IOCTL_DOMAIN_CREATE         0xc058de06U /* _IOWR(OXEN_IOCTL_MAGIC, 0x06, struct oxen_domain_create_args): OXEN_OP_DOMAIN_CREATE; domid out */
+#define OXEN_IOCTL_DOMAIN_DESTROY        0x4008de07U /* _IOW(OXEN_IOCTL_MAGIC, 0x07, struct oxen_ioctl_domid): OXEN_OP_DOMAIN_DESTROY */
+#define OXEN_IOCTL_DOMAIN_PAUSE          0x4008de08U /* _IOW(OXEN_IOCTL_MAGIC, 0x08, struct oxen_ioctl_domid): OXEN_OP_DOMAIN_PAUSE */
+#define OXEN_IOCTL_DOMAIN_UNPAUSE        0x4008de09U /* _IOW(OXEN_IOCTL_MAGIC, 0x09, struct oxen_ioctl_domid): OXEN_OP_DOMAIN_UNPAUSE */
+#define OXEN_IOCTL_DOMAIN_SHUTDOWN       0x4008de0aU /* _IOW(OXEN_IOCTL_MAGIC, 0x0a, struct oxen_ioctl_domain_shutdown): OXEN_OP_DOMAIN_SHUTDOWN */
+#define OXEN_IOCTL_DOMAIN_COPY_IN        0xc020de0bU /* _IOWR(OXEN_IOCTL_MAGIC, 0x0b, struct oxen_ioctl_copy_in): OXEN_OP_DOMAIN_COPY_IN from a user buffer */
+#define OXEN_IOCTL_VCPU_SET_ENTRY        0x4048de0cU /* _IOW(OXEN_IOCTL_MAGIC, 0x0c, struct oxen_ioctl_vcpu_set_entry): OXEN_OP_VCPU_SET_ENTRY */
+#define OXEN_IOCTL_CONSOLE_READ          0xc018de0dU /* _IOWR(OXEN_IOCTL_MAGIC, 0x0d, struct oxen_ioctl_console): OXEN_OP_CONSOLE_READ into a user buffer */
+#define OXEN_IOCTL_CONSOLE_WRITE         0xc018de0eU /* _IOWR(OXEN_IOCTL_MAGIC, 0x0e, struct oxen_ioctl_console): OXEN_OP_CONSOLE_WRITE from a user buffer */
 #ifdef _IOC
 _Static_assert(OXEN_IOCTL_VERSION == _IOWR(OXEN_IOCTL_MAGIC, 0x00, struct oxen_version_args), "OXEN_IOCTL_VERSION");
 _Static_assert(OXEN_IOCTL_HV_INFO == _IOR(OXEN_IOCTL_MAGIC, 0x01, struct oxen_hv_info), "OXEN_IOCTL_HV_INFO");
@@ -259,6 +393,15 @@ _Static_assert(OXEN_IOCTL_LOG_READ == _IOWR(OXEN_IOCTL_MAGIC, 0x02, struct oxen_
 _Static_assert(OXEN_IOCTL_DOMAIN_LIST == _IOWR(OXEN_IOCTL_MAGIC, 0x03, struct oxen_ioctl_domain_list), "OXEN_IOCTL_DOMAIN_LIST");
 _Static_assert(OXEN_IOCTL_DOMAIN_INFO == _IOWR(OXEN_IOCTL_MAGIC, 0x04, struct oxen_ioctl_domain_info), "OXEN_IOCTL_DOMAIN_INFO");
 _Static_assert(OXEN_IOCTL_RAW == _IOWR(OXEN_IOCTL_MAGIC, 0x05, struct oxen_ioctl_raw), "OXEN_IOCTL_RAW");
+_Static_assert(OXEN_IOCTL_DOMAIN_CREATE == _IOWR(OXEN_IOCTL_MAGIC, 0x06, struct oxen_domain_create_args), "OXEN_IOCTL_DOMAIN_CREATE");
+_Static_assert(OXEN_IOCTL_DOMAIN_DESTROY == _IOW(OXEN_IOCTL_MAGIC, 0x07, struct oxen_ioctl_domid), "OXEN_IOCTL_DOMAIN_DESTROY");
+_Static_assert(OXEN_IOCTL_DOMAIN_PAUSE == _IOW(OXEN_IOCTL_MAGIC, 0x08, struct oxen_ioctl_domid), "OXEN_IOCTL_DOMAIN_PAUSE");
+_Static_assert(OXEN_IOCTL_DOMAIN_UNPAUSE == _IOW(OXEN_IOCTL_MAGIC, 0x09, struct oxen_ioctl_domid), "OXEN_IOCTL_DOMAIN_UNPAUSE");
+_Static_assert(OXEN_IOCTL_DOMAIN_SHUTDOWN == _IOW(OXEN_IOCTL_MAGIC, 0x0a, struct oxen_ioctl_domain_shutdown), "OXEN_IOCTL_DOMAIN_SHUTDOWN");
+_Static_assert(OXEN_IOCTL_DOMAIN_COPY_IN == _IOWR(OXEN_IOCTL_MAGIC, 0x0b, struct oxen_ioctl_copy_in), "OXEN_IOCTL_DOMAIN_COPY_IN");
+_Static_assert(OXEN_IOCTL_VCPU_SET_ENTRY == _IOW(OXEN_IOCTL_MAGIC, 0x0c, struct oxen_ioctl_vcpu_set_entry), "OXEN_IOCTL_VCPU_SET_ENTRY");
+_Static_assert(OXEN_IOCTL_CONSOLE_READ == _IOWR(OXEN_IOCTL_MAGIC, 0x0d, struct oxen_ioctl_console), "OXEN_IOCTL_CONSOLE_READ");
+_Static_assert(OXEN_IOCTL_CONSOLE_WRITE == _IOWR(OXEN_IOCTL_MAGIC, 0x0e, struct oxen_ioctl_console), "OXEN_IOCTL_CONSOLE_WRITE");
 #endif
 
 /* The errno (positive) an ioctl fails with when its hypercall returns

@@ -9,6 +9,8 @@ use std::string::String;
 
 use crate::domain::{DOM0_ID, DOMAIN_FLAGS, DOMAIN_NAME_LEN, DomainState, ShutdownReason};
 use crate::hypercall::{CPUID_LEAF_SIGNATURE, CPUID_SIGNATURE, MAX_BUFFER_BYTES, Op, OpGroup};
+use crate::lifecycle::DOMAIN_NAME_MAX;
+use crate::vcpu::{BOOT_CS, BOOT_DS, BOOT_VCPU, VcpuMode};
 use crate::info::{HV_VERSION_LEN, VMX_FEATURES};
 use crate::ioctl::{
     HVCTL_DEVICE, IOCTL_MAGIC, Ioctl, MAX_DOMAIN_LIST_CAPACITY, UNKNOWN_STATUS_ERRNO, status_errno,
@@ -69,6 +71,12 @@ pub fn generate() -> String {
     );
     define(
         &mut out,
+        "OXEN_DOMAIN_NAME_MAX",
+        DOMAIN_NAME_MAX as i128,
+        "longest name OXEN_OP_DOMAIN_CREATE takes (NUL-terminated)",
+    );
+    define(
+        &mut out,
         "OXEN_DOM0_ID",
         DOM0_ID.into(),
         "domain id of dom0",
@@ -93,8 +101,16 @@ pub fn generate() -> String {
     for op in Op::ALL {
         hex_define(&mut out, op.c_name(), op.number(), op.doc());
     }
-    out.push_str("/* Reserved operation groups (number = group << 8 | index): */\n");
+    out.push_str("/* Wholly reserved operation groups (number = group << 8 | index): */\n");
     for group in OpGroup::ALL.into_iter().filter(|g| !g.is_defined()) {
+        let _ = writeln!(out, "/*   0x{:02x}xx {group:?} */", group as u8);
+    }
+    out.push_str(
+        "/* Groups whose unassigned numbers are reserved for later minor versions:\n \
+         * such a number is refused with OXEN_STATUS_NOT_IMPLEMENTED, any other\n \
+         * unknown number with OXEN_STATUS_INVALID_OPERATION: */\n",
+    );
+    for group in OpGroup::ALL.into_iter().filter(|g| g.is_open()) {
         let _ = writeln!(out, "/*   0x{:02x}xx {group:?} */", group as u8);
     }
 
@@ -129,6 +145,19 @@ pub fn generate() -> String {
             &std::format!("{reason:?}"),
         );
     }
+
+    section(&mut out, "vCPU entry (OXEN_OP_VCPU_SET_ENTRY)");
+    for mode in VcpuMode::ALL {
+        define(&mut out, mode.c_name(), (mode as u32).into(), mode.doc());
+    }
+    define(
+        &mut out,
+        "OXEN_BOOT_VCPU",
+        BOOT_VCPU.into(),
+        "the only vCPU whose entry is set; the others start by INIT/SIPI",
+    );
+    hex_define_u16(&mut out, "OXEN_BOOT_CS", BOOT_CS, "__BOOT_CS in the boot GDT");
+    hex_define_u16(&mut out, "OXEN_BOOT_DS", BOOT_DS, "__BOOT_DS in the boot GDT");
 
     section(&mut out, "Flag bits");
     flags(&mut out, DOMAIN_FLAGS);
@@ -248,6 +277,11 @@ fn define(out: &mut String, name: &str, value: i128, doc: &str) {
 
 fn hex_define(out: &mut String, name: &str, value: u64, doc: &str) {
     let value = std::format!("0x{value:04x}ULL");
+    let _ = writeln!(out, "#define {name:<32} {value:<8} /* {doc} */");
+}
+
+fn hex_define_u16(out: &mut String, name: &str, value: u16, doc: &str) {
+    let value = std::format!("0x{value:02x}");
     let _ = writeln!(out, "#define {name:<32} {value:<8} /* {doc} */");
 }
 

@@ -16,9 +16,12 @@
 //!
 //! An operation number is `group << 8 | index`, with `group` and `index` in
 //! `0..=0xff`; numbers above `0xffff` and the number 0 are never valid (0 catches an
-//! uninitialised RAX). The groups are listed in [`OpGroup`]. A number in a reserved
-//! group is refused with [`crate::Status::NotImplemented`]; a number outside every
-//! group with [`crate::Status::InvalidOperation`].
+//! uninitialised RAX). The groups are listed in [`OpGroup`]. A number that names
+//! no operation is refused with [`crate::Status::NotImplemented`] in an open group
+//! (one with numbers reserved for later minor versions, [`OpGroup::is_open`]) and
+//! with [`crate::Status::InvalidOperation`] elsewhere ([`unknown_op_status`]).
+
+use crate::version::AbiVersion;
 
 /// The instruction bytes of `VMCALL` (`0F 01 C1`).
 pub const VMCALL_BYTES: [u8; 3] = [0x0f, 0x01, 0xc1];
@@ -46,14 +49,16 @@ pub enum OpGroup {
     System = 0x01,
     /// `0x02`: domain queries (list, info).
     DomainQuery = 0x02,
-    /// `0x03` (reserved): domain lifecycle: create, destroy, pause, unpause,
-    /// shutdown.
+    /// `0x03`: domain lifecycle: create, destroy, pause, unpause, shutdown
+    /// (ABI 1.1).
     DomainLifecycle = 0x03,
-    /// `0x04` (reserved): domain memory: populate, map foreign frames, unmap.
+    /// `0x04`: domain memory: copy into a domain that has not run yet (ABI
+    /// 1.1); populate, map foreign frames and unmap are reserved.
     DomainMemory = 0x04,
-    /// `0x05` (reserved): vCPU state: get and set registers, vCPU info.
+    /// `0x05`: vCPU state: the boot vCPU's entry state (ABI 1.1); get and set
+    /// registers and vCPU info are reserved.
     Vcpu = 0x05,
-    /// `0x06` (reserved): domain consoles.
+    /// `0x06`: domain consoles (ABI 1.1).
     Console = 0x06,
     /// `0x80` (reserved): the small set a domU may call.
     Guest = 0x80,
@@ -82,14 +87,40 @@ impl OpGroup {
     }
 
     /// Whether this ABI version defines operations in the group (the others are
-    /// reserved for later minor versions).
+    /// wholly reserved for later minor versions).
     #[must_use]
     pub const fn is_defined(self) -> bool {
-        matches!(self, Self::System | Self::DomainQuery)
+        !matches!(self, Self::Guest)
+    }
+
+    /// Whether the numbers of the group that name no operation of this
+    /// version are reserved for later minor versions (refused with
+    /// [`crate::Status::NotImplemented`]) rather than invalid (refused with
+    /// [`crate::Status::InvalidOperation`]).
+    ///
+    /// ABI 1.0 closed the groups it defined operations in (`0x01`, `0x02`);
+    /// the groups ABI 1.1 opened (`0x03` to `0x06`) keep their other numbers
+    /// for the operations the group is planned for, as does the wholly
+    /// reserved `0x80`.
+    #[must_use]
+    pub const fn is_open(self) -> bool {
+        !matches!(self, Self::System | Self::DomainQuery)
     }
 }
 
-/// An operation of ABI 1.0.
+/// The status an operation number that names no operation of this ABI
+/// version is refused with: [`crate::Status::NotImplemented`] in an open
+/// group ([`OpGroup::is_open`]), [`crate::Status::InvalidOperation`]
+/// elsewhere (a closed group, outside every group, 0, above `0xffff`).
+#[must_use]
+pub fn unknown_op_status(op: u64) -> crate::Status {
+    match OpGroup::of(op) {
+        Some(g) if g.is_open() => crate::Status::NotImplemented,
+        _ => crate::Status::InvalidOperation,
+    }
+}
+
+/// An operation of ABI 1.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u64)]
 pub enum Op {
@@ -109,16 +140,74 @@ pub enum Op {
     /// One domain. RDI: domain id, RSI: GPA of a [`crate::DomainInfo`] buffer.
     /// Returns 0, or `NoSuchDomain`.
     DomainInfo = 0x0201,
+    /// Create a domain (1.1). RDI: GPA of [`crate::DomainCreateArgs`].
+    /// Returns the new domain id (`> 0`, also stored in `domid`). The domain
+    /// starts paused, its RAM zeroed at guest-physical
+    /// `[0, memory_pages * 4096)`, its vCPUs not started. Errors: `Exists`
+    /// (name in use), `NoMemory`, `InvalidArgument` (name empty, not
+    /// NUL-terminated or not UTF-8; `memory_pages` 0 or too big; `vcpus` 0 or
+    /// more than the physical CPUs; `flags` or `reserved` not 0).
+    DomainCreate = 0x0300,
+    /// Destroy a domain and free everything it had (1.1). RDI: domain id.
+    /// Returns 0. Errors: `NoSuchDomain`; `NotPermitted` for dom0.
+    DomainDestroy = 0x0301,
+    /// Pause a domain (1.1). RDI: domain id. Returns 0. Errors:
+    /// `NoSuchDomain`, `NotPermitted` for dom0, `BadState` when it is shut
+    /// down or dying.
+    DomainPause = 0x0302,
+    /// Unpause a domain (1.1); the first unpause starts its boot vCPU. RDI:
+    /// domain id. Returns 0. Errors as [`Op::DomainPause`].
+    DomainUnpause = 0x0303,
+    /// Ask a domain to shut down (1.1): an ACPI power-button press; returns
+    /// at once. RDI: domain id, RSI: [`crate::ShutdownReason::Poweroff`] or
+    /// [`crate::ShutdownReason::Reboot`]. The domain's state becomes
+    /// `Shutdown` with that reason when the guest powers off or reboots
+    /// itself (poll [`Op::DomainInfo`]). Errors: `NoSuchDomain`,
+    /// `NotPermitted` for dom0, `InvalidArgument` (another reason),
+    /// `BadState` (shut down or dying).
+    DomainShutdown = 0x0304,
+    /// Copy bytes into a domain that has never run (1.1). RDI: domain id,
+    /// RSI: destination GPA in the domain, RDX: source GPA in the caller's
+    /// memory, R10: length (at most [`MAX_BUFFER_BYTES`]). Returns the bytes
+    /// copied. Errors: `NoSuchDomain`, `NotPermitted` for dom0, `BadState`
+    /// once the domain has been unpaused, `BadAddress` (a range outside the
+    /// domain's RAM or the caller's), `TooBig`.
+    DomainCopyIn = 0x0400,
+    /// Set the entry state of a vCPU that has not started (1.1). RDI: domain
+    /// id, RSI: vCPU index (only 0; the others are started by the guest's
+    /// INIT/SIPI), RDX: GPA of [`crate::VcpuEntry`]. Returns 0. Errors:
+    /// `NoSuchDomain`, `NotPermitted` for dom0, `InvalidArgument` (vCPU,
+    /// mode, reserved fields), `BadState` once the domain has run.
+    VcpuSetEntry = 0x0500,
+    /// Read a domain's console output (its emulated 16550 UART at 0x3F8)
+    /// (1.1). RDI: domain id, RSI: GPA of a buffer, RDX: its size (at most
+    /// [`MAX_BUFFER_BYTES`]). Returns the bytes consumed (0 when there is
+    /// nothing new). Errors: `NoSuchDomain`, `NotPermitted` for dom0,
+    /// `BadAddress`, `TooBig`.
+    ConsoleRead = 0x0600,
+    /// Type bytes into a domain's console (the UART's receive FIFO) (1.1).
+    /// Registers as [`Op::ConsoleRead`]. Returns the bytes accepted (fewer
+    /// than given when the FIFO is full).
+    ConsoleWrite = 0x0601,
 }
 
 impl Op {
     /// Every operation of this ABI version.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 14] = [
         Self::Version,
         Self::HvInfo,
         Self::LogRead,
         Self::DomainList,
         Self::DomainInfo,
+        Self::DomainCreate,
+        Self::DomainDestroy,
+        Self::DomainPause,
+        Self::DomainUnpause,
+        Self::DomainShutdown,
+        Self::DomainCopyIn,
+        Self::VcpuSetEntry,
+        Self::ConsoleRead,
+        Self::ConsoleWrite,
     ];
 
     /// The operation number placed in RAX.
@@ -136,6 +225,15 @@ impl Op {
             Self::LogRead => "OXEN_OP_LOG_READ",
             Self::DomainList => "OXEN_OP_DOMAIN_LIST",
             Self::DomainInfo => "OXEN_OP_DOMAIN_INFO",
+            Self::DomainCreate => "OXEN_OP_DOMAIN_CREATE",
+            Self::DomainDestroy => "OXEN_OP_DOMAIN_DESTROY",
+            Self::DomainPause => "OXEN_OP_DOMAIN_PAUSE",
+            Self::DomainUnpause => "OXEN_OP_DOMAIN_UNPAUSE",
+            Self::DomainShutdown => "OXEN_OP_DOMAIN_SHUTDOWN",
+            Self::DomainCopyIn => "OXEN_OP_DOMAIN_COPY_IN",
+            Self::VcpuSetEntry => "OXEN_OP_VCPU_SET_ENTRY",
+            Self::ConsoleRead => "OXEN_OP_CONSOLE_READ",
+            Self::ConsoleWrite => "OXEN_OP_CONSOLE_WRITE",
         }
     }
 
@@ -148,6 +246,27 @@ impl Op {
             Self::LogRead => "read the log ring; RDI = GPA of struct oxen_log_read_args",
             Self::DomainList => "list domains; RDI = GPA of struct oxen_domain_list_args",
             Self::DomainInfo => "one domain; RDI = domid, RSI = GPA of struct oxen_domain_info",
+            Self::DomainCreate => {
+                "1.1: create a paused domain; RDI = GPA of struct oxen_domain_create_args; returns the domid"
+            }
+            Self::DomainDestroy => "1.1: destroy a domain; RDI = domid",
+            Self::DomainPause => "1.1: pause a domain; RDI = domid",
+            Self::DomainUnpause => "1.1: unpause a domain (the first starts vCPU 0); RDI = domid",
+            Self::DomainShutdown => {
+                "1.1: ask a domain to shut down; RDI = domid, RSI = OXEN_SHUTDOWN_POWEROFF or _REBOOT"
+            }
+            Self::DomainCopyIn => {
+                "1.1: copy into a domain that never ran; RDI = domid, RSI = dest GPA, RDX = source GPA, R10 = length; returns bytes copied"
+            }
+            Self::VcpuSetEntry => {
+                "1.1: vCPU entry state; RDI = domid, RSI = vCPU (0), RDX = GPA of struct oxen_vcpu_entry"
+            }
+            Self::ConsoleRead => {
+                "1.1: read console output; RDI = domid, RSI = buffer GPA, RDX = size; returns bytes consumed"
+            }
+            Self::ConsoleWrite => {
+                "1.1: type into the console; RDI = domid, RSI = buffer GPA, RDX = size; returns bytes accepted"
+            }
         }
     }
 
@@ -157,6 +276,24 @@ impl Op {
         match self {
             Self::Version | Self::HvInfo | Self::LogRead => OpGroup::System,
             Self::DomainList | Self::DomainInfo => OpGroup::DomainQuery,
+            Self::DomainCreate
+            | Self::DomainDestroy
+            | Self::DomainPause
+            | Self::DomainUnpause
+            | Self::DomainShutdown => OpGroup::DomainLifecycle,
+            Self::DomainCopyIn => OpGroup::DomainMemory,
+            Self::VcpuSetEntry => OpGroup::Vcpu,
+            Self::ConsoleRead | Self::ConsoleWrite => OpGroup::Console,
+        }
+    }
+
+    /// The ABI version that introduced the operation: a caller checks that
+    /// the hypervisor [`AbiVersion::provides`] it before using it.
+    #[must_use]
+    pub const fn since(self) -> AbiVersion {
+        match self.group() {
+            OpGroup::System | OpGroup::DomainQuery => AbiVersion::new(1, 0),
+            _ => AbiVersion::new(1, 1),
         }
     }
 }
@@ -195,7 +332,51 @@ mod tests {
         assert_eq!(OpGroup::of(0), None);
         assert_eq!(OpGroup::of(0x1_0100), None);
         assert_eq!(OpGroup::of(0x0300), Some(OpGroup::DomainLifecycle));
-        assert!(!OpGroup::DomainLifecycle.is_defined());
+        assert!(OpGroup::DomainLifecycle.is_defined());
+        assert!(!OpGroup::Guest.is_defined());
+    }
+
+    #[test]
+    fn unknown_numbers_are_not_implemented_only_in_open_groups() {
+        use crate::Status;
+        // Closed groups, no group, 0 and above 0xffff: invalid.
+        for op in [0, 0x0103, 0x01ff, 0x0202, 0x0700, 0x7fff, 0x1_0300, u64::MAX] {
+            assert_eq!(unknown_op_status(op), Status::InvalidOperation, "{op:#x}");
+        }
+        // The groups 1.1 opened keep their other numbers for later.
+        for op in [0x0305, 0x03ff, 0x0401, 0x0501, 0x0602, 0x8000, 0x80ff] {
+            assert_eq!(unknown_op_status(op), Status::NotImplemented, "{op:#x}");
+        }
+        for op in Op::ALL {
+            assert_eq!(op.group().is_open(), op.since() == AbiVersion::new(1, 1));
+        }
+    }
+
+    /// The numbers, written out: a change here is an ABI change.
+    #[test]
+    fn numbers_are_the_contract() {
+        let numbers: std::vec::Vec<(u64, &str)> =
+            Op::ALL.iter().map(|op| (op.number(), op.c_name())).collect();
+        assert_eq!(
+            numbers,
+            [
+                (0x0100, "OXEN_OP_VERSION"),
+                (0x0101, "OXEN_OP_HV_INFO"),
+                (0x0102, "OXEN_OP_LOG_READ"),
+                (0x0200, "OXEN_OP_DOMAIN_LIST"),
+                (0x0201, "OXEN_OP_DOMAIN_INFO"),
+                (0x0300, "OXEN_OP_DOMAIN_CREATE"),
+                (0x0301, "OXEN_OP_DOMAIN_DESTROY"),
+                (0x0302, "OXEN_OP_DOMAIN_PAUSE"),
+                (0x0303, "OXEN_OP_DOMAIN_UNPAUSE"),
+                (0x0304, "OXEN_OP_DOMAIN_SHUTDOWN"),
+                (0x0400, "OXEN_OP_DOMAIN_COPY_IN"),
+                (0x0500, "OXEN_OP_VCPU_SET_ENTRY"),
+                (0x0600, "OXEN_OP_CONSOLE_READ"),
+                (0x0601, "OXEN_OP_CONSOLE_WRITE"),
+            ]
+        );
+        assert!(Op::ALL.iter().all(|op| crate::ABI_VERSION.provides(op.since())));
     }
 
     #[test]

@@ -28,6 +28,19 @@
 //! `EINVAL` (a reserved field or unknown flag bit set), `E2BIG` (a buffer
 //! above the bound) or `ENOMEM` (no kernel memory for the bounce buffer).
 //! [`Ioctl::Raw`] returns the status itself in [`IoctlRaw::status`].
+//!
+//! # One hypercall per request
+//!
+//! Every request is exactly one hypercall, so the driver never loops and
+//! never holds a request for long. Requests that move bytes
+//! ([`Ioctl::LogRead`], [`Ioctl::DomainCopyIn`], [`Ioctl::ConsoleRead`],
+//! [`Ioctl::ConsoleWrite`]) take at most
+//! [`crate::hypercall::MAX_BUFFER_BYTES`]; the caller loops (`xl-rs` copies a
+//! kernel into a domain 1 MiB at a time).
+
+mod control;
+
+pub use control::{IoctlConsole, IoctlCopyIn, IoctlDomainShutdown, IoctlDomid, IoctlVcpuSetEntry};
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -35,6 +48,7 @@ use crate::domain::DomainInfo;
 use crate::hypercall::MAX_BUFFER_BYTES;
 use crate::info::HvInfo;
 use crate::layout::{CType, StructLayout, struct_layout};
+use crate::lifecycle::DomainCreateArgs;
 use crate::status::Status;
 use crate::version::VersionArgs;
 
@@ -78,6 +92,12 @@ pub const fn ior<T>(nr: u8) -> u32 {
     ioc(IOC_READ, IOCTL_MAGIC, nr, size_of::<T>())
 }
 
+/// Linux's `_IOW(type, nr, T)`.
+#[must_use]
+pub const fn iow<T>(nr: u8) -> u32 {
+    ioc(IOC_WRITE, IOCTL_MAGIC, nr, size_of::<T>())
+}
+
 /// The requests of `/dev/hvctl`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Ioctl {
@@ -101,17 +121,54 @@ pub enum Ioctl {
     /// addresses included), like Xen's privcmd hypercall ioctl. For tests of
     /// the hypervisor's own argument checks.
     Raw,
+    /// `_IOWR(0xde, 0x06, struct oxen_domain_create_args)`:
+    /// [`crate::Op::DomainCreate`]; `domid` is filled in (1.1).
+    DomainCreate,
+    /// `_IOW(0xde, 0x07, struct oxen_ioctl_domid)`:
+    /// [`crate::Op::DomainDestroy`] (1.1).
+    DomainDestroy,
+    /// `_IOW(0xde, 0x08, struct oxen_ioctl_domid)`:
+    /// [`crate::Op::DomainPause`] (1.1).
+    DomainPause,
+    /// `_IOW(0xde, 0x09, struct oxen_ioctl_domid)`:
+    /// [`crate::Op::DomainUnpause`] (1.1).
+    DomainUnpause,
+    /// `_IOW(0xde, 0x0a, struct oxen_ioctl_domain_shutdown)`:
+    /// [`crate::Op::DomainShutdown`] (1.1).
+    DomainShutdown,
+    /// `_IOWR(0xde, 0x0b, struct oxen_ioctl_copy_in)`:
+    /// [`crate::Op::DomainCopyIn`] from a user buffer of at most
+    /// [`MAX_BUFFER_BYTES`] (1.1).
+    DomainCopyIn,
+    /// `_IOW(0xde, 0x0c, struct oxen_ioctl_vcpu_set_entry)`:
+    /// [`crate::Op::VcpuSetEntry`] (1.1).
+    VcpuSetEntry,
+    /// `_IOWR(0xde, 0x0d, struct oxen_ioctl_console)`:
+    /// [`crate::Op::ConsoleRead`] into a user buffer (1.1).
+    ConsoleRead,
+    /// `_IOWR(0xde, 0x0e, struct oxen_ioctl_console)`:
+    /// [`crate::Op::ConsoleWrite`] from a user buffer (1.1).
+    ConsoleWrite,
 }
 
 impl Ioctl {
     /// Every request, by number.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 15] = [
         Self::Version,
         Self::HvInfo,
         Self::LogRead,
         Self::DomainList,
         Self::DomainInfo,
         Self::Raw,
+        Self::DomainCreate,
+        Self::DomainDestroy,
+        Self::DomainPause,
+        Self::DomainUnpause,
+        Self::DomainShutdown,
+        Self::DomainCopyIn,
+        Self::VcpuSetEntry,
+        Self::ConsoleRead,
+        Self::ConsoleWrite,
     ];
 
     /// The `nr` byte.
@@ -124,6 +181,15 @@ impl Ioctl {
             Self::DomainList => 0x03,
             Self::DomainInfo => 0x04,
             Self::Raw => 0x05,
+            Self::DomainCreate => 0x06,
+            Self::DomainDestroy => 0x07,
+            Self::DomainPause => 0x08,
+            Self::DomainUnpause => 0x09,
+            Self::DomainShutdown => 0x0a,
+            Self::DomainCopyIn => 0x0b,
+            Self::VcpuSetEntry => 0x0c,
+            Self::ConsoleRead => 0x0d,
+            Self::ConsoleWrite => 0x0e,
         }
     }
 
@@ -137,6 +203,14 @@ impl Ioctl {
             Self::DomainList => iowr::<IoctlDomainList>(self.nr()),
             Self::DomainInfo => iowr::<IoctlDomainInfo>(self.nr()),
             Self::Raw => iowr::<IoctlRaw>(self.nr()),
+            Self::DomainCreate => iowr::<DomainCreateArgs>(self.nr()),
+            Self::DomainDestroy | Self::DomainPause | Self::DomainUnpause => {
+                iow::<IoctlDomid>(self.nr())
+            }
+            Self::DomainShutdown => iow::<IoctlDomainShutdown>(self.nr()),
+            Self::DomainCopyIn => iowr::<IoctlCopyIn>(self.nr()),
+            Self::VcpuSetEntry => iow::<IoctlVcpuSetEntry>(self.nr()),
+            Self::ConsoleRead | Self::ConsoleWrite => iowr::<IoctlConsole>(self.nr()),
         }
     }
 
@@ -150,14 +224,29 @@ impl Ioctl {
             Self::DomainList => "OXEN_IOCTL_DOMAIN_LIST",
             Self::DomainInfo => "OXEN_IOCTL_DOMAIN_INFO",
             Self::Raw => "OXEN_IOCTL_RAW",
+            Self::DomainCreate => "OXEN_IOCTL_DOMAIN_CREATE",
+            Self::DomainDestroy => "OXEN_IOCTL_DOMAIN_DESTROY",
+            Self::DomainPause => "OXEN_IOCTL_DOMAIN_PAUSE",
+            Self::DomainUnpause => "OXEN_IOCTL_DOMAIN_UNPAUSE",
+            Self::DomainShutdown => "OXEN_IOCTL_DOMAIN_SHUTDOWN",
+            Self::DomainCopyIn => "OXEN_IOCTL_DOMAIN_COPY_IN",
+            Self::VcpuSetEntry => "OXEN_IOCTL_VCPU_SET_ENTRY",
+            Self::ConsoleRead => "OXEN_IOCTL_CONSOLE_READ",
+            Self::ConsoleWrite => "OXEN_IOCTL_CONSOLE_WRITE",
         }
     }
 
-    /// The Linux macro that builds the number, `_IOWR` or `_IOR`.
+    /// The Linux macro that builds the number: `_IOR` (the driver only
+    /// writes the argument), `_IOW` (it only reads it) or `_IOWR`.
     #[must_use]
     pub const fn c_macro(self) -> &'static str {
         match self {
             Self::HvInfo => "_IOR",
+            Self::DomainDestroy
+            | Self::DomainPause
+            | Self::DomainUnpause
+            | Self::DomainShutdown
+            | Self::VcpuSetEntry => "_IOW",
             _ => "_IOWR",
         }
     }
@@ -172,6 +261,14 @@ impl Ioctl {
             Self::DomainList => IoctlDomainList::LAYOUT.c_name,
             Self::DomainInfo => IoctlDomainInfo::LAYOUT.c_name,
             Self::Raw => IoctlRaw::LAYOUT.c_name,
+            Self::DomainCreate => DomainCreateArgs::LAYOUT.c_name,
+            Self::DomainDestroy | Self::DomainPause | Self::DomainUnpause => {
+                IoctlDomid::LAYOUT.c_name
+            }
+            Self::DomainShutdown => IoctlDomainShutdown::LAYOUT.c_name,
+            Self::DomainCopyIn => IoctlCopyIn::LAYOUT.c_name,
+            Self::VcpuSetEntry => IoctlVcpuSetEntry::LAYOUT.c_name,
+            Self::ConsoleRead | Self::ConsoleWrite => IoctlConsole::LAYOUT.c_name,
         }
     }
 
@@ -187,6 +284,15 @@ impl Ioctl {
             Self::DomainList => "OXEN_OP_DOMAIN_LIST into a user array",
             Self::DomainInfo => "OXEN_OP_DOMAIN_INFO",
             Self::Raw => "any operation, raw arguments; status out",
+            Self::DomainCreate => "OXEN_OP_DOMAIN_CREATE; domid out",
+            Self::DomainDestroy => "OXEN_OP_DOMAIN_DESTROY",
+            Self::DomainPause => "OXEN_OP_DOMAIN_PAUSE",
+            Self::DomainUnpause => "OXEN_OP_DOMAIN_UNPAUSE",
+            Self::DomainShutdown => "OXEN_OP_DOMAIN_SHUTDOWN",
+            Self::DomainCopyIn => "OXEN_OP_DOMAIN_COPY_IN from a user buffer",
+            Self::VcpuSetEntry => "OXEN_OP_VCPU_SET_ENTRY",
+            Self::ConsoleRead => "OXEN_OP_CONSOLE_READ into a user buffer",
+            Self::ConsoleWrite => "OXEN_OP_CONSOLE_WRITE from a user buffer",
         }
     }
 
@@ -483,6 +589,15 @@ mod tests {
         assert_eq!(Ioctl::DomainList.number(), 0xc018_de03);
         assert_eq!(Ioctl::DomainInfo.number(), 0xc078_de04);
         assert_eq!(Ioctl::Raw.number(), 0xc038_de05);
+        assert_eq!(Ioctl::DomainCreate.number(), 0xc058_de06);
+        assert_eq!(Ioctl::DomainDestroy.number(), 0x4008_de07);
+        assert_eq!(Ioctl::DomainPause.number(), 0x4008_de08);
+        assert_eq!(Ioctl::DomainUnpause.number(), 0x4008_de09);
+        assert_eq!(Ioctl::DomainShutdown.number(), 0x4008_de0a);
+        assert_eq!(Ioctl::DomainCopyIn.number(), 0xc020_de0b);
+        assert_eq!(Ioctl::VcpuSetEntry.number(), 0x4048_de0c);
+        assert_eq!(Ioctl::ConsoleRead.number(), 0xc018_de0d);
+        assert_eq!(Ioctl::ConsoleWrite.number(), 0xc018_de0e);
     }
 
     #[test]
@@ -498,10 +613,10 @@ mod tests {
                 .expect("the argument struct is in the header");
             assert_eq!(size, arg.size, "{ioctl:?}");
             let dir = n >> 30;
-            let want = if ioctl.c_macro() == "_IOR" {
-                IOC_READ
-            } else {
-                IOC_READ | IOC_WRITE
+            let want = match ioctl.c_macro() {
+                "_IOR" => IOC_READ,
+                "_IOW" => IOC_WRITE,
+                _ => IOC_READ | IOC_WRITE,
             };
             assert_eq!(dir, want, "{ioctl:?}");
             assert_eq!(Ioctl::from_number(n), Some(ioctl));
@@ -544,6 +659,11 @@ mod tests {
         assert!(bytes <= MAX_BUFFER_BYTES);
         assert!(bytes + size_of::<DomainInfo>() as u64 > MAX_BUFFER_BYTES);
         assert_eq!(MAX_DOMAIN_LIST_CAPACITY, 9362);
+    }
+
+    #[test]
+    fn domid_request_is_zero_but_the_id() {
+        assert_eq!(IoctlDomid::new(5).as_bytes(), [5, 0, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -138,10 +138,17 @@ pub const STRUCTS: &[StructLayout] = &[
     crate::domain::DomainInfo::LAYOUT,
     crate::domain::DomainListArgs::LAYOUT,
     crate::log::LogReadArgs::LAYOUT,
+    crate::lifecycle::DomainCreateArgs::LAYOUT,
+    crate::vcpu::VcpuEntry::LAYOUT,
     crate::ioctl::IoctlDomainList::LAYOUT,
     crate::ioctl::IoctlDomainInfo::LAYOUT,
     crate::ioctl::IoctlLogRead::LAYOUT,
     crate::ioctl::IoctlRaw::LAYOUT,
+    crate::ioctl::IoctlDomid::LAYOUT,
+    crate::ioctl::IoctlDomainShutdown::LAYOUT,
+    crate::ioctl::IoctlCopyIn::LAYOUT,
+    crate::ioctl::IoctlVcpuSetEntry::LAYOUT,
+    crate::ioctl::IoctlConsole::LAYOUT,
 ];
 
 /// Checks that a layout table matches its struct: every field's size agrees with

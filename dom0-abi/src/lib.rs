@@ -36,18 +36,22 @@ pub mod hypercall;
 pub mod info;
 pub mod ioctl;
 pub mod layout;
+pub mod lifecycle;
 pub mod log;
 pub mod status;
+pub mod vcpu;
 pub mod version;
 
 #[cfg(any(test, feature = "std"))]
 pub mod c_header;
 
-pub use domain::{DomainInfo, DomainListArgs, DomainState, ShutdownReason};
+pub use domain::{DOM0_ID, DomainInfo, DomainListArgs, DomainState, ShutdownReason};
 pub use hypercall::Op;
 pub use info::HvInfo;
+pub use lifecycle::DomainCreateArgs;
 pub use log::LogReadArgs;
 pub use status::{HypercallError, Status};
+pub use vcpu::{VcpuEntry, VcpuMode};
 pub use version::{ABI_VERSION, AbiVersion, VersionArgs};
 
 /// Size in bytes of the pages that memory counts in this ABI are expressed in.

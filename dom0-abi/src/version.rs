@@ -35,7 +35,11 @@ pub struct AbiVersion {
 crate::assert_layout!(AbiVersion, size = 4, { major: 0, minor: 2 });
 
 /// The version this crate describes.
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 0 };
+///
+/// 1.0: version, hypervisor information, log ring, domain list and info.
+/// 1.1 adds domain lifecycle (create, destroy, pause, unpause, shutdown),
+/// copy-in, the boot vCPU's entry state and the domain console.
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 1 };
 
 impl AbiVersion {
     /// Builds a version.
@@ -170,7 +174,7 @@ mod tests {
     fn packing_round_trips_and_displays() {
         let v = AbiVersion::new(3, 0xbeef);
         assert_eq!(AbiVersion::from_u32(v.to_u32()), v);
-        assert_eq!(std::format!("{ABI_VERSION}"), "1.0");
+        assert_eq!(std::format!("{ABI_VERSION}"), "1.1");
     }
 
     #[test]

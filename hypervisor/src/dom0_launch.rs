@@ -4,6 +4,7 @@
 //! that leaves out the hypervisor's memory and the free pool, and an e820 map
 //! that marks them reserved. vCPU i runs on physical CPU i.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -32,7 +33,7 @@ use crate::vcpu::bitmaps::{IoBitmap, MsrBitmap};
 use crate::vmx::caps::VmxCaps;
 
 /// The running dom0, once built.
-pub static DOM0: spin::Once<&'static Domain> = spin::Once::new();
+pub static DOM0: spin::Once<Arc<Domain>> = spin::Once::new();
 /// Set by each AP when it has left VMX operation after dom0 stopped.
 static PARKED: [AtomicBool; percpu::MAX_CPUS] = [const { AtomicBool::new(false) }; percpu::MAX_CPUS];
 
@@ -239,7 +240,7 @@ pub fn launch(
     // 6. The domain and its vCPUs.
     let nvcpus = opts.dom0_max_vcpus.map_or(cpus, |n| (n as usize).clamp(1, cpus));
     let apic_ids: Vec<u32> = (0..nvcpus).map(|i| percpu::get(i).apic_id.load(Ordering::Relaxed)).collect();
-    let domain = Domain::new(
+    let domain = Arc::new(Domain::new(
         caps,
         Eptp::of(&ept).as_u64(),
         apic_access,
@@ -250,10 +251,10 @@ pub fn launch(
         pm.s5,
         apic_ids,
         cpus,
-    );
+    ));
     *domain.hidden.lock() = Some(HiddenMemory::new(ept, ones, scratch));
     domain.ram.call_once(|| plan.ranges().iter().map(|r| (r.start.as_u64(), r.end.as_u64())).collect());
-    DOM0.call_once(|| domain);
+    DOM0.call_once(|| domain.clone());
     if opts.canary {
         crate::canaries::plant();
     }
@@ -267,11 +268,11 @@ pub fn launch(
         lapic::send_fixed(percpu::get(i).apic_id.load(Ordering::Relaxed), idt::VECTOR_IPI);
     }
     let state = convert(&boot_state);
-    let mut vcpu = Vcpu::new(0, domain, &state)?;
+    let mut vcpu = Vcpu::new(0, domain.clone(), &state)?;
     vcpu.regs.rbx = boot_state.rbx;
     vcpu.regs.rsi = boot_state.rsi;
-    let stop = pcpu::run_one(&mut vcpu);
-    finish_dom0(domain, stop, opts.on_exit, opts.exit_stats)
+    let stop = pcpu::run(vcpu);
+    finish_dom0(&domain, stop, opts.on_exit, opts.exit_stats)
 }
 
 /// The dom0 kernel, by format.
@@ -379,7 +380,7 @@ fn convert(b: &entry::EntryState) -> EntryState {
 /// Called on each AP from its idle loop: run vCPU `index` of dom0 once dom0
 /// exists, starting it when dom0's BSP sends INIT and a start-up IPI.
 pub fn ap_run(index: usize) {
-    let Some(domain) = DOM0.get().copied() else { return };
+    let Some(domain) = DOM0.get().cloned() else { return };
     if index >= domain.vcpus() || PARKED[index].load(Ordering::Acquire) {
         return;
     }
@@ -402,9 +403,9 @@ pub fn ap_run(index: usize) {
     mb.init.store(false, Ordering::Release);
     log::info!("dom0 vCPU{index}: start-up IPI, starting at {:#x}", u64::from(vector) << 12);
     let state = EntryState::after_sipi(vector);
-    match Vcpu::new(index, domain, &state) {
-        Ok(mut v) => {
-            let stop = pcpu::run_one(&mut v);
+    match Vcpu::new(index, domain.clone(), &state) {
+        Ok(v) => {
+            let stop = pcpu::run(v);
             if stop != StopReason::PowerOff && stop != StopReason::Reboot {
                 log::error!("dom0 vCPU{index} stopped: {stop:?}");
             }
@@ -428,7 +429,7 @@ fn park(index: usize) {
     PARKED[index].store(true, Ordering::Release);
 }
 
-fn finish_dom0(domain: &'static Domain, stop: StopReason, on_exit: ExitAction, exit_stats: bool) -> ! {
+fn finish_dom0(domain: &Domain, stop: StopReason, on_exit: ExitAction, exit_stats: bool) -> ! {
     let code = match stop {
         StopReason::PowerOff => 1,
         StopReason::Reboot => 2,

@@ -12,10 +12,13 @@ pub mod acpi;
 pub mod boot;
 pub mod cmdline;
 pub mod dom0;
+pub mod domains;
+pub mod domu;
 pub mod hypercall;
 pub mod logring;
 pub mod mm;
 pub mod vcpu;
+pub mod vdev;
 pub mod vlapic;
 pub mod vmx;
 

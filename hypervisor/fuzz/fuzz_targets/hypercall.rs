@@ -28,14 +28,10 @@ fuzz_target!(|data: &[u8]| {
     let ram = data.get(48..).unwrap_or_default();
     let n = ram.len().min(0x8000);
     mem.range_mut(0)[..n].copy_from_slice(&ram[..n]);
-    let mut platform = SimPlatform { log: b"log line\n".repeat(100), dropped: 0 };
+    let mut platform = SimPlatform { log: b"log line\n".repeat(100), free_pages: 64, ..SimPlatform::default() };
     let args = [regs[1], regs[2], regs[3], regs[4], regs[5]];
     let status = dispatch(regs[0], args, Caller { privileged: true }, &mut mem, &mut platform);
-    if dom0_abi_op_is_unknown(regs[0]) {
+    if dom0_abi::Op::try_from(regs[0]).is_err() {
         assert!(status < 0);
     }
 });
-
-fn dom0_abi_op_is_unknown(op: u64) -> bool {
-    !matches!(op, 0x0100 | 0x0101 | 0x0102 | 0x0200 | 0x0201)
-}

@@ -13,6 +13,7 @@ use dom0_abi::log::LOG_READ_CLEAR;
 use dom0_abi::{ABI_VERSION, DomainInfo, DomainListArgs, HvInfo, LogReadArgs, Op, Status, VersionArgs};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+pub mod lifecycle;
 pub mod sim;
 #[cfg(test)]
 mod tests;
@@ -41,8 +42,9 @@ impl RamRanges<'_> {
     }
 }
 
-/// What the operations report about the hypervisor.
-pub trait Platform {
+/// What the operations report about the hypervisor, and the domain
+/// operations it carries out.
+pub trait Platform: lifecycle::Lifecycle {
     /// Hypervisor information (version, ABI, CPUs, memory, features, time).
     fn hv_info(&self) -> HvInfo;
     /// Every domain, by increasing id.
@@ -88,10 +90,17 @@ fn run(op: u64, args: [u64; 5], caller: Caller, mem: &mut impl GuestMemory, plat
         Op::LogRead => log_read(args[0], mem, platform),
         Op::DomainList => domain_list(args[0], mem, platform),
         Op::DomainInfo => domain_info(args[0], args[1], mem, platform),
+        Op::DomainCreate => lifecycle::create(args[0], mem, platform),
+        Op::DomainDestroy | Op::DomainPause | Op::DomainUnpause => lifecycle::simple(op, args[0], platform),
+        Op::DomainShutdown => lifecycle::shutdown(args[0], args[1], platform),
+        Op::DomainCopyIn => lifecycle::copy_in(args, mem, platform),
+        Op::VcpuSetEntry => lifecycle::set_entry(args, mem, platform),
+        Op::ConsoleRead => lifecycle::console_read(args, mem, platform),
+        Op::ConsoleWrite => lifecycle::console_write(args, mem, platform),
     }
 }
 
-fn read_struct<T: FromBytes + IntoBytes + KnownLayout + Immutable>(gpa: u64, mem: &impl GuestMemory) -> Result<T, Status> {
+pub(crate) fn read_struct<T: FromBytes + IntoBytes + KnownLayout + Immutable>(gpa: u64, mem: &impl GuestMemory) -> Result<T, Status> {
     let mut value = T::new_zeroed();
     mem.read(gpa, value.as_mut_bytes())?;
     Ok(value)

@@ -4,10 +4,13 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use dom0_abi::{ABI_VERSION, DomainInfo, HvInfo, Status};
+use dom0_abi::{ABI_VERSION, DomainInfo, DomainState, HvInfo, ShutdownReason, Status};
 use zerocopy::FromZeros;
 
+use super::lifecycle::{EntryMode, Lifecycle as Lifecycle2};
 use super::{GuestMemory, Platform, RamRanges};
+use crate::domains::lifecycle::Lifecycle;
+use crate::domains::registry::Registry;
 
 /// RAM ranges `[start, end)`, each backed by its own vector.
 #[derive(Debug, Clone)]
@@ -51,13 +54,119 @@ impl GuestMemory for SimMemory {
     }
 }
 
-/// A hypervisor with two CPUs, dom0 and one more domain, and a log.
-#[derive(Debug, Clone)]
+/// A domU of the simulation.
+#[derive(Debug)]
+pub struct SimDomain {
+    /// Its lifecycle.
+    pub lifecycle: Lifecycle,
+    /// Its RAM.
+    pub ram: Vec<u8>,
+    /// Its boot vCPU's entry, once set.
+    pub entry: Option<EntryMode>,
+    /// Console output not yet read.
+    pub console_out: Vec<u8>,
+    /// Console input typed.
+    pub console_in: Vec<u8>,
+    /// vCPUs.
+    pub vcpus: u32,
+}
+
+/// A hypervisor with two CPUs, dom0, a log, and domUs (the fixed domain 3
+/// of `domains()` plus whatever is created).
+#[derive(Debug, Default)]
 pub struct SimPlatform {
     /// The log ring's contents.
     pub log: Vec<u8>,
     /// What `log_read` reports as dropped.
     pub dropped: u64,
+    /// Created domains.
+    pub domus: Registry<SimDomain>,
+    /// Pages the simulated pool has left.
+    pub free_pages: u64,
+}
+
+impl SimPlatform {
+    fn domu(&mut self, id: u32) -> Result<&mut SimDomain, Status> {
+        self.domus.get_mut(id).ok_or(Status::NoSuchDomain)
+    }
+}
+
+impl Lifecycle2 for SimPlatform {
+    fn create(&mut self, name: &str, memory_pages: u64, vcpus: u32) -> Result<u32, Status> {
+        if vcpus > 2 || memory_pages > 4096 {
+            return Err(Status::InvalidArgument);
+        }
+        if memory_pages > self.free_pages {
+            return Err(Status::NoMemory);
+        }
+        let id = self.domus.insert(name, |_| {
+            Ok(SimDomain {
+                lifecycle: Lifecycle::new(),
+                ram: vec![0; (memory_pages * 4096) as usize],
+                entry: None,
+                console_out: Vec::new(),
+                console_in: Vec::new(),
+                vcpus,
+            })
+        })?;
+        self.free_pages -= memory_pages;
+        Ok(id)
+    }
+    fn destroy(&mut self, id: u32) -> Result<(), Status> {
+        let d = self.domus.remove(id).ok_or(Status::NoSuchDomain)?;
+        self.free_pages += d.ram.len() as u64 / 4096;
+        Ok(())
+    }
+    fn pause(&mut self, id: u32) -> Result<(), Status> {
+        self.domu(id)?.lifecycle.pause()
+    }
+    fn unpause(&mut self, id: u32) -> Result<(), Status> {
+        let d = self.domu(id)?;
+        if d.entry.is_none() && d.lifecycle.is_loadable() {
+            return Err(Status::BadState);
+        }
+        d.lifecycle.unpause().map(|_| ())
+    }
+    fn shutdown(&mut self, id: u32, reason: ShutdownReason) -> Result<(), Status> {
+        let d = self.domu(id)?;
+        if !matches!(d.lifecycle.state(), DomainState::Running | DomainState::Paused | DomainState::Blocked) {
+            return Err(Status::BadState);
+        }
+        d.lifecycle.shut_down(reason);
+        Ok(())
+    }
+    fn copy_in(&mut self, id: u32, gpa: u64, data: &[u8]) -> Result<(), Status> {
+        let d = self.domu(id)?;
+        if !d.lifecycle.is_loadable() {
+            return Err(Status::BadState);
+        }
+        let start = usize::try_from(gpa).map_err(|_| Status::BadAddress)?;
+        let end = start.checked_add(data.len()).filter(|&e| e <= d.ram.len()).ok_or(Status::BadAddress)?;
+        d.ram[start..end].copy_from_slice(data);
+        Ok(())
+    }
+    fn set_entry(&mut self, id: u32, vcpu: u32, entry: EntryMode) -> Result<(), Status> {
+        let d = self.domu(id)?;
+        if vcpu != 0 {
+            return Err(Status::InvalidArgument);
+        }
+        if !d.lifecycle.is_loadable() {
+            return Err(Status::BadState);
+        }
+        d.entry = Some(entry);
+        Ok(())
+    }
+    fn console_read(&mut self, id: u32, max: usize) -> Result<Vec<u8>, Status> {
+        let d = self.domu(id)?;
+        let n = max.min(d.console_out.len());
+        Ok(d.console_out.drain(..n).collect())
+    }
+    fn console_write(&mut self, id: u32, data: &[u8]) -> Result<usize, Status> {
+        let d = self.domu(id)?;
+        let n = data.len().min(16);
+        d.console_in.extend_from_slice(&data[..n]);
+        Ok(n)
+    }
 }
 
 fn domain(id: u32, name: &str) -> DomainInfo {
@@ -77,7 +186,17 @@ impl Platform for SimPlatform {
         i
     }
     fn domains(&self) -> Vec<DomainInfo> {
-        vec![domain(0, "Domain-0"), domain(3, "guest")]
+        let mut all = vec![domain(0, "Domain-0"), domain(3, "guest")];
+        for (id, name, d) in self.domus.iter() {
+            let mut info = domain(id, name);
+            info.state = d.lifecycle.state() as u32;
+            info.shutdown_reason = d.lifecycle.reason() as u32;
+            info.memory_pages = d.ram.len() as u64 / 4096;
+            info.vcpus = d.vcpus;
+            all.push(info);
+        }
+        all.sort_by_key(|d| d.domid);
+        all
     }
     fn log_read(&mut self, max: usize, clear: bool) -> (Vec<u8>, u64) {
         let n = max.min(self.log.len());

@@ -1,6 +1,7 @@
 use super::sim::{SimMemory, SimPlatform};
 use super::*;
 use proptest::prelude::*;
+use zerocopy::FromZeros;
 
 /// Caller RAM: [0x1000, 0x9000) and [0x10_0000, 0x10_2000).
 type FakeMem = SimMemory;
@@ -13,7 +14,7 @@ fn call(op: Op, args: [u64; 5], mem: &mut FakeMem, p: &mut FakePlatform) -> i64 
 }
 
 fn fixture() -> (FakeMem, FakePlatform) {
-    (SimMemory::new(&[(0x1000, 0x9000), (0x10_0000, 0x10_2000)]), SimPlatform { log: b"line one\nline two\n".to_vec(), dropped: 7 })
+    (SimMemory::new(&[(0x1000, 0x9000), (0x10_0000, 0x10_2000)]), SimPlatform { log: b"line one\nline two\n".to_vec(), dropped: 7, free_pages: 1000, ..SimPlatform::default() })
 }
 
 #[test]
@@ -105,7 +106,7 @@ fn domain_list_and_info() {
 fn unknown_reserved_and_unprivileged() {
     let (mut m, mut p) = fixture();
     assert_eq!(dispatch(0, [0; 5], DOM0, &mut m, &mut p), Status::InvalidOperation.as_raw());
-    assert_eq!(dispatch(0x0300, [0; 5], DOM0, &mut m, &mut p), Status::NotImplemented.as_raw());
+    assert_eq!(dispatch(0x8000, [0; 5], DOM0, &mut m, &mut p), Status::NotImplemented.as_raw());
     assert_eq!(dispatch(0x01FF, [0; 5], DOM0, &mut m, &mut p), Status::InvalidOperation.as_raw());
     assert_eq!(dispatch(u64::MAX, [0; 5], DOM0, &mut m, &mut p), Status::InvalidOperation.as_raw());
     let domu = Caller { privileged: false };
@@ -130,4 +131,68 @@ proptest! {
         }
         prop_assert!(status < 0 || Status::from_raw(status).is_some() || status <= MAX_BUFFER_BYTES as i64);
     }
+}
+
+fn create_args(name: &str, pages: u64, vcpus: u32) -> dom0_abi::lifecycle::DomainCreateArgs {
+    dom0_abi::lifecycle::DomainCreateArgs::new(name, pages, vcpus).unwrap()
+}
+
+#[test]
+fn a_domain_is_created_loaded_run_and_destroyed() {
+    let (mut m, mut p) = fixture();
+    m.write(0x2000, create_args("web", 16, 1).as_bytes()).unwrap();
+    let id = call(Op::DomainCreate, [0x2000, 0, 0, 0, 0], &mut m, &mut p);
+    assert_eq!(id, 1);
+    let back: dom0_abi::lifecycle::DomainCreateArgs = read_struct(0x2000, &m).unwrap();
+    assert_eq!(back.domid, 1);
+    assert_eq!(p.free_pages, 1000 - 16);
+    // Same name again: refused.
+    assert_eq!(call(Op::DomainCreate, [0x2000, 0, 0, 0, 0], &mut m, &mut p), Status::Exists.as_raw());
+    // Unpause before an entry is set: nothing to run.
+    assert_eq!(call(Op::DomainUnpause, [1, 0, 0, 0, 0], &mut m, &mut p), Status::BadState.as_raw());
+    // Copy in 16 bytes from caller GPA 0x3000 to domain GPA 0x1000.
+    m.write(0x3000, b"kernel bytes!!!!").unwrap();
+    assert_eq!(call(Op::DomainCopyIn, [1, 0x1000, 0x3000, 16, 0], &mut m, &mut p), 16);
+    assert_eq!(&p.domus.get(1).unwrap().ram[0x1000..0x1010], b"kernel bytes!!!!");
+    // Beyond the domain's RAM, or too big.
+    assert_eq!(call(Op::DomainCopyIn, [1, 16 * 4096 - 8, 0x3000, 16, 0], &mut m, &mut p), Status::BadAddress.as_raw());
+    assert_eq!(call(Op::DomainCopyIn, [1, 0, 0x3000, 1 << 30, 0], &mut m, &mut p), Status::TooBig.as_raw());
+    // Entry: PVH mode.
+    let mut e = dom0_abi::lifecycle::VcpuEntry::new_zeroed();
+    e.mode = dom0_abi::lifecycle::VCPU_MODE_PVH;
+    e.rip = 0x100_0000;
+    e.rbx = 0x6000;
+    m.write(0x4000, e.as_bytes()).unwrap();
+    assert_eq!(call(Op::VcpuSetEntry, [1, 1, 0x4000, 0, 0], &mut m, &mut p), Status::InvalidArgument.as_raw());
+    assert_eq!(call(Op::VcpuSetEntry, [1, 0, 0x4000, 0, 0], &mut m, &mut p), 0);
+    assert_eq!(call(Op::DomainUnpause, [1, 0, 0, 0, 0], &mut m, &mut p), 0);
+    // Loading is over once it ran.
+    assert_eq!(call(Op::DomainCopyIn, [1, 0x1000, 0x3000, 16, 0], &mut m, &mut p), Status::BadState.as_raw());
+    p.domus.get_mut(1).unwrap().console_out.extend_from_slice(b"hello\n");
+    assert_eq!(call(Op::ConsoleRead, [1, 0x5000, 64, 0, 0], &mut m, &mut p), 6);
+    assert_eq!(call(Op::ConsoleRead, [1, 0x5000, 64, 0, 0], &mut m, &mut p), 0);
+    assert_eq!(call(Op::DomainPause, [1, 0, 0, 0, 0], &mut m, &mut p), 0);
+    // dom0 is not the toolstack's to destroy; unknown ids are refused.
+    assert_eq!(call(Op::DomainDestroy, [0, 0, 0, 0, 0], &mut m, &mut p), Status::NotPermitted.as_raw());
+    assert_eq!(call(Op::DomainDestroy, [9, 0, 0, 0, 0], &mut m, &mut p), Status::NoSuchDomain.as_raw());
+    assert_eq!(call(Op::DomainDestroy, [1, 0, 0, 0, 0], &mut m, &mut p), 0);
+    assert_eq!(p.free_pages, 1000);
+}
+
+#[test]
+fn bad_create_arguments_are_refused() {
+    let (mut m, mut p) = fixture();
+    let mut a = create_args("x", 16, 1);
+    a.flags = 1;
+    m.write(0x2000, a.as_bytes()).unwrap();
+    assert_eq!(call(Op::DomainCreate, [0x2000, 0, 0, 0, 0], &mut m, &mut p), Status::InvalidArgument.as_raw());
+    let mut a = create_args("x", 16, 1);
+    a.name = [b'a'; 64]; // no NUL
+    m.write(0x2000, a.as_bytes()).unwrap();
+    assert_eq!(call(Op::DomainCreate, [0x2000, 0, 0, 0, 0], &mut m, &mut p), Status::InvalidArgument.as_raw());
+    m.write(0x2000, create_args("big", 999_999, 1).as_bytes()).unwrap();
+    assert_eq!(call(Op::DomainCreate, [0x2000, 0, 0, 0, 0], &mut m, &mut p), Status::InvalidArgument.as_raw());
+    m.write(0x2000, create_args("42", 16, 1).as_bytes()).unwrap();
+    assert_eq!(call(Op::DomainCreate, [0x2000, 0, 0, 0, 0], &mut m, &mut p), Status::InvalidArgument.as_raw());
+    assert_eq!(call(Op::DomainShutdown, [1, 7, 0, 0, 0], &mut m, &mut p), Status::InvalidArgument.as_raw());
 }

@@ -44,6 +44,37 @@ impl MsrBitmap {
     }
 
     /// Whether a read of `msr` exits.
+    /// Every MSR read and write exits.
+    pub fn trap_all() -> Self {
+        Self([0xFF; 4096])
+    }
+
+    /// Reads and writes of `msr` run on the hardware.
+    pub fn pass(&mut self, msr: u32) {
+        if let Some(bit) = Self::slot(msr) {
+            self.0[bit / 8] &= !(1 << (bit % 8));
+            let bit = bit + 2048 * 8;
+            self.0[bit / 8] &= !(1 << (bit % 8));
+        }
+    }
+
+    /// A domU's bitmap: everything exits except the MSRs that are part of
+    /// the guest state VM entry and exit switch (FS/GS base, SYSENTER, PAT:
+    /// SDM Vol. 3C §25.4.1, with the PAT load/save controls) or that the
+    /// hypervisor switches itself between vCPUs (the SYSCALL MSRs, the
+    /// kernel GS base, TSC_AUX); a write to any other MSR could change the
+    /// physical CPU under every other guest.
+    pub fn for_domu() -> Self {
+        let mut b = Self::trap_all();
+        for msr in [0x174, 0x175, 0x176, 0x277, 0xC000_0081, 0xC000_0082, 0xC000_0083, 0xC000_0084]
+            .into_iter()
+            .chain(0xC000_0100..=0xC000_0103)
+        {
+            b.pass(msr);
+        }
+        b
+    }
+
     pub fn reads_exit(&self, msr: u32) -> bool {
         Self::slot(msr).is_none_or(|bit| self.0[bit / 8] & (1 << (bit % 8)) != 0)
     }
@@ -91,6 +122,17 @@ impl IoBitmap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domu_bitmap_passes_only_switched_msrs() {
+        let b = MsrBitmap::for_domu();
+        for msr in [0x174, 0x277, 0xC000_0082, 0xC000_0100, 0xC000_0102, 0xC000_0103] {
+            assert!(!b.reads_exit(msr) && !b.writes_exit(msr), "{msr:#x}");
+        }
+        for msr in [0x10, 0x1B, 0x3A, 0x1A0, 0x6E0, 0x480, 0x800, 0xC000_0080, 0xC001_0000, 0x4000_0000] {
+            assert!(b.reads_exit(msr) && b.writes_exit(msr), "{msr:#x}");
+        }
+    }
 
     #[test]
     fn msr_quarters() {

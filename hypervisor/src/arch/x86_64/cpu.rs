@@ -138,6 +138,14 @@ pub fn read_cr2() -> u64 {
     v
 }
 
+/// Writes CR2 (a guest's last page-fault address, restored on a vCPU
+/// switch).
+pub fn write_cr2(v: u64) {
+    // SAFETY: CR2 is only read by page-fault handlers; the hypervisor's own
+    // faults are fatal reports, so no code depends on its value here.
+    unsafe { asm!("mov cr2, {}", in(reg) v, options(nomem, nostack, preserves_flags)) }
+}
+
 /// Halts until the next interrupt.
 pub fn hlt() {
     // SAFETY: hlt only waits for an interrupt.

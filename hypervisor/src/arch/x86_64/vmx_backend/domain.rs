@@ -2,7 +2,6 @@
 //! the mailboxes through which vCPUs on other CPUs receive interrupts, and the
 //! exit statistics.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -33,6 +32,16 @@ pub struct Mailbox {
 impl Mailbox {
     fn new() -> Self {
         Self { vectors: VectorSet::new(), init: AtomicBool::new(false), sipi: AtomicU32::new(0), addressing: AtomicU64::new(1) }
+    }
+}
+
+/// A domain's name in log lines.
+#[derive(Debug, Clone, Copy)]
+pub struct Label(u32);
+
+impl core::fmt::Display for Label {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.0 == 0 { f.write_str("dom0") } else { write!(f, "domain {}", self.0) }
     }
 }
 
@@ -75,6 +84,10 @@ pub struct Domain {
     pub guest_ticks: AtomicU64,
     /// Debug keys typed on the console it shares with the hypervisor.
     pub keys: spin::Mutex<KeySequence>,
+    /// Its id (0: dom0).
+    pub id: u32,
+    /// What only a domU has (its memory, lifecycle, devices).
+    pub domu: Option<super::domu::DomuParts>,
 }
 
 impl Domain {
@@ -91,9 +104,9 @@ impl Domain {
         s5_type: Option<u8>,
         apic_ids: Vec<u32>,
         cpus: usize,
-    ) -> &'static Domain {
+    ) -> Domain {
         let n = apic_ids.len();
-        Box::leak(Box::new(Domain {
+        Domain {
             vmx,
             eptp,
             apic_access,
@@ -113,7 +126,19 @@ impl Domain {
             ram: spin::Once::new(),
             guest_ticks: AtomicU64::new(0),
             keys: spin::Mutex::new(KeySequence::new()),
-        }))
+            id: 0,
+            domu: None,
+        }
+    }
+
+    /// How log lines name it: `dom0` or `domain N`.
+    pub fn label(&self) -> Label {
+        Label(self.id)
+    }
+
+    /// Whether this is dom0 (which owns the platform's devices).
+    pub fn is_dom0(&self) -> bool {
+        self.domu.is_none()
     }
 
     /// The domain's RAM ranges (empty until set).

@@ -31,16 +31,20 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
     let result = match event {
         ExitEvent::EntryFailed { reason, qualification } => {
             log::error!(
-                "dom0 vCPU{}: VM entry failed, exit reason {reason} (33 = invalid guest state, 34 = MSR loading, 41 = machine check), qualification {qualification:#x}",
-                v.index
+                "{} vCPU{}: VM entry failed, exit reason {reason} (33 = invalid guest state, 34 = MSR loading, 41 = machine check), qualification {qualification:#x}",
+                v.domain.label(), v.index
             );
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
         ExitEvent::Nmi => {
-            // A physical NMI while the guest ran: dom0 owns the platform,
-            // give it the NMI (SDM Table 25-17 type 2).
-            write(F32::EntryInterruptionInfo, u64::from(2 | (2 << 8) | (1u32 << 31)));
+            if v.domain.is_dom0() {
+                // A physical NMI while dom0 ran: dom0 owns the platform,
+                // give it the NMI (SDM Table 25-17 type 2).
+                write(F32::EntryInterruptionInfo, u64::from(2 | (2 << 8) | (1u32 << 31)));
+            } else {
+                log::warn!("physical NMI while {} ran: dropped", v.domain.label());
+            }
             Ok(())
         }
         ExitEvent::DebugTrap => {
@@ -51,7 +55,7 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             Ok(())
         }
         ExitEvent::Exception { vector } => {
-            log::error!("dom0 vCPU{}: unexpected exception {vector} exit", v.index);
+            log::error!("{} vCPU{}: unexpected exception {vector} exit", v.domain.label(), v.index);
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
@@ -62,7 +66,7 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             Ok(())
         }
         ExitEvent::TripleFault => {
-            log::error!("dom0 vCPU{}: triple fault", v.index);
+            log::error!("{} vCPU{}: triple fault", v.domain.label(), v.index);
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
@@ -127,7 +131,7 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             let actions = super::apic_page::write_exit(v.vapic_page, &mut v.vlapic, offset, now);
             process_actions(v, actions);
             v.sync_vlapic_to_page();
-            if offset == 0xD0 || offset == 0xE0 {
+            if v.domain.is_dom0() && (offset == 0xD0 || offset == 0xE0) {
                 // dom0 routes device interrupts with this addressing.
                 lapic::set_logical_destination(v.vlapic.mmio_read(0xD0, now), v.vlapic.mmio_read(0xE0, now));
             }
@@ -135,8 +139,8 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
         }
         ExitEvent::ApicAccess { offset, kind } => {
             log::error!(
-                "dom0 vCPU{}: APIC access at offset {offset:#x} (type {kind}) needs instruction emulation, which is not implemented",
-                v.index
+                "{} vCPU{}: APIC access at offset {offset:#x} (type {kind}) needs instruction emulation, which is not implemented",
+                v.domain.label(), v.index
             );
             dump_guest_state(v);
             Err(StopReason::Crash)
@@ -145,7 +149,7 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
         ExitEvent::NestedPageMisconfig { gpa } => ept_fault(v, gpa, false, false),
         ExitEvent::Unhandled { reason } => {
             let name = crate::vmx::exit::ExitReason::from_basic(reason).map_or("unknown", |x| x.name());
-            log::error!("dom0 vCPU{}: unhandled VM exit reason {reason} ({name})", v.index);
+            log::error!("{} vCPU{}: unhandled VM exit reason {reason} ({name})", v.domain.label(), v.index);
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
@@ -168,12 +172,12 @@ fn ept_fault(v: &mut Vcpu, gpa: u64, write: bool, violation: bool) -> Result<(),
     let outcome = if violation && write { write_fault(v, gpa) } else { Outcome::NotHidden };
     match outcome {
         Outcome::Handled => return Ok(()),
-        Outcome::TooManyPages => log::error!("dom0 vCPU{}: one instruction wrote too many hidden pages", v.index),
+        Outcome::TooManyPages => log::error!("{} vCPU{}: one instruction wrote too many hidden pages", v.domain.label(), v.index),
         Outcome::NotHidden => {}
     }
     log::error!(
-        "dom0 vCPU{}: EPT {} at guest-physical {gpa:#x} ({}, RIP {:#x})",
-        v.index,
+        "{} vCPU{}: EPT {} at guest-physical {gpa:#x} ({}, RIP {:#x})",
+        v.domain.label(), v.index,
         if violation { "violation" } else { "misconfiguration" },
         if write { "write" } else { "read or fetch" },
         read(FN::GuestRip)
@@ -261,7 +265,7 @@ fn cr_access(v: &mut Vcpu, access: CrAccess) -> Result<(), StopReason> {
             set_cr0(v, new);
         }
         other => {
-            log::error!("dom0 vCPU{}: unexpected CR access {other:?}", v.index);
+            log::error!("{} vCPU{}: unexpected CR access {other:?}", v.domain.label(), v.index);
             return Err(StopReason::Crash);
         }
     }
@@ -296,8 +300,11 @@ fn dom0_ports(v: &Vcpu) -> Dom0Ports {
 /// except for power-off and reset (which end dom0) and the console's
 /// receive buffer (watched for debug keys).
 fn io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
+    if !v.domain.is_dom0() {
+        return domu_io(v, a);
+    }
     if a.string {
-        log::warn!("dom0 vCPU{}: string I/O on trapped port {:#x} ignored", v.index, a.port);
+        log::warn!("{} vCPU{}: string I/O on trapped port {:#x} ignored", v.domain.label(), v.index, a.port);
         advance(v);
         return Ok(());
     }
@@ -357,6 +364,54 @@ fn debug_key(v: &Vcpu, byte: u8) {
     }
 }
 
+/// Port I/O from a domU: every port traps. COM1 is the domain's emulated
+/// 16550 (its console); the ACPI PM1a block and the reset ports end the
+/// domain as its own power-off or reboot; any other port reads as all-ones
+/// and ignores writes, as an empty ISA bus does.
+fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
+    use crate::domu::acpi_tables::{DEFAULT_PM1A_CNT_PORT, DEFAULT_PM1A_EVT_PORT, pm1_cnt};
+    let mask = if a.size >= 4 { 0xFFFF_FFFF } else { (1u64 << (a.size * 8)) - 1 };
+    let uart = serial::COM1..serial::COM1 + 8;
+    if a.string {
+        // INS/OUTS on an emulated port: not emulated; the guest gets #GP.
+        inject_exception(13, Some(0));
+        return Ok(());
+    }
+    if a.input {
+        let val = if uart.contains(&a.port) && a.size == 1 {
+            let offset = (a.port - serial::COM1) as u8;
+            v.domain.domu.as_ref().map_or(0xFF, |p| u64::from(p.uart.lock().read(offset)))
+        } else if a.port == DEFAULT_PM1A_CNT_PORT {
+            // SCI_EN: the platform is in ACPI mode from the start.
+            u64::from(pm1_cnt::SCI_EN)
+        } else if (DEFAULT_PM1A_EVT_PORT..DEFAULT_PM1A_EVT_PORT + 4).contains(&a.port) {
+            0
+        } else {
+            mask
+        };
+        v.regs.rax = (v.regs.rax & !mask) | (val & mask);
+        advance(v);
+        return Ok(());
+    }
+    let val = v.regs.rax & mask;
+    if uart.contains(&a.port) && a.size == 1 {
+        if let Some(p) = v.domain.domu.as_ref() {
+            p.uart.lock().write((a.port - serial::COM1) as u8, val as u8);
+        }
+        advance(v);
+        return Ok(());
+    }
+    let ports = Dom0Ports { pm1a_cnt: DEFAULT_PM1A_CNT_PORT, s5_type: v.domain.s5_type, console: serial::COM1 };
+    match io_policy::dom0_out(&ports, a.port, a.size, val) {
+        OutAction::PowerOff => Err(StopReason::PowerOff),
+        OutAction::Reset => Err(StopReason::Reboot),
+        OutAction::Passthrough => {
+            advance(v);
+            Ok(())
+        }
+    }
+}
+
 fn rdmsr(v: &mut Vcpu) {
     let msr = v.regs.rcx as u32;
     let value = match msr_policy::read(msr) {
@@ -369,7 +424,7 @@ fn rdmsr(v: &mut Vcpu) {
         ReadAction::Value(x) => Some(x),
         ReadAction::Fault => {
             if !msr_policy::VMX_MSRS.contains(&msr) {
-                log::warn!("dom0 vCPU{}: RDMSR {msr:#x} refused (#GP)", v.index);
+                log::warn!("{} vCPU{}: RDMSR {msr:#x} refused (#GP)", v.domain.label(), v.index);
             }
             None
         }
@@ -429,7 +484,7 @@ fn wrmsr(v: &mut Vcpu) {
     match result {
         Ok(()) => advance(v),
         Err(_) => {
-            log::debug!("dom0 vCPU{}: WRMSR {msr:#x} = {value:#x} refused (#GP)", v.index);
+            log::debug!("{} vCPU{}: WRMSR {msr:#x} = {value:#x} refused (#GP)", v.domain.label(), v.index);
             inject_exception(13, Some(0));
         }
     }
@@ -487,7 +542,7 @@ fn deliver(v: &mut Vcpu, j: usize, mode: DeliveryMode, vector: u8) {
         DeliveryMode::Init => mb.init.store(true, Ordering::Release),
         DeliveryMode::Startup(page) => mb.sipi.store(u32::from(page) + 1, Ordering::Release),
         _ => {
-            log::debug!("dom0 vCPU{}: IPI delivery mode {mode:?} not supported, dropped", v.index);
+            log::debug!("{} vCPU{}: IPI delivery mode {mode:?} not supported, dropped", v.domain.label(), v.index);
             return;
         }
     }

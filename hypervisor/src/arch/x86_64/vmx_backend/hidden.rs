@@ -92,8 +92,8 @@ pub fn write_fault(v: &mut Vcpu, gpa: u64) -> Outcome {
             write(F32::GuestInterruptibilityState, intr & !3);
             if h.steps.should_log() {
                 log::warn!(
-                    "dom0 vCPU{}: write to hidden memory at GPA {gpa:#x} dropped (RIP {:#x}; {} so far)",
-                    v.index,
+                    "{} vCPU{}: write to hidden memory at GPA {gpa:#x} dropped (RIP {:#x}; {} so far)",
+                    v.domain.label(), v.index,
                     read(FN::GuestRip),
                     h.steps.dropped()
                 );

@@ -10,11 +10,12 @@ use dom0_abi::info::{
     VMX_APIC_REGISTER_VIRT, VMX_EPT, VMX_EPT_1G, VMX_EPT_2M, VMX_PREEMPTION_TIMER, VMX_TPR_SHADOW,
     VMX_UNRESTRICTED_GUEST, VMX_VIRTUAL_INTR_DELIVERY, VMX_VPID,
 };
-use dom0_abi::{ABI_VERSION, DomainInfo, DomainState, HvInfo, Status};
+use dom0_abi::{ABI_VERSION, DomainInfo, DomainState, HvInfo, ShutdownReason, Status};
 use zerocopy::FromZeros;
 
-use super::Vcpu;
 use super::domain::Domain;
+use super::{Vcpu, domu};
+use crate::hypercall::lifecycle::{EntryMode, Lifecycle};
 use crate::arch::x86_64::physmem::{read_volatile, write_volatile};
 use crate::arch::x86_64::vmcs::read;
 use crate::hypercall::{Caller, GuestMemory, Platform, RamRanges, dispatch};
@@ -105,11 +106,43 @@ impl Platform for State<'_> {
         let khz = logger::tsc_khz().max(1);
         let ticks = self.domain.guest_ticks.load(Ordering::Relaxed);
         d.cpu_time_ns = (u128::from(ticks) * 1_000_000 / u128::from(khz)) as u64;
-        alloc::vec![d]
+        let mut all = alloc::vec![d];
+        all.extend(domu::infos());
+        all
     }
 
     fn log_read(&mut self, max: usize, clear: bool) -> (Vec<u8>, u64) {
         logger::ring_read(max, clear)
+    }
+}
+
+impl Lifecycle for State<'_> {
+    fn create(&mut self, name: &str, memory_pages: u64, vcpus: u32) -> Result<u32, Status> {
+        domu::create(self.domain.vmx, self.domain.apic_khz, name, memory_pages, vcpus)
+    }
+    fn destroy(&mut self, id: u32) -> Result<(), Status> {
+        domu::destroy(id)
+    }
+    fn pause(&mut self, id: u32) -> Result<(), Status> {
+        domu::pause(id)
+    }
+    fn unpause(&mut self, id: u32) -> Result<(), Status> {
+        domu::unpause(id)
+    }
+    fn shutdown(&mut self, id: u32, reason: ShutdownReason) -> Result<(), Status> {
+        domu::shutdown(id, reason)
+    }
+    fn copy_in(&mut self, id: u32, gpa: u64, data: &[u8]) -> Result<(), Status> {
+        domu::copy_in(id, gpa, data)
+    }
+    fn set_entry(&mut self, id: u32, vcpu: u32, entry: EntryMode) -> Result<(), Status> {
+        domu::set_entry(id, vcpu, entry)
+    }
+    fn console_read(&mut self, id: u32, max: usize) -> Result<Vec<u8>, Status> {
+        domu::console_read(id, max)
+    }
+    fn console_write(&mut self, id: u32, data: &[u8]) -> Result<usize, Status> {
+        domu::console_write(id, data)
     }
 }
 
@@ -125,10 +158,13 @@ pub fn vmcall(v: &mut Vcpu) -> bool {
     let r = &v.regs;
     let args = [r.rdi, r.rsi, r.rdx, r.r10, r.r8];
     let op = r.rax;
-    let ram = v.domain.ram();
+    // Only dom0 passes pointers (and is identity-mapped); a domU caller is
+    // refused before any memory is touched, and has no memory here anyway.
+    let ram = if v.domain.is_dom0() { v.domain.ram() } else { &[] };
     let mut mem = IdentityRam(RamRanges(ram));
-    let mut state = State { domain: v.domain };
-    let status = dispatch(op, args, Caller { privileged: true }, &mut mem, &mut state);
+    let mut state = State { domain: &v.domain };
+    let caller = Caller { privileged: v.domain.is_dom0() };
+    let status = dispatch(op, args, caller, &mut mem, &mut state);
     v.regs.rax = status as u64;
     true
 }

@@ -5,12 +5,15 @@
 mod apic_page;
 mod decode;
 pub mod domain;
+pub mod domu;
+mod guest_context;
 mod exits;
 pub mod hidden;
 mod hypercalls;
 pub mod pcpu;
 pub mod setup;
 
+use alloc::sync::Arc;
 use core::arch::global_asm;
 use crate::arch::x86_64::vmcs::{self, Vmcs};
 use crate::arch::x86_64::{cpu, percpu};
@@ -108,7 +111,7 @@ pub struct Vcpu {
     /// Index within its domain.
     pub index: usize,
     /// Its domain.
-    pub domain: &'static Domain,
+    pub domain: Arc<Domain>,
     /// Owned for its lifetime: the CPU keeps using the region while the
     /// vCPU exists (it is current on this CPU).
     _vmcs: Vmcs,
@@ -149,7 +152,7 @@ pub enum StopReason {
 
 impl Vcpu {
     /// Creates the vCPU's VMCS on the running CPU and loads it.
-    pub fn new(index: usize, domain: &'static Domain, start: &EntryState) -> Result<Self, &'static str> {
+    pub fn new(index: usize, domain: Arc<Domain>, start: &EntryState) -> Result<Self, &'static str> {
         let revision = domain.vmx.vmcs_revision();
         let vmcs = Vmcs::new(revision).ok_or("out of memory for a VMCS")?;
         vmcs.load().map_err(|_| "VMPTRLD failed")?;
@@ -169,6 +172,7 @@ impl Vcpu {
         let mut cfg = VLapicConfig::new(apic_id, index == 0, logger::tsc_khz(), domain.apic_khz);
         cfg.x2apic = cpu::has_x2apic();
         let vlapic = VLapic::new(cfg);
+        let ept_generation = domain.ept_generation.load(core::sync::atomic::Ordering::Acquire);
         let mut v = Self {
             index,
             domain,
@@ -178,7 +182,7 @@ impl Vcpu {
             vlapic,
             vapic_page,
             controls,
-            ept_generation: domain.ept_generation.load(core::sync::atomic::Ordering::Acquire),
+            ept_generation,
             blocked: false,
         };
         v.sync_vlapic_to_page();
@@ -221,6 +225,18 @@ impl Vcpu {
         apic_page::load(self.vapic_page, &mut self.vlapic);
     }
 
+    /// Frees the vCPU's VMCS and virtual-APIC page (on its own CPU, where
+    /// the VMCS was last current).
+    pub fn release(self) {
+        let _ = self._vmcs.clear();
+        let mut fa = crate::mm::frames::FRAMES.lock();
+        for frame in [self._vmcs.phys(), self.vapic_page] {
+            if fa.free(frame, crate::mm::addr::FrameCount::new(1)).is_err() {
+                log::error!("vCPU teardown: frame {frame} was not allocated");
+            }
+        }
+    }
+
     /// Makes this vCPU's VMCS the current one on this CPU (it was created
     /// here; a VMCS never moves between CPUs).
     pub fn make_current(&self) -> Result<(), &'static str> {
@@ -239,7 +255,7 @@ impl Vcpu {
         let now = cpu::rdtsc();
         let timer_due = self.vlapic.next_timer_deadline().is_some_and(|d| d <= now);
         let wake = self.vlapic.highest_pending().is_some()
-            || !percpu::current().pending_device_vectors.is_empty()
+            || (self.domain.is_dom0() && !percpu::current().pending_device_vectors.is_empty())
             || !self.domain.mailbox(self.index).vectors.is_empty()
             || timer_due
             || self.domain.stop.load(core::sync::atomic::Ordering::Acquire) != 0;
@@ -273,7 +289,7 @@ impl Vcpu {
             self.domain.guest_ticks.fetch_add(exit_tsc.wrapping_sub(entry_tsc), core::sync::atomic::Ordering::Relaxed);
             if failed != 0 {
                 let err = vmcs::read(F32::VmInstructionError);
-                log::error!("dom0 vCPU{}: VM entry failed (VM-instruction error {err})", self.index);
+                log::error!("{} vCPU{}: VM entry failed (VM-instruction error {err})", self.domain.label(), self.index);
                 exits::dump_guest_state(self);
                 return SliceEnd::Stopped(StopReason::Crash);
             }
@@ -285,6 +301,11 @@ impl Vcpu {
             self.domain.stats(percpu::current_index()).record(raw & 0xFFFF, cpu::rdtsc().wrapping_sub(exit_tsc));
             if self.blocked {
                 return SliceEnd::Blocked;
+            }
+            // A domU gives the CPU back at any physical interrupt: it may be
+            // dom0's, which has priority.
+            if raw & 0xFFFF == 1 && !self.domain.is_dom0() {
+                return SliceEnd::Preempted;
             }
         }
     }
@@ -306,7 +327,7 @@ impl Vcpu {
             self.domain.mark_device_vector(v);
             let r = self.vlapic.accept_interrupt(v, false);
             if first || !matches!(r, crate::vlapic::Acceptance::Accepted | crate::vlapic::Acceptance::AlreadyPending) {
-                log::debug!("dom0 vCPU{}: device vector {v:#x}: {r:?}", self.index);
+                log::debug!("{} vCPU{}: device vector {v:#x}: {r:?}", self.domain.label(), self.index);
             }
             if !matches!(r, crate::vlapic::Acceptance::Accepted | crate::vlapic::Acceptance::AlreadyPending) {
                 // Not taken: complete it at the physical APIC now.
