@@ -29,6 +29,7 @@ use crate::mm::ept::{Ept, EptMemoryType, EptPerms, Eptp};
 use crate::mm::frames::{self, FRAMES};
 use crate::mm::page_table::{PageTable, TableMemory};
 use crate::vcpu::bitmaps::{IoBitmap, MsrBitmap};
+use crate::vdev::ioapic::IoApic;
 use crate::vdev::uart16550::Uart16550;
 use crate::vmx::caps::VmxCaps;
 
@@ -75,6 +76,8 @@ pub struct DomuParts {
     pub entry: spin::Mutex<Option<(EntryState, u64, u64)>>,
     /// Its console: a 16550 at 0x3F8.
     pub uart: spin::Mutex<Uart16550>,
+    /// Its I/O APIC at 0xFEC00000.
+    pub ioapic: spin::Mutex<IoApic>,
 }
 
 impl Drop for DomuParts {
@@ -91,7 +94,7 @@ impl Drop for DomuParts {
 impl DomuParts {
     /// The host address of guest-physical `gpa` and how many bytes follow
     /// it in the same chunk.
-    fn translate(&self, gpa: u64) -> Option<(HostPhysAddr, u64)> {
+    pub fn translate(&self, gpa: u64) -> Option<(HostPhysAddr, u64)> {
         self.chunks.iter().find(|(g, _, len)| *g <= gpa && gpa < g + len).map(|&(g, h, len)| {
             (HostPhysAddr::new(h.as_u64() + (gpa - g)), len - (gpa - g))
         })
@@ -227,6 +230,7 @@ fn build(caps: VmxCaps, apic_khz: u64, id: u32, pages: u64, vcpus: u32) -> Resul
                 vcpus,
                 entry: spin::Mutex::new(None),
                 uart: spin::Mutex::new(Uart16550::new()),
+                ioapic: spin::Mutex::new(IoApic::new(crate::domu::acpi_tables::DEFAULT_IOAPIC.id)),
             });
             Ok(d)
         }
@@ -394,7 +398,9 @@ pub fn console_read(id: u32, max: usize) -> Result<Vec<u8>, Status> {
 pub fn console_write(id: u32, data: &[u8]) -> Result<usize, Status> {
     let d = find(id)?;
     let p = parts(&d)?;
-    Ok(p.uart.lock().push_input(data))
+    let n = p.uart.lock().push_input(data);
+    super::domu_mmio::uart_line(None, &d);
+    Ok(n)
 }
 
 /// The ABI's description of every domU.

@@ -169,6 +169,12 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
 /// through into the scratch page; anything else stops dom0.
 fn ept_fault(v: &mut Vcpu, gpa: u64, write: bool, violation: bool) -> Result<(), StopReason> {
     use super::hidden::{Outcome, write_fault};
+    if violation && !v.domain.is_dom0() && super::domu_mmio::is_emulated(gpa) {
+        return super::domu_mmio::emulate(v, gpa).map_err(|why| {
+            log::error!("{} vCPU{}: MMIO at {gpa:#x} (RIP {:#x}): {why}", v.domain.label(), v.index, read(FN::GuestRip));
+            StopReason::Crash
+        });
+    }
     let outcome = if violation && write { write_fault(v, gpa) } else { Outcome::NotHidden };
     match outcome {
         Outcome::Handled => return Ok(()),
@@ -189,6 +195,16 @@ fn ept_fault(v: &mut Vcpu, gpa: u64, write: bool, violation: bool) -> Result<(),
 /// Moves RIP past the exiting instruction and drops STI/MOV-SS blocking.
 fn advance(_v: &mut Vcpu) {
     let len = read(F32::ExitInstructionLength);
+    write(FN::GuestRip, read(FN::GuestRip).wrapping_add(len));
+    let intr = read(F32::GuestInterruptibilityState);
+    if intr & 3 != 0 {
+        write(F32::GuestInterruptibilityState, intr & !3);
+    }
+}
+
+/// Moves RIP past an instruction of `len` bytes that the hypervisor
+/// emulated (the exit gave no length), dropping STI/MOV-SS blocking.
+pub(super) fn skip_instruction(len: u64) {
     write(FN::GuestRip, read(FN::GuestRip).wrapping_add(len));
     let intr = read(F32::GuestInterruptibilityState);
     if intr & 3 != 0 {
@@ -380,7 +396,10 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
     if a.input {
         let val = if uart.contains(&a.port) && a.size == 1 {
             let offset = (a.port - serial::COM1) as u8;
-            v.domain.domu.as_ref().map_or(0xFF, |p| u64::from(p.uart.lock().read(offset)))
+            let byte = v.domain.domu.as_ref().map_or(0xFF, |p| u64::from(p.uart.lock().read(offset)));
+            let d = v.domain.clone();
+            super::domu_mmio::uart_line(Some(v), &d);
+            byte
         } else if a.port == DEFAULT_PM1A_CNT_PORT {
             // SCI_EN: the platform is in ACPI mode from the start.
             u64::from(pm1_cnt::SCI_EN)
@@ -398,6 +417,8 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
         if let Some(p) = v.domain.domu.as_ref() {
             p.uart.lock().write((a.port - serial::COM1) as u8, val as u8);
         }
+        let d = v.domain.clone();
+        super::domu_mmio::uart_line(Some(v), &d);
         advance(v);
         return Ok(());
     }
@@ -505,6 +526,14 @@ fn xsetbv(v: &mut Vcpu) {
 /// Carries out what the vLAPIC asked for (IPIs, timer changes).
 pub fn process_actions(v: &mut Vcpu, actions: crate::vlapic::Actions) {
     for a in actions.iter() {
+        if let Action::EoiBroadcast(vector) = a {
+            // A domU's level-triggered interrupt completes at its I/O APIC.
+            let again = v.domain.domu.as_ref().map(|p| p.ioapic.lock().eoi(vector));
+            for m in again.iter().flat_map(|list| list.iter()) {
+                super::domu_mmio::deliver(v, m);
+            }
+            continue;
+        }
         if let Action::SendIpi { dest, shorthand, mode, vector, .. } = a {
             for j in 0..v.domain.vcpus() {
                 let is_self = j == v.index;

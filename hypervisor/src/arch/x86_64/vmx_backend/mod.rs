@@ -6,6 +6,7 @@ mod apic_page;
 mod decode;
 pub mod domain;
 pub mod domu;
+mod domu_mmio;
 mod guest_context;
 mod exits;
 pub mod hidden;

@@ -1,0 +1,152 @@
+//! A domU's MMIO: its I/O APIC page (0xFEC00000) is not mapped in its EPT,
+//! so every access is an EPT violation (SDM Vol. 3C §29.3.3.2) that gives
+//! the address but neither the data nor the instruction length. The
+//! instruction is fetched through the guest's own page tables
+//! (`vcpu::guest_walk`), decoded (`vcpu::mmio_decode`) and carried out on
+//! the emulated I/O APIC (`vdev::ioapic`), whose interrupt messages go to
+//! the domain's virtual local APICs. The UART's interrupt line is pin 4.
+
+use core::sync::atomic::Ordering;
+
+use super::domain::Domain;
+use super::domu::DomuParts;
+use super::{GuestRegs, Vcpu};
+use crate::arch::x86_64::physmem::read_volatile;
+use crate::arch::x86_64::vmcs::read;
+use crate::arch::x86_64::{cpu, idt, lapic, percpu};
+use crate::vcpu::guest_walk::{GuestPaging, GuestPhysRead, PagingRegs, fetch};
+use crate::vcpu::mmio_decode::{CpuMode, Registers, decode};
+use crate::vdev::ioapic::{DeliveryMode, Interrupt};
+use crate::vlapic::Destination;
+use crate::vmx::exit::Gpr;
+use crate::vmx::fields::{Field32 as F32, Field64 as F64, FieldNat as FN};
+
+/// The I/O APIC's page.
+pub const IOAPIC_BASE: u64 = 0xFEC0_0000;
+/// The emulated UART's I/O APIC pin (IRQ 4, identity-mapped GSI).
+pub const UART_PIN: u32 = 4;
+
+/// A domU's memory as the page walker reads it.
+struct DomuMemory<'a>(&'a DomuParts);
+
+impl GuestPhysRead for DomuMemory<'_> {
+    fn read_u64(&self, gpa: u64) -> Option<u64> {
+        let (hpa, room) = self.0.translate(gpa)?;
+        if room < 8 {
+            return None;
+        }
+        let mut b = [0u8; 8];
+        read_volatile(hpa, &mut b);
+        Some(u64::from_le_bytes(b))
+    }
+}
+
+/// The vCPU's registers for the decoder (RSP lives in the VMCS).
+struct Regs<'a>(&'a mut GuestRegs);
+
+impl Registers for Regs<'_> {
+    fn get(&self, gpr: Gpr) -> u64 {
+        self.0.get(gpr as u8)
+    }
+    fn set(&mut self, gpr: Gpr, value: u64) {
+        self.0.set(gpr as u8, value);
+    }
+}
+
+/// Whether `gpa` is a domU MMIO page this module emulates.
+pub fn is_emulated(gpa: u64) -> bool {
+    (IOAPIC_BASE..IOAPIC_BASE + 0x1000).contains(&gpa)
+}
+
+/// Emulates the access at `gpa` that just faulted. `Err` names why it could
+/// not be (the caller stops the domain).
+pub fn emulate(v: &mut Vcpu, gpa: u64) -> Result<(), &'static str> {
+    let domain = v.domain.clone();
+    let parts = domain.domu.as_ref().ok_or("not a domU")?;
+    let paging = GuestPaging::new(
+        PagingRegs { cr0: read(FN::GuestCr0), cr3: read(FN::GuestCr3), cr4: read(FN::GuestCr4), efer: read(F64::GuestIa32Efer) },
+        maxphyaddr(),
+    );
+    // In 64-bit mode CS.base is 0; in protected mode the linear RIP adds it.
+    let long = read(F64::GuestIa32Efer) & (1 << 10) != 0 && read(F32::GuestCsAccessRights) & (1 << 13) != 0;
+    let rip = read(FN::GuestRip);
+    let linear = if long { rip } else { rip.wrapping_add(read(FN::GuestCsBase)) };
+    let fetched = fetch(&paging, &DomuMemory(parts), linear, 15).map_err(|_| "cannot fetch the instruction")?;
+    let d = decode(fetched.as_slice(), if long { CpuMode::Long64 } else { CpuMode::Protected32 })
+        .map_err(|_| "instruction is not an MMIO move this hypervisor emulates")?;
+    let offset = gpa - IOAPIC_BASE;
+    let mut regs = Regs(&mut v.regs);
+    let message = match d.write_value(&regs) {
+        Some(value) => parts.ioapic.lock().mmio_write(offset, value as u32),
+        None => {
+            let value = parts.ioapic.lock().mmio_read(offset);
+            d.apply_read(u64::from(value), &mut regs);
+            None
+        }
+    };
+    super::exits::skip_instruction(u64::from(d.len));
+    if let Some(m) = message {
+        deliver(v, m);
+    }
+    Ok(())
+}
+
+/// The physical address width (CPUID 0x80000008 EAX[7:0]).
+fn maxphyaddr() -> u8 {
+    (cpu::cpuid(0x8000_0008, 0)[0] & 0xFF) as u8
+}
+
+/// Sends an I/O APIC message to the domain's vCPUs: the one running here
+/// takes it at once, others through their mailbox and a kick.
+pub fn deliver(v: &mut Vcpu, m: Interrupt) {
+    if !matches!(m.mode, DeliveryMode::Fixed | DeliveryMode::LowestPriority) {
+        log::debug!("{}: I/O APIC delivery mode {:?} not emulated, dropped", v.domain.label(), m.mode);
+        return;
+    }
+    let dest = Destination { field: u32::from(m.dest), logical: m.logical, x2apic: false };
+    let targets: alloc::vec::Vec<usize> = (0..v.domain.vcpus()).filter(|&j| v.domain.matches(j, &dest)).collect();
+    // Lowest priority: the first match will do.
+    let take = if m.mode == DeliveryMode::LowestPriority { 1 } else { targets.len() };
+    for &j in targets.iter().take(take) {
+        if j == v.index {
+            v.sync_vlapic_from_page();
+            v.vlapic.accept_interrupt(m.vector, m.level_triggered);
+            v.sync_vlapic_to_page();
+        } else {
+            post(&v.domain, j, m.vector);
+        }
+    }
+}
+
+/// Queues `vector` for vCPU `j` of `domain` and kicks every CPU (its CPU
+/// is not tracked here; a spurious kick costs one exit).
+pub fn post(domain: &Domain, j: usize, vector: u8) {
+    domain.mailbox(j).vectors.set(vector);
+    let me = percpu::current_index();
+    for i in (0..percpu::MAX_CPUS).take_while(|&i| percpu::get(i).online.load(Ordering::Acquire)) {
+        if i != me {
+            lapic::send_fixed(percpu::get(i).apic_id.load(Ordering::Relaxed), idt::VECTOR_IPI);
+        }
+    }
+}
+
+/// Updates the UART's interrupt line after an access, from any CPU:
+/// vCPU `from` of the domain is running here if it is `Some`.
+pub fn uart_line(v: Option<&mut Vcpu>, domain: &Domain) {
+    let Some(parts) = domain.domu.as_ref() else { return };
+    let level = parts.uart.lock().irq_level();
+    let message = parts.ioapic.lock().set_irq(UART_PIN, level);
+    let Some(m) = message else { return };
+    match v {
+        Some(v) => deliver(v, m),
+        None => {
+            // Not on a vCPU of this domain (a console write from dom0).
+            if matches!(m.mode, DeliveryMode::Fixed | DeliveryMode::LowestPriority) {
+                let dest = Destination { field: u32::from(m.dest), logical: m.logical, x2apic: false };
+                if let Some(j) = (0..domain.vcpus()).find(|&j| domain.matches(j, &dest)) {
+                    post(domain, j, m.vector);
+                }
+            }
+        }
+    }
+}
