@@ -8,7 +8,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use dom0_abi::hypercall::{MAX_BUFFER_BYTES, OpGroup};
+use dom0_abi::hypercall::{MAX_BUFFER_BYTES, unknown_op_status};
 use dom0_abi::log::LOG_READ_CLEAR;
 use dom0_abi::{ABI_VERSION, DomainInfo, DomainListArgs, HvInfo, LogReadArgs, Op, Status, VersionArgs};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -77,10 +77,7 @@ pub fn dispatch(
 }
 
 fn run(op: u64, args: [u64; 5], caller: Caller, mem: &mut impl GuestMemory, platform: &mut impl Platform) -> Result<u64, Status> {
-    let op = Op::try_from(op).map_err(|_| match OpGroup::of(op) {
-        Some(g) if !g.is_defined() => Status::NotImplemented,
-        _ => Status::InvalidOperation,
-    })?;
+    let op = Op::try_from(op).map_err(|_| unknown_op_status(op))?;
     if !caller.privileged {
         return Err(Status::NotPermitted);
     }

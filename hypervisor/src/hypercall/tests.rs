@@ -107,6 +107,11 @@ fn unknown_reserved_and_unprivileged() {
     let (mut m, mut p) = fixture();
     assert_eq!(dispatch(0, [0; 5], DOM0, &mut m, &mut p), Status::InvalidOperation.as_raw());
     assert_eq!(dispatch(0x8000, [0; 5], DOM0, &mut m, &mut p), Status::NotImplemented.as_raw());
+    // Unused numbers in the lifecycle groups: as the ABI says.
+    for op in [0x0305u64, 0x0470, 0x05d5, 0x06fb] {
+        assert_eq!(dispatch(op, [0; 5], DOM0, &mut m, &mut p), dom0_abi::hypercall::unknown_op_status(op).as_raw(), "{op:#x}");
+        assert_eq!(dispatch(op, [0; 5], DOM0, &mut m, &mut p), Status::NotImplemented.as_raw(), "{op:#x}");
+    }
     assert_eq!(dispatch(0x01FF, [0; 5], DOM0, &mut m, &mut p), Status::InvalidOperation.as_raw());
     assert_eq!(dispatch(u64::MAX, [0; 5], DOM0, &mut m, &mut p), Status::InvalidOperation.as_raw());
     let domu = Caller { privileged: false };
