@@ -9,16 +9,16 @@ use std::string::String;
 
 use crate::domain::{DOM0_ID, DOMAIN_FLAGS, DOMAIN_NAME_LEN, DomainState, ShutdownReason};
 use crate::hypercall::{CPUID_LEAF_SIGNATURE, CPUID_SIGNATURE, MAX_BUFFER_BYTES, Op, OpGroup};
-use crate::lifecycle::DOMAIN_NAME_MAX;
-use crate::vcpu::{BOOT_CS, BOOT_DS, BOOT_VCPU, VcpuMode};
 use crate::info::{HV_VERSION_LEN, VMX_FEATURES};
 use crate::ioctl::{
     HVCTL_DEVICE, IOCTL_MAGIC, Ioctl, MAX_DOMAIN_LIST_CAPACITY, UNKNOWN_STATUS_ERRNO, status_errno,
     status_errno_name,
 };
 use crate::layout::{CType, Flag, STRUCTS, StructLayout};
+use crate::lifecycle::DOMAIN_NAME_MAX;
 use crate::log::LOG_READ_FLAGS;
 use crate::status::Status;
+use crate::vcpu::{BOOT_CS, BOOT_DS, BOOT_VCPU, VcpuMode};
 use crate::{ABI_VERSION, PAGE_SIZE};
 
 /// Path of the committed header, relative to the crate root.
@@ -156,8 +156,18 @@ pub fn generate() -> String {
         BOOT_VCPU.into(),
         "the only vCPU whose entry is set; the others start by INIT/SIPI",
     );
-    hex_define_u16(&mut out, "OXEN_BOOT_CS", BOOT_CS, "__BOOT_CS in the boot GDT");
-    hex_define_u16(&mut out, "OXEN_BOOT_DS", BOOT_DS, "__BOOT_DS in the boot GDT");
+    hex_define_u16(
+        &mut out,
+        "OXEN_BOOT_CS",
+        BOOT_CS,
+        "__BOOT_CS in the boot GDT",
+    );
+    hex_define_u16(
+        &mut out,
+        "OXEN_BOOT_DS",
+        BOOT_DS,
+        "__BOOT_DS in the boot GDT",
+    );
 
     section(&mut out, "Flag bits");
     flags(&mut out, DOMAIN_FLAGS);

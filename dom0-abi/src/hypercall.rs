@@ -340,7 +340,16 @@ mod tests {
     fn unknown_numbers_are_not_implemented_only_in_open_groups() {
         use crate::Status;
         // Closed groups, no group, 0 and above 0xffff: invalid.
-        for op in [0, 0x0103, 0x01ff, 0x0202, 0x0700, 0x7fff, 0x1_0300, u64::MAX] {
+        for op in [
+            0,
+            0x0103,
+            0x01ff,
+            0x0202,
+            0x0700,
+            0x7fff,
+            0x1_0300,
+            u64::MAX,
+        ] {
             assert_eq!(unknown_op_status(op), Status::InvalidOperation, "{op:#x}");
         }
         // The groups 1.1 opened keep their other numbers for later.
@@ -355,8 +364,10 @@ mod tests {
     /// The numbers, written out: a change here is an ABI change.
     #[test]
     fn numbers_are_the_contract() {
-        let numbers: std::vec::Vec<(u64, &str)> =
-            Op::ALL.iter().map(|op| (op.number(), op.c_name())).collect();
+        let numbers: std::vec::Vec<(u64, &str)> = Op::ALL
+            .iter()
+            .map(|op| (op.number(), op.c_name()))
+            .collect();
         assert_eq!(
             numbers,
             [
@@ -376,7 +387,11 @@ mod tests {
                 (0x0601, "OXEN_OP_CONSOLE_WRITE"),
             ]
         );
-        assert!(Op::ALL.iter().all(|op| crate::ABI_VERSION.provides(op.since())));
+        assert!(
+            Op::ALL
+                .iter()
+                .all(|op| crate::ABI_VERSION.provides(op.since()))
+        );
     }
 
     #[test]

@@ -231,22 +231,13 @@ mod tests {
             VcpuEntry { mode: 0, ..ok },
             VcpuEntry { mode: 3, ..ok },
             VcpuEntry { reserved: 1, ..ok },
-            VcpuEntry {
-                reserved2: 1,
-                ..ok
-            },
+            VcpuEntry { reserved2: 1, ..ok },
             VcpuEntry {
                 gdt_limit: 0x1_0000,
                 ..ok
             },
-            VcpuEntry {
-                rip: 1 << 32,
-                ..ok
-            },
-            VcpuEntry {
-                rbx: 1 << 32,
-                ..ok
-            },
+            VcpuEntry { rip: 1 << 32, ..ok },
+            VcpuEntry { rbx: 1 << 32, ..ok },
             VcpuEntry {
                 gdt_base: 0xffff_fff0,
                 ..ok

@@ -3,10 +3,14 @@
 
 use dom0_abi::domain::DOMAIN_FLAG_PRIVILEGED;
 use dom0_abi::info::{VMX_EPT, VMX_VPID};
-use dom0_abi::ioctl::{IoctlDomainInfo, IoctlDomainList, IoctlLogRead, IoctlRaw};
+use dom0_abi::ioctl::{
+    IoctlConsole, IoctlCopyIn, IoctlDomainInfo, IoctlDomainList, IoctlDomainShutdown, IoctlDomid,
+    IoctlLogRead, IoctlRaw, IoctlVcpuSetEntry,
+};
 use dom0_abi::log::LOG_READ_CLEAR;
 use dom0_abi::{
-    AbiVersion, DomainInfo, DomainListArgs, DomainState, HvInfo, LogReadArgs, VersionArgs,
+    AbiVersion, DomainCreateArgs, DomainInfo, DomainListArgs, DomainState, HvInfo, LogReadArgs,
+    ShutdownReason, VcpuEntry, VcpuMode, VersionArgs,
 };
 use proptest::prelude::*;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
@@ -105,6 +109,119 @@ fn every_struct_round_trips() {
     });
 }
 
+fn sample_entry() -> VcpuEntry {
+    VcpuEntry {
+        mode: VcpuMode::Linux64 as u32,
+        reserved: 0,
+        rip: 0x0100_0200,
+        rsp: 0,
+        rbx: 0,
+        rsi: 0x1000,
+        cr3: 0x3000,
+        gdt_base: 0x2000,
+        gdt_limit: 31,
+        reserved2: 0,
+    }
+}
+
+#[test]
+fn every_lifecycle_struct_round_trips() {
+    let mut create = DomainCreateArgs::new("web-01", 32_768, 2).unwrap();
+    round_trip(&create);
+    create.domid = 7;
+    round_trip(&create);
+    round_trip(&sample_entry());
+    round_trip(&IoctlDomid::new(3));
+    round_trip(&IoctlDomainShutdown {
+        domid: 3,
+        reason: ShutdownReason::Reboot as u32,
+    });
+    round_trip(&IoctlCopyIn {
+        domid: 3,
+        reserved: 0,
+        dest_gpa: 0x0100_0000,
+        buffer: 0x7fff_0000_3000,
+        length: 1 << 20,
+        copied: 1 << 20,
+    });
+    round_trip(&IoctlVcpuSetEntry {
+        domid: 3,
+        vcpu: 0,
+        entry: sample_entry(),
+    });
+    round_trip(&IoctlConsole {
+        domid: 3,
+        size: 4096,
+        buffer: 0x7fff_0000_4000,
+        returned: 17,
+        reserved: 0,
+    });
+}
+
+#[test]
+fn lifecycle_byte_images_are_at_the_documented_offsets() {
+    let mut create = DomainCreateArgs::new("web", 0x0102_0304_0506_0708, 0x0a0b_0c0d).unwrap();
+    create.domid = 0x1122_3344;
+    let b = create.as_bytes();
+    assert_eq!(&b[..4], b"web\0");
+    assert_eq!(&b[64..72], 0x0102_0304_0506_0708u64.to_le_bytes());
+    assert_eq!(&b[72..76], 0x0a0b_0c0du32.to_le_bytes());
+    assert_eq!(&b[76..80], [0; 4]);
+    assert_eq!(&b[80..84], 0x1122_3344u32.to_le_bytes());
+    assert_eq!(&b[84..88], [0; 4]);
+
+    let e = sample_entry();
+    let b = e.as_bytes();
+    assert_eq!(&b[..4], 2u32.to_le_bytes());
+    assert_eq!(&b[8..16], 0x0100_0200u64.to_le_bytes());
+    assert_eq!(&b[32..40], 0x1000u64.to_le_bytes());
+    assert_eq!(&b[40..48], 0x3000u64.to_le_bytes());
+    assert_eq!(&b[48..56], 0x2000u64.to_le_bytes());
+    assert_eq!(&b[56..60], 31u32.to_le_bytes());
+
+    let set = IoctlVcpuSetEntry {
+        domid: 9,
+        vcpu: 0,
+        entry: e,
+    };
+    assert_eq!(&set.as_bytes()[..4], 9u32.to_le_bytes());
+    assert_eq!(&set.as_bytes()[8..], e.as_bytes());
+
+    let copy = IoctlCopyIn {
+        domid: 1,
+        reserved: 0,
+        dest_gpa: 0xAABB_CCDD,
+        buffer: 0x1122_3344_5566_7788,
+        length: 0x10_0000,
+        copied: 0x8_0000,
+    };
+    let b = copy.as_bytes();
+    assert_eq!(&b[8..16], 0xAABB_CCDDu64.to_le_bytes());
+    assert_eq!(&b[16..24], 0x1122_3344_5566_7788u64.to_le_bytes());
+    assert_eq!(&b[24..28], 0x10_0000u32.to_le_bytes());
+    assert_eq!(&b[28..32], 0x8_0000u32.to_le_bytes());
+
+    let console = IoctlConsole {
+        domid: 2,
+        size: 512,
+        buffer: 0xdead_beef,
+        returned: 5,
+        reserved: 0,
+    };
+    let b = console.as_bytes();
+    assert_eq!(&b[4..8], 512u32.to_le_bytes());
+    assert_eq!(&b[8..16], 0xdead_beefu64.to_le_bytes());
+    assert_eq!(&b[16..20], 5u32.to_le_bytes());
+    assert_eq!(
+        IoctlDomainShutdown {
+            domid: 4,
+            reason: ShutdownReason::Poweroff as u32
+        }
+        .as_bytes(),
+        [4, 0, 0, 0, 1, 0, 0, 0]
+    );
+}
+
 #[test]
 fn ioctl_byte_images_are_at_the_documented_offsets() {
     let req = IoctlDomainInfo {
@@ -179,5 +296,35 @@ proptest! {
         prop_assert_eq!(ilog.as_bytes(), &bytes[..24]);
         let ilist = IoctlDomainList::read_from_prefix(&bytes).unwrap().0;
         prop_assert_eq!(ilist.as_bytes(), &bytes[..24]);
+        let create = DomainCreateArgs::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(create.as_bytes(), &bytes[..88]);
+        let entry = VcpuEntry::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(entry.as_bytes(), &bytes[..64]);
+        let set = IoctlVcpuSetEntry::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(set.as_bytes(), &bytes[..72]);
+        let copy = IoctlCopyIn::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(copy.as_bytes(), &bytes[..32]);
+        let console = IoctlConsole::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(console.as_bytes(), &bytes[..24]);
+        let domid = IoctlDomid::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(domid.as_bytes(), &bytes[..8]);
+        let shutdown = IoctlDomainShutdown::read_from_prefix(&bytes).unwrap().0;
+        prop_assert_eq!(shutdown.as_bytes(), &bytes[..8]);
+    }
+
+    /// Whatever a guest or a buggy caller puts in the 1.1 structs, the
+    /// checks decide without panicking, and a valid result is what it says.
+    #[test]
+    fn lifecycle_checks_never_panic(bytes in proptest::collection::vec(any::<u8>(), 88)) {
+        let create = DomainCreateArgs::read_from_bytes(&bytes).unwrap();
+        if create.validate().is_ok() {
+            let name = create.name_str().unwrap();
+            prop_assert!(!name.is_empty() && name.len() < 64);
+            prop_assert!(create.memory_pages > 0 && create.vcpus > 0);
+        }
+        let entry = VcpuEntry::read_from_prefix(&bytes).unwrap().0;
+        if entry.validate().is_ok() {
+            prop_assert!(entry.mode().is_ok() && entry.gdt_limit <= 0xffff);
+        }
     }
 }

@@ -19,6 +19,12 @@
  *   4. checks the counts the hypervisor returns against what was asked and
  *      copies the results out.
  *
+ * Every request is exactly one hypercall: requests that move bytes (LOG_READ,
+ * DOMAIN_COPY_IN, CONSOLE_READ, CONSOLE_WRITE) take at most
+ * OXEN_MAX_BUFFER_BYTES and userspace loops over larger amounts (xl-rs copies
+ * a kernel into a new domain 1 MiB per request). The driver never holds a
+ * request for long and never has to report partial progress.
+ *
  * The ioctl numbers, the argument structs and the status-to-errno table come
  * from oxen_abi.h, generated from the dom0-abi crate (docs/abi.md).
  *
@@ -304,6 +310,226 @@ out:
 	return ret;
 }
 
+/* DOMAIN_CREATE: the new domain's id comes back in RAX and in the struct. */
+static long hvctl_domain_create(void __user *uarg)
+{
+	struct oxen_domain_create_args *args;
+	long ret;
+	s64 status;
+
+	args = bounce_alloc(sizeof(*args));
+	if (!args)
+		return -ENOMEM;
+	if (copy_from_user(args, uarg, sizeof(*args))) {
+		ret = -EFAULT;
+		goto out;
+	}
+	if (args->flags || args->reserved) {
+		ret = -EINVAL;
+		goto out;
+	}
+	args->domid = 0;
+	status = oxen_hypercall(OXEN_OP_DOMAIN_CREATE, gpa_of(args), 0, 0, 0,
+				0);
+	if (status < 0) {
+		ret = status_to_ret(status);
+		goto out;
+	}
+	if (status == 0 || status > U32_MAX || args->domid != (u32)status) {
+		pr_warn_ratelimited("DOMAIN_CREATE returned domain %lld but recorded %u\n",
+				    status, args->domid);
+		ret = -EIO;
+		goto out;
+	}
+	ret = copy_to_user(uarg, args, sizeof(*args)) ? -EFAULT : 0;
+out:
+	bounce_free(args, sizeof(*args));
+	return ret;
+}
+
+/* DOMAIN_DESTROY, DOMAIN_PAUSE, DOMAIN_UNPAUSE: a domain id, nothing back. */
+static long hvctl_domid_op(void __user *uarg, u64 op)
+{
+	struct oxen_ioctl_domid req;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.reserved)
+		return -EINVAL;
+	return status_to_ret(oxen_hypercall(op, req.domid, 0, 0, 0, 0));
+}
+
+static long hvctl_domain_shutdown(void __user *uarg)
+{
+	struct oxen_ioctl_domain_shutdown req;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.reason != OXEN_SHUTDOWN_POWEROFF &&
+	    req.reason != OXEN_SHUTDOWN_REBOOT)
+		return -EINVAL;
+	return status_to_ret(oxen_hypercall(OXEN_OP_DOMAIN_SHUTDOWN, req.domid,
+					    req.reason, 0, 0, 0));
+}
+
+/* DOMAIN_COPY_IN: at most OXEN_MAX_BUFFER_BYTES from a user buffer. */
+static long hvctl_domain_copy_in(void __user *uarg)
+{
+	struct oxen_ioctl_copy_in req;
+	void *buf;
+	long ret;
+	s64 status;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.reserved)
+		return -EINVAL;
+	if (req.length > OXEN_MAX_BUFFER_BYTES)
+		return -E2BIG;
+
+	buf = bounce_alloc(req.length);
+	if (!buf)
+		return -ENOMEM;
+	if (copy_from_user(buf, u64_to_user_ptr(req.buffer), req.length)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	status = oxen_hypercall(OXEN_OP_DOMAIN_COPY_IN, req.domid, req.dest_gpa,
+				gpa_of(buf), req.length, 0);
+	if (status < 0) {
+		ret = status_to_ret(status);
+		goto out;
+	}
+	if (status > (s64)req.length) {
+		pr_warn_ratelimited("DOMAIN_COPY_IN copied %lld bytes of %u\n",
+				    status, req.length);
+		ret = -EIO;
+		goto out;
+	}
+	req.copied = (u32)status;
+	ret = copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+out:
+	bounce_free(buf, req.length);
+	return ret;
+}
+
+/* VCPU_SET_ENTRY: the entry state goes straight into its bounce page. */
+static long hvctl_vcpu_set_entry(void __user *uarg)
+{
+	struct oxen_ioctl_vcpu_set_entry __user *ureq = uarg;
+	struct oxen_vcpu_entry *entry;
+	u32 domid, vcpu;
+	long ret;
+
+	if (get_user(domid, &ureq->domid) || get_user(vcpu, &ureq->vcpu))
+		return -EFAULT;
+	entry = bounce_alloc(sizeof(*entry));
+	if (!entry)
+		return -ENOMEM;
+	if (copy_from_user(entry, &ureq->entry, sizeof(*entry))) {
+		ret = -EFAULT;
+		goto out;
+	}
+	if (entry->reserved || entry->reserved2) {
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = status_to_ret(oxen_hypercall(OXEN_OP_VCPU_SET_ENTRY, domid, vcpu,
+					   gpa_of(entry), 0, 0));
+out:
+	bounce_free(entry, sizeof(*entry));
+	return ret;
+}
+
+/*
+ * CONSOLE_READ: what the hypervisor hands over is consumed from the domain's
+ * console, so the destination is checked before the hypercall.
+ */
+static long hvctl_console_read(void __user *uarg)
+{
+	struct oxen_ioctl_console req;
+	void __user *dest;
+	void *buf;
+	long ret;
+	s64 status;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.reserved)
+		return -EINVAL;
+	if (req.size > OXEN_MAX_BUFFER_BYTES)
+		return -E2BIG;
+	dest = u64_to_user_ptr(req.buffer);
+	if (!access_ok(dest, req.size))
+		return -EFAULT;
+
+	buf = bounce_alloc(req.size);
+	if (!buf)
+		return -ENOMEM;
+	status = oxen_hypercall(OXEN_OP_CONSOLE_READ, req.domid, gpa_of(buf),
+				req.size, 0, 0);
+	if (status < 0) {
+		ret = status_to_ret(status);
+		goto out;
+	}
+	if (status > (s64)req.size) {
+		pr_warn_ratelimited("CONSOLE_READ returned %lld bytes for %u\n",
+				    status, req.size);
+		ret = -EIO;
+		goto out;
+	}
+	if (copy_to_user(dest, buf, (size_t)status)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	req.returned = (u32)status;
+	ret = copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+out:
+	bounce_free(buf, req.size);
+	return ret;
+}
+
+/* CONSOLE_WRITE: bytes typed into the domain's UART; how many it took. */
+static long hvctl_console_write(void __user *uarg)
+{
+	struct oxen_ioctl_console req;
+	void *buf;
+	long ret;
+	s64 status;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.reserved)
+		return -EINVAL;
+	if (req.size > OXEN_MAX_BUFFER_BYTES)
+		return -E2BIG;
+
+	buf = bounce_alloc(req.size);
+	if (!buf)
+		return -ENOMEM;
+	if (copy_from_user(buf, u64_to_user_ptr(req.buffer), req.size)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	status = oxen_hypercall(OXEN_OP_CONSOLE_WRITE, req.domid, gpa_of(buf),
+				req.size, 0, 0);
+	if (status < 0) {
+		ret = status_to_ret(status);
+		goto out;
+	}
+	if (status > (s64)req.size) {
+		pr_warn_ratelimited("CONSOLE_WRITE accepted %lld bytes of %u\n",
+				    status, req.size);
+		ret = -EIO;
+		goto out;
+	}
+	req.returned = (u32)status;
+	ret = copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+out:
+	bounce_free(buf, req.size);
+	return ret;
+}
+
 /* Registers straight through, for tests of the hypervisor's own checks. */
 static long hvctl_raw(void __user *uarg)
 {
@@ -333,6 +559,24 @@ static long hvctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return hvctl_domain_info(uarg);
 	case OXEN_IOCTL_RAW:
 		return hvctl_raw(uarg);
+	case OXEN_IOCTL_DOMAIN_CREATE:
+		return hvctl_domain_create(uarg);
+	case OXEN_IOCTL_DOMAIN_DESTROY:
+		return hvctl_domid_op(uarg, OXEN_OP_DOMAIN_DESTROY);
+	case OXEN_IOCTL_DOMAIN_PAUSE:
+		return hvctl_domid_op(uarg, OXEN_OP_DOMAIN_PAUSE);
+	case OXEN_IOCTL_DOMAIN_UNPAUSE:
+		return hvctl_domid_op(uarg, OXEN_OP_DOMAIN_UNPAUSE);
+	case OXEN_IOCTL_DOMAIN_SHUTDOWN:
+		return hvctl_domain_shutdown(uarg);
+	case OXEN_IOCTL_DOMAIN_COPY_IN:
+		return hvctl_domain_copy_in(uarg);
+	case OXEN_IOCTL_VCPU_SET_ENTRY:
+		return hvctl_vcpu_set_entry(uarg);
+	case OXEN_IOCTL_CONSOLE_READ:
+		return hvctl_console_read(uarg);
+	case OXEN_IOCTL_CONSOLE_WRITE:
+		return hvctl_console_write(uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -1,7 +1,10 @@
-//! `cargo xtask bench dom0-boot`: how much slower Debian's kernel reaches
-//! userspace as dom0 under the hypervisor than on the bare (emulated)
-//! machine, both under Bochs, and the results written to
-//! `docs/benchmarks.md`.
+//! `cargo xtask bench dom0-boot|hypercall`: measurements under Bochs, each
+//! written to its own section of `docs/benchmarks.md`.
+//!
+//! # `dom0-boot`
+//!
+//! How much slower Debian's kernel reaches userspace as dom0 under the
+//! hypervisor than on the bare (emulated) machine:
 //!
 //! 1. The `dom0-bzimage` scenario as `cargo xtask test` runs it (Debian's
 //!    bzImage through the Linux 64-bit boot protocol, 2 vCPUs,
@@ -25,6 +28,16 @@
 //! The under-hypervisor run also reports `/bin/oxen-bench`
 //! (`tools/bench/oxen-bench.c`): the CPUID exit round trip and a getppid
 //! system call from dom0 userspace, in TSC ticks.
+//!
+//! # `hypercall`
+//!
+//! The round trip of the cheapest control hypercall from dom0 userspace: the
+//! `VERSION` ioctl of `/dev/hvctl` (system call, the hvctl driver, VMCALL
+//! exit, the hypervisor's dispatch, and back), beside a getppid system call
+//! measured the same way, in TSC ticks per call. The `hypercall-abuse`
+//! scenario runs `oxen-bench hypercall` in dom0 before its abuse; this
+//! command runs that scenario as `cargo xtask test` does and reads its
+//! `OXEN-BENCH:` lines.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -47,6 +60,8 @@ use crate::{build, deps, target_dir, workspace_root};
 pub enum Bench {
     /// dom0 (Debian's kernel) to userspace under the hypervisor vs bare.
     Dom0Boot,
+    /// The VERSION ioctl of /dev/hvctl from dom0 userspace, beside getppid.
+    Hypercall,
 }
 
 /// The scenario measured under the hypervisor.
@@ -61,6 +76,7 @@ const UPTIME: &str = r"OXEN-DOM0: uptime: ([0-9]+(?:\.[0-9]+)?)";
 pub fn bench(which: Bench) -> Result<bool> {
     match which {
         Bench::Dom0Boot => dom0_boot(),
+        Bench::Hypercall => hypercall(),
     }
 }
 
@@ -164,9 +180,249 @@ fn dom0_boot() -> Result<bool> {
         .unwrap_or_default();
     let section = results_section(&dom0, &bare, &kernel, &kernel_args, &under, &bare_measured);
     let path = workspace_root().join(RESULTS);
-    write_section(&path, &section)?;
+    write_section(&path, &section, "dom0-boot")?;
     println!("results written to {}", path.display());
     Ok(true)
+}
+
+/// The scenario `bench hypercall` runs: it loads the hvctl driver and runs
+/// `oxen-bench hypercall` before its abuse.
+const HYPERCALL_SCENARIO: &str = "hypercall-abuse";
+
+/// The goal for the VERSION ioctl's round trip, in TSC ticks (the issue).
+const HYPERCALL_GOAL_TICKS: u64 = 1000;
+
+/// What a production hypervisor's equivalent path (a control hypercall
+/// through its dom0 driver's ioctl) costs under the same emulator, in TSC
+/// ticks (the issue).
+const PRODUCTION_HYPERCALL_TICKS: u64 = 2900;
+
+/// The batches of `oxen-bench hypercall` (`HC_BATCHES`, `HC_PER_BATCH`).
+const HYPERCALL_BATCHES: (u32, u32) = (64, 32);
+
+/// What `oxen-bench hypercall` printed, TSC ticks per call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HypercallTicks {
+    /// `OXEN-BENCH: hypercall-ticks:` (the VERSION ioctl).
+    version: u64,
+    /// `OXEN-BENCH: raw-hypercall-ticks:` (RAW with operation 0).
+    raw: Option<u64>,
+    /// `OXEN-BENCH: getppid-ticks:`.
+    getppid: u64,
+    /// From the hypervisor's exit statistics at power-off, of the CPU with
+    /// the most VMCALL exits: (exits, average handling ticks).
+    vmcall_exits: Option<(u64, u64)>,
+}
+
+/// The markers of `oxen-bench hypercall` in a serial log.
+fn hypercall_ticks(text: &str) -> Option<HypercallTicks> {
+    let number = |pattern: &str| capture(text, pattern).and_then(|v| v.parse::<u64>().ok());
+    Some(HypercallTicks {
+        version: number(r"OXEN-BENCH: hypercall-ticks: (\d+)")?,
+        raw: number(r"OXEN-BENCH: raw-hypercall-ticks: (\d+)"),
+        getppid: number(r"OXEN-BENCH: getppid-ticks: (\d+)")?,
+        vmcall_exits: vmcall_exits(text),
+    })
+}
+
+/// The VMCALL line of the hypervisor's exit statistics (`18 VMCALL COUNT
+/// AVERAGE`, one per CPU) with the most exits.
+fn vmcall_exits(text: &str) -> Option<(u64, u64)> {
+    let line = Regex::new(r"\b18 VMCALL +(\d+) +(\d+)").ok()?;
+    line.captures_iter(text)
+        .filter_map(|c| Some((c[1].parse().ok()?, c[2].parse().ok()?)))
+        .max_by_key(|&(count, _)| count)
+}
+
+fn hypercall() -> Result<bool> {
+    let path = scenario::dir().join(format!("{HYPERCALL_SCENARIO}.toml"));
+    let scenario = scenario::load(&path)?;
+    if scenario.emulator != EmulatorChoice::Bochs {
+        bail!("the {HYPERCALL_SCENARIO} scenario no longer runs under Bochs: adapt the bench");
+    }
+    deps::ensure_all(&[deps::ISO, deps::BOCHS, deps::ASSETS])?;
+    let hypervisor = build::build(false)?;
+    let root = workspace_root();
+    let mut resolver = Resolver::new(&root);
+    let spec = scenario.iso_spec(&mut resolver)?;
+    let kernel = crate::assets::debian_kernel(&root)
+        .map(|kernel| kernel.release)
+        .unwrap_or_else(|_| "?".to_owned());
+    let dir = target_dir().join("bench");
+
+    println!(
+        "bench hypercall: the {HYPERCALL_SCENARIO} scenario, whose dom0 runs `oxen-bench hypercall`"
+    );
+    let started = Instant::now();
+    let image = iso::make_iso(&hypervisor.path, &spec, "bench-hypercall")?;
+    let passed = run_scenario(&scenario, image, &dir)?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let log = dir.join(format!("{}.log", scenario.name));
+    let text = std::fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
+    let ticks = hypercall_ticks(&String::from_utf8_lossy(&text)).with_context(|| {
+        format!(
+            "no `OXEN-BENCH: hypercall-ticks: N` and `getppid-ticks: N` in {}{}",
+            log.display(),
+            if passed { "" } else { " (the scenario failed)" }
+        )
+    })?;
+    // The measurement comes first in the scenario's /init: a failure of the
+    // abuse that follows does not void it, but it is said.
+    if !passed {
+        eprintln!(
+            "bench hypercall: warning: the {HYPERCALL_SCENARIO} scenario failed after the \
+             measurement (serial log {}); recording the numbers with a note",
+            log.display()
+        );
+    }
+    let raw = ticks.raw.map_or("?".to_owned(), |n| n.to_string());
+    println!(
+        "\nbench hypercall: VERSION ioctl of /dev/hvctl {} ticks per call (goal < {HYPERCALL_GOAL_TICKS}), \
+         RAW ioctl with operation 0 {raw}, getppid {} (wall {wall_s:.0} s)",
+        ticks.version, ticks.getppid
+    );
+    let section = hypercall_section(&scenario, &kernel, &ticks, wall_s, passed);
+    let path = root.join(RESULTS);
+    write_section(&path, &section, "hypercall")?;
+    println!("results written to {}", path.display());
+    // Written either way, but a failed scenario still fails the command.
+    Ok(passed)
+}
+
+/// The generated part of `docs/benchmarks.md` for `bench hypercall`.
+fn hypercall_section(
+    scenario: &Scenario,
+    kernel: &str,
+    ticks: &HypercallTicks,
+    wall_s: f64,
+    passed: bool,
+) -> String {
+    let (batches, per_batch) = HYPERCALL_BATCHES;
+    let date = first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let raw = ticks.raw.map_or("?".to_owned(), |n| n.to_string());
+    let mut text = String::new();
+    writeln!(text, "{}", begin_marker("hypercall")).unwrap();
+    writeln!(
+        text,
+        "## Control hypercall round trip from dom0 userspace\n"
+    )
+    .unwrap();
+    writeln!(text, "```sh\ncargo xtask bench hypercall\n```\n").unwrap();
+    writeln!(
+        text,
+        "**Measured:** `oxen-bench hypercall` (`tools/bench/oxen-bench.c`, built by \
+         xtask with `gcc -static -O2`) in dom0 userspace, run by the \
+         `{HYPERCALL_SCENARIO}` scenario's `/init` \
+         (`tests/qemu/initramfs/init-hypercall-abuse.sh`) right after it loads \
+         the hvctl driver and before its abuse; this command runs that scenario \
+         as `cargo xtask test` does and reads the `OXEN-BENCH:` lines. TSC ticks \
+         per call: median of {batches} batches of {per_batch} calls, the empty \
+         loop's cost subtracted; with `clock: sync=none` a tick is about one \
+         emulated instruction, so the numbers repeat across runs and hosts. The \
+         `VERSION` ioctl of `/dev/hvctl` is the cheapest control hypercall from \
+         dom0 userspace: the ioctl system call, the driver copying the 8-byte \
+         argument into a freshly allocated page (`alloc_pages_exact`) and back, \
+         and the `VMCALL`: the VM exit, the hypervisor's dispatch (reading and \
+         writing those 8 bytes by guest-physical address) and the VM entry. The \
+         `RAW` ioctl with operation 0 is refused by the hypervisor at once \
+         (`INVALID_OPERATION`) and the driver allocates nothing for it: the \
+         system call and a bare `VMCALL` round trip, to split the cost. getppid \
+         is a system call without an exit, measured the same way, for scale. \
+         **Not measured:** real hardware speed, other operations (they copy \
+         more).\n"
+    )
+    .unwrap();
+    writeln!(
+        text,
+        "| operation (dom0 userspace) | TSC ticks per call | goal |\n|---|---|---|"
+    )
+    .unwrap();
+    writeln!(
+        text,
+        "| `VERSION` ioctl of `/dev/hvctl` (`OXEN_IOCTL_VERSION`) | {} | < {} ticks; a production hypervisor's equivalent path takes about {} under the same emulator |",
+        ticks.version,
+        thousands(HYPERCALL_GOAL_TICKS),
+        thousands(PRODUCTION_HYPERCALL_TICKS)
+    )
+    .unwrap();
+    writeln!(
+        text,
+        "| `RAW` ioctl, operation 0 (refused at once, no allocation) | {raw} | for the split |"
+    )
+    .unwrap();
+    if let Some((exits, average)) = ticks.vmcall_exits {
+        writeln!(
+            text,
+            "| the hypervisor's handling of a VMCALL exit (its exit statistics: average over the {exits} VMCALLs of one CPU in the run, most of them the abuse's refusals; VM exit and entry not included) | {average} | for the split |"
+        )
+        .unwrap();
+    }
+    writeln!(
+        text,
+        "| getppid system call (no exit) | {} | for scale |\n",
+        ticks.getppid
+    )
+    .unwrap();
+    let verdict = if ticks.version < HYPERCALL_GOAL_TICKS {
+        "within the goal"
+    } else {
+        "above the goal"
+    };
+    writeln!(
+        text,
+        "**Result: {} ticks per `VERSION` ioctl, {verdict} of {} ({:.2}x the production \
+         hypervisor's {}; {:.1}x a getppid system call).**\n",
+        ticks.version,
+        thousands(HYPERCALL_GOAL_TICKS),
+        ticks.version as f64 / PRODUCTION_HYPERCALL_TICKS as f64,
+        thousands(PRODUCTION_HYPERCALL_TICKS),
+        ticks.version as f64 / ticks.getppid.max(1) as f64
+    )
+    .unwrap();
+    if !passed {
+        writeln!(
+            text,
+            "**Note:** the `{HYPERCALL_SCENARIO}` scenario failed in this run, after the \
+             measurement (its serial log says why); the numbers above were printed before \
+             the abuse started.\n"
+        )
+        .unwrap();
+    }
+    writeln!(
+        text,
+        "The CPUID exit round trip is measured by `cargo xtask bench dom0-boot` \
+         (its section, above); this command leaves those numbers as they are.\n"
+    )
+    .unwrap();
+    writeln!(
+        text,
+        "Run {date} at {}; kernel `{kernel}` (`@dom0-vmlinux`, PVH entry); host CPU {}; \
+         Bochs `corei7_skylake_x`, `ips={BOCHS_IPS}`, `clock: sync=none`, {} CPUs, {} MiB; \
+         hypervisor command line `{}`; wall time of the run {wall_s:.0} s. Serial log: \
+         `target/bench/{}.log`.",
+        revision(),
+        host_cpu(),
+        scenario.cpus,
+        scenario.memory_mib,
+        scenario.cmdline,
+        scenario.name
+    )
+    .unwrap();
+    writeln!(text, "{}", end_marker("hypercall")).unwrap();
+    text
+}
+
+/// `2900` as `2,900`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// The bare-metal counterpart of the dom0 scenario: Bochs with the same CPUs
@@ -303,9 +559,15 @@ fn host_cpu() -> String {
         .unwrap_or_else(|| "?".to_owned())
 }
 
-const BEGIN: &str =
-    "<!-- cargo xtask bench dom0-boot: begin (generated; rerun the command to update) -->";
-const END: &str = "<!-- cargo xtask bench dom0-boot: end -->";
+/// The first line of the generated section of `cargo xtask bench NAME`.
+fn begin_marker(name: &str) -> String {
+    format!("<!-- cargo xtask bench {name}: begin (generated; rerun the command to update) -->")
+}
+
+/// Its last line.
+fn end_marker(name: &str) -> String {
+    format!("<!-- cargo xtask bench {name}: end -->")
+}
 
 /// The generated part of `docs/benchmarks.md`.
 fn results_section(
@@ -320,7 +582,7 @@ fn results_section(
     let date = first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let ips_mhz = BOCHS_IPS / 1_000_000;
     let mut text = String::new();
-    writeln!(text, "{BEGIN}").unwrap();
+    writeln!(text, "{}", begin_marker("dom0-boot")).unwrap();
     writeln!(text, "## dom0 boot: under the hypervisor vs bare\n").unwrap();
     writeln!(text, "```sh\ncargo xtask bench dom0-boot\n```\n").unwrap();
     writeln!(
@@ -440,26 +702,28 @@ fn results_section(
         bare.name
     )
     .unwrap();
-    writeln!(text, "{END}").unwrap();
+    writeln!(text, "{}", end_marker("dom0-boot")).unwrap();
     text
 }
 
-/// Replaces the generated section of `path` (or appends it; creates the
-/// file with a heading when missing).
-fn write_section(path: &Path, section: &str) -> Result<()> {
+/// Replaces the generated section of `cargo xtask bench NAME` in `path` (or
+/// appends it; creates the file with a heading when missing). The other
+/// sections are left as they are.
+fn write_section(path: &Path, section: &str, name: &str) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| {
         "# Benchmarks\n\nNumbers measured with `cargo xtask bench`. Each section \
          below is generated by the command it shows; rerun it to update.\n\n"
             .to_owned()
     });
-    std::fs::write(path, replace_section(&old, section))
+    std::fs::write(path, replace_section(&old, section, name))
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn replace_section(old: &str, section: &str) -> String {
-    match (old.find(BEGIN), old.find(END)) {
+fn replace_section(old: &str, section: &str, name: &str) -> String {
+    let (begin_text, end_text) = (begin_marker(name), end_marker(name));
+    match (old.find(&begin_text), old.find(&end_text)) {
         (Some(begin), Some(end)) if begin < end => {
-            let end = end + END.len();
+            let end = end + end_text.len();
             let rest = old[end..].strip_prefix('\n').unwrap_or(&old[end..]);
             format!("{}{section}{rest}", &old[..begin])
         }
@@ -499,17 +763,113 @@ mod tests {
         assert!((emulated_seconds(0.1, 3_200_000) - 5.0).abs() < 1e-9);
     }
 
+    /// A generated section of `cargo xtask bench NAME` holding `body`.
+    fn section(name: &str, body: &str) -> String {
+        format!("{}\n{body}\n{}\n", begin_marker(name), end_marker(name))
+    }
+
     #[test]
     fn the_section_is_replaced_in_place() {
-        let first = format!("{BEGIN}\nold\n{END}\n");
+        let first = section("dom0-boot", "old");
         let doc = format!("# Benchmarks\n\nintro\n\n{first}\n## other\n");
-        let new = format!("{BEGIN}\nnew\n{END}\n");
-        let replaced = replace_section(&doc, &new);
+        let new = section("dom0-boot", "new");
+        let replaced = replace_section(&doc, &new, "dom0-boot");
         assert_eq!(
             replaced,
             format!("# Benchmarks\n\nintro\n\n{new}\n## other\n")
         );
-        assert_eq!(replace_section("# B\n", &new), format!("# B\n\n{new}"));
+        assert_eq!(
+            replace_section("# B\n", &new, "dom0-boot"),
+            format!("# B\n\n{new}")
+        );
+    }
+
+    #[test]
+    fn sections_of_other_benches_are_kept() {
+        let boot = section("dom0-boot", "boot numbers");
+        let doc = format!("# Benchmarks\n\n{boot}");
+        // Appended after the dom0-boot section, then replaced in place.
+        let first = replace_section(&doc, &section("hypercall", "1"), "hypercall");
+        assert_eq!(
+            first,
+            format!("# Benchmarks\n\n{boot}\n{}", section("hypercall", "1"))
+        );
+        let second = replace_section(&first, &section("hypercall", "2"), "hypercall");
+        assert_eq!(
+            second,
+            format!("# Benchmarks\n\n{boot}\n{}", section("hypercall", "2"))
+        );
+        // And the other way round.
+        let third = replace_section(&second, &section("dom0-boot", "new boot"), "dom0-boot");
+        assert!(third.contains("new boot") && third.contains(&section("hypercall", "2")));
+        assert!(!third.contains("boot numbers"));
+    }
+
+    #[test]
+    fn hypercall_markers_are_read() {
+        let log = "OXEN-ABUSE: hvctl loaded\n\
+                   OXEN-BENCH: hypercall-ticks: 2412\n\
+                   OXEN-BENCH: raw-hypercall-ticks: 1020\n\
+                   OXEN-BENCH: getppid-ticks: 365\n\
+                   [   29.224865] cpu0 INFO    cpu0: 26142 exits\n\
+                   [   29.243351] cpu0 INFO       18 VMCALL                            14103      243\n\
+                   [   29.308377] cpu0 INFO    cpu1: 17772 exits\n\
+                   [   29.334081] cpu0 INFO       18 VMCALL                                2      217\n";
+        assert_eq!(
+            hypercall_ticks(log),
+            Some(HypercallTicks {
+                version: 2412,
+                raw: Some(1020),
+                getppid: 365,
+                vmcall_exits: Some((14103, 243)),
+            })
+        );
+        // The raw line alone is not the VERSION number.
+        assert_eq!(
+            hypercall_ticks("OXEN-BENCH: raw-hypercall-ticks: 9\nOXEN-BENCH: getppid-ticks: 3\n"),
+            None
+        );
+        let no_raw =
+            hypercall_ticks("OXEN-BENCH: hypercall-ticks: 5\nOXEN-BENCH: getppid-ticks: 3\n");
+        assert_eq!(no_raw.map(|t| (t.version, t.raw)), Some((5, None)));
+    }
+
+    #[test]
+    fn the_hypercall_section_names_command_and_numbers() {
+        let scenario =
+            scenario::load(&scenario::dir().join(format!("{HYPERCALL_SCENARIO}.toml"))).unwrap();
+        assert_eq!(scenario.emulator, EmulatorChoice::Bochs);
+        assert!(
+            scenario
+                .pass
+                .iter()
+                .any(|p| p.text.contains("OXEN-BENCH: hypercall-ticks"))
+        );
+        let ticks = HypercallTicks {
+            version: 812,
+            raw: Some(640),
+            getppid: 365,
+            vmcall_exits: Some((14103, 243)),
+        };
+        let text = hypercall_section(&scenario, "6.1.0-56-amd64", &ticks, 120.0, true);
+        assert!(text.starts_with(&begin_marker("hypercall")));
+        assert!(text.trim_end().ends_with(&end_marker("hypercall")));
+        assert!(text.contains("cargo xtask bench hypercall"));
+        assert!(text.contains("| 812 |") && text.contains("| 640 |") && text.contains("| 365 |"));
+        assert!(text.contains("14103 VMCALLs") && text.contains("| 243 |"));
+        assert!(text.contains("within the goal of 1,000"));
+        assert!(text.contains("2,900"));
+        assert!(!text.contains("**Note:**"));
+        let failed = hypercall_section(&scenario, "6.1.0-56-amd64", &ticks, 120.0, false);
+        assert!(failed.contains("**Note:** the `hypercall-abuse` scenario failed"));
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
     }
 
     #[test]

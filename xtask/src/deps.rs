@@ -24,7 +24,8 @@ pub const ASSETS: &[&str] = &["xz-utils"];
 
 /// gcc and the static glibc (`libc6-dev`) to build the C programs of the dom0
 /// initramfs images (`gcc -static`): `tools/bench/oxen-bench.c`,
-/// `tests/qemu/initramfs/oxen-memprobe.c` and `oxen-runas.c`; gcc also links
+/// `tests/qemu/initramfs/oxen-memprobe.c`, `oxen-runas.c` and
+/// `oxen-hcabuse.c`; gcc also links
 /// xl-rs for `x86_64-unknown-linux-musl`.
 pub const GUEST_TOOLS: &[&str] = &["gcc", "libc6-dev"];
 

@@ -53,8 +53,8 @@ enum Command {
         cmdline: String,
         /// A multiboot2 module: `PATH` or `PATH:ARGS` (repeatable); a PATH of
         /// `@dom0-vmlinux`, `@dom0-bzimage`, `@initramfs-dom0-boot`,
-        /// `@initramfs-isolation` or `@initramfs-xl-info` names a generated
-        /// asset.
+        /// `@initramfs-isolation`, `@initramfs-xl-info` or
+        /// `@initramfs-hypercall-abuse` names a generated asset.
         #[arg(long = "module", value_name = "PATH[:ARGS]")]
         modules: Vec<String>,
         /// The ISO's file name, without `.iso`.
@@ -77,8 +77,8 @@ enum Command {
         cmdline: String,
         /// A multiboot2 module: `PATH` or `PATH:ARGS` (repeatable); a PATH of
         /// `@dom0-vmlinux`, `@dom0-bzimage`, `@initramfs-dom0-boot`,
-        /// `@initramfs-isolation` or `@initramfs-xl-info` names a generated
-        /// asset.
+        /// `@initramfs-isolation`, `@initramfs-xl-info` or
+        /// `@initramfs-hypercall-abuse` names a generated asset.
         #[arg(long = "module", value_name = "PATH[:ARGS]")]
         modules: Vec<String>,
         /// Stop the emulator after this many seconds (default: run until it exits).
@@ -95,7 +95,8 @@ enum Command {
     },
     /// Measure under Bochs and write the results to docs/benchmarks.md.
     Bench {
-        /// `dom0-boot`: dom0's kernel to userspace under the hypervisor vs bare.
+        /// `dom0-boot`: dom0's kernel to userspace under the hypervisor vs bare;
+        /// `hypercall`: the VERSION ioctl's round trip from dom0 userspace.
         #[arg(value_enum)]
         which: bench::Bench,
     },

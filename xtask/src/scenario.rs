@@ -316,6 +316,7 @@ mod tests {
             "boot-smp",
             "dom0-boot",
             "dom0-isolation",
+            "hypercall-abuse",
             "no-vtx",
             "xl-info",
         ] {

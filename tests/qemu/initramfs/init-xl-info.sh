@@ -27,6 +27,10 @@
 # then misses its pattern). Then powers off with `poweroff -f`.
 
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+# run and drain_console (tests/qemu/initramfs/common.sh); run's lines
+# start with OXEN_TAG.
+. /lib/oxen/common.sh
+OXEN_TAG="OXEN-XL: "
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -34,20 +38,6 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
 echo "OXEN-XL: userspace up"
-
-# run LABEL COMMAND...: runs COMMAND, prints its output (stdout and stderr)
-# with each line prefixed "LABEL| ", then its exit status. The output stays
-# in /tmp/LABEL.out.
-run() {
-    label=$1
-    shift
-    echo "OXEN-XL: \$ $*"
-    "$@" > "/tmp/$label.out" 2>&1
-    status=$?
-    sed "s/^/$label| /" "/tmp/$label.out"
-    echo "OXEN-XL: $label exit $status"
-    return $status
-}
 
 # The value of KEY in `xl-rs info` output (`key : value` lines).
 info_value() {
@@ -131,24 +121,8 @@ else
     echo "OXEN-XL: non-root refused: NO"
 fi
 
-# The console drains slowly (about 1 KB per emulated second under Bochs and
-# the hypervisor) and `poweroff -f` drops what is still queued: wait until
-# ttyS0's transmit count (/proc/tty/driver/serial) stops growing, at most
-# two minutes.
-drain_console() {
-    last=
-    for _ in $(seq 1 120); do
-        now=$(sed -n 's/^0: .* tx:\([0-9]*\).*/\1/p' /proc/tty/driver/serial 2>/dev/null)
-        if [ -z "$now" ]; then
-            sleep 3 # no counter to watch
-            return
-        fi
-        [ "$now" = "$last" ] && return
-        last=$now
-        sleep 1
-    done
-}
-
+# The console drains slowly and `poweroff -f` drops what is still queued:
+# wait for it (drain_console, /lib/oxen/common.sh).
 drain_console
 echo "OXEN-XL: powering off"
 drain_console

@@ -55,7 +55,7 @@ pub enum Command {
         /// Domain name or id.
         domain: String,
     },
-    /// Ask a domain to shut down.
+    /// Ask a domain to shut down (an ACPI power-button press).
     Shutdown {
         /// Wait until the domain has shut down.
         #[arg(short, long)]
@@ -65,7 +65,7 @@ pub enum Command {
     },
     /// Ask a domain to reboot.
     Reboot {
-        /// Wait until the domain has rebooted.
+        /// Wait until the domain has gone down for its reboot.
         #[arg(short, long)]
         wait: bool,
         /// Domain name or id.
@@ -82,16 +82,52 @@ pub enum Command {
         domain: String,
     },
     /// Attach to a domain's console (Ctrl-] detaches).
-    Console {
-        /// Domain name or id.
-        domain: String,
-    },
+    Console(ConsoleArgs),
     /// List the vCPUs of domains.
     #[command(name = "vcpu-list")]
     VcpuList {
         /// Only these domains (names or ids).
         domains: Vec<String>,
     },
+    /// The background process `create` leaves to apply on_poweroff,
+    /// on_reboot and on_crash (internal).
+    #[command(name = "_monitor", hide = true)]
+    Monitor {
+        /// The domain to watch.
+        #[arg(long)]
+        domid: u32,
+        /// Its configuration file.
+        file: PathBuf,
+        /// The overrides it was created with.
+        overrides: Vec<String>,
+    },
+}
+
+/// Arguments of `console`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConsoleArgs {
+    /// Domain name or id.
+    pub domain: String,
+    /// Stop (successfully) once the domain's output matches this regular
+    /// expression (for scripts; an xl-rs extension).
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    pub until: Option<regex::bytes::Regex>,
+    /// Stop after this many seconds; with `--until`, not matching in time
+    /// is an error (an xl-rs extension).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+fn parse_regex(text: &str) -> Result<regex::bytes::Regex, String> {
+    regex::bytes::Regex::new(text).map_err(|e| e.to_string())
+}
+
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("`{text}` is not a usable number of seconds"))
 }
 
 /// Arguments of `create`.
@@ -103,6 +139,14 @@ pub struct CreateArgs {
     /// Leave the domain paused after creating it.
     #[arg(short = 'p')]
     pub paused: bool,
+    /// Leave no monitor behind: nothing applies on_poweroff, on_reboot and
+    /// on_crash.
+    #[arg(short = 'e', conflicts_with = "foreground")]
+    pub no_monitor: bool,
+    /// Monitor the domain in the foreground (until it is destroyed or
+    /// preserved) instead of in a background process.
+    #[arg(short = 'F')]
+    pub foreground: bool,
     /// Parse and validate only, and print the resulting configuration as JSON.
     #[arg(short = 'n', long = "dry-run", visible_alias = "dryrun")]
     pub dry_run: bool,

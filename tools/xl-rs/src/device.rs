@@ -10,12 +10,18 @@ use std::path::{Path, PathBuf};
 
 use dom0_abi::hypercall::MAX_BUFFER_BYTES;
 use dom0_abi::ioctl::{
-    self, HVCTL_DEVICE, Ioctl, IoctlDomainInfo, IoctlDomainList, IoctlLogRead,
-    MAX_DOMAIN_LIST_CAPACITY,
+    self, HVCTL_DEVICE, Ioctl, IoctlConsole, IoctlCopyIn, IoctlDomainInfo, IoctlDomainList,
+    IoctlDomainShutdown, IoctlLogRead, IoctlVcpuSetEntry, MAX_DOMAIN_LIST_CAPACITY,
 };
 use dom0_abi::log::LOG_READ_CLEAR;
-use dom0_abi::{AbiVersion, DomainInfo, HvInfo, HypercallError, VersionArgs};
+use dom0_abi::{
+    AbiVersion, DomainCreateArgs, DomainInfo, HvInfo, HypercallError, ShutdownReason, Status,
+    VcpuEntry, VersionArgs,
+};
 use zerocopy::FromZeros;
+
+use crate::commands::monitor::{MonitorRequest, spawn_background};
+use crate::terminal::{ConsoleInput, StdinInput};
 
 /// The device node created by the `hvctl` driver.
 pub const HVCTL_PATH: &str = HVCTL_DEVICE;
@@ -45,6 +51,19 @@ pub enum DeviceError {
         path: PathBuf,
         /// The cause.
         source: io::Error,
+    },
+    /// The hypervisor speaks the same major ABI, but a minor that lacks an
+    /// operation.
+    #[error(
+        "{what} needs hypercall ABI {needed}, but the hypervisor speaks {theirs}; boot a newer Oxen"
+    )]
+    AbiTooOld {
+        /// What was to be done.
+        what: String,
+        /// The version that introduced it.
+        needed: AbiVersion,
+        /// The hypervisor's.
+        theirs: AbiVersion,
     },
     /// The hypervisor speaks an incompatible ABI.
     #[error(
@@ -102,6 +121,21 @@ pub enum DeviceError {
     },
 }
 
+impl DeviceError {
+    /// The hypercall status this error stands for, if it is a refusal by
+    /// the hypervisor.
+    #[must_use]
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            Self::Hypercall {
+                error: HypercallError::Known(status),
+                ..
+            } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
 /// Text read from the hypervisor's log ring.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogText {
@@ -142,19 +176,132 @@ pub trait Hypervisor {
     /// Any device or hypercall error.
     fn log_read(&mut self, clear: bool) -> Result<LogText, DeviceError>;
 
-    /// A domain-control request that the ABI does not define yet (create, destroy,
-    /// pause, ...); `what` names it for the error message.
+    /// One domain, by id.
     ///
     /// # Errors
     ///
-    /// For now always [`DeviceError::NotYetImplemented`].
-    fn domain_control(&mut self, what: &str) -> Result<(), DeviceError> {
-        Err(DeviceError::NotYetImplemented {
-            what: what.to_owned(),
-            reason: "the hypervisor has no domain-control hypercalls yet (ABI 1.0 defines only queries)",
-        })
+    /// Any device or hypercall error (`no such domain` among them).
+    fn domain_info(&mut self, domid: u32) -> Result<DomainInfo, DeviceError>;
+
+    /// Creates a paused domain (1.1); returns its id.
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error (`Exists`, `NoMemory`,
+    /// `InvalidArgument`).
+    fn domain_create(&mut self, args: &DomainCreateArgs) -> Result<u32, DeviceError>;
+
+    /// Destroys a domain (1.1).
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error.
+    fn domain_destroy(&mut self, domid: u32) -> Result<(), DeviceError>;
+
+    /// Pauses a domain (1.1).
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error.
+    fn domain_pause(&mut self, domid: u32) -> Result<(), DeviceError>;
+
+    /// Unpauses a domain (1.1); the first unpause starts its boot vCPU.
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error.
+    fn domain_unpause(&mut self, domid: u32) -> Result<(), DeviceError>;
+
+    /// Asks a domain to power off or reboot (1.1); returns at once.
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error.
+    fn domain_shutdown(&mut self, domid: u32, reason: ShutdownReason) -> Result<(), DeviceError>;
+
+    /// One copy of at most [`MAX_BUFFER_BYTES`] into a domain that has not
+    /// run (1.1); returns the bytes copied. [`Self::copy_in`] copies any
+    /// amount.
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error.
+    fn copy_in_chunk(
+        &mut self,
+        domid: u32,
+        dest_gpa: u64,
+        bytes: &[u8],
+    ) -> Result<usize, DeviceError>;
+
+    /// Sets the entry state of a vCPU that has not started (1.1).
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error.
+    fn vcpu_set_entry(
+        &mut self,
+        domid: u32,
+        vcpu: u32,
+        entry: &VcpuEntry,
+    ) -> Result<(), DeviceError>;
+
+    /// Takes up to `buf.len()` bytes of a domain's console output (1.1);
+    /// returns how many (0: nothing new).
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error.
+    fn console_read(&mut self, domid: u32, buf: &mut [u8]) -> Result<usize, DeviceError>;
+
+    /// Types `bytes` into a domain's console (1.1); returns how many it took.
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error.
+    fn console_write(&mut self, domid: u32, bytes: &[u8]) -> Result<usize, DeviceError>;
+
+    /// Copies all of `bytes` to `dest_gpa` in the domain, in pieces of at
+    /// most [`MAX_BUFFER_BYTES`] (one hypercall each). When a piece fails
+    /// with `NoMemory` (the driver found no contiguous bounce buffer that
+    /// large) the pieces are halved, down to [`MIN_COPY_CHUNK`].
+    ///
+    /// # Errors
+    ///
+    /// The first device or hypercall error; `Inconsistent` when a piece
+    /// copied nothing or more than it was given.
+    fn copy_in(&mut self, domid: u32, dest_gpa: u64, bytes: &[u8]) -> Result<(), DeviceError> {
+        const WHAT: &str = "copying into the domain";
+        let mut done = 0usize;
+        let mut chunk = MAX_BUFFER_BYTES as usize;
+        while done < bytes.len() {
+            let len = chunk.min(bytes.len() - done);
+            let gpa =
+                dest_gpa
+                    .checked_add(done as u64)
+                    .ok_or_else(|| DeviceError::Inconsistent {
+                        what: WHAT,
+                        detail: "the destination address overflows".to_owned(),
+                    })?;
+            match self.copy_in_chunk(domid, gpa, &bytes[done..done + len]) {
+                Ok(n) if n == 0 || n > len => {
+                    return Err(DeviceError::Inconsistent {
+                        what: WHAT,
+                        detail: format!("{n} bytes copied of {len}"),
+                    });
+                }
+                Ok(n) => done += n,
+                Err(e) if e.status() == Some(Status::NoMemory) && chunk > MIN_COPY_CHUNK => {
+                    chunk /= 2;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
+
+/// The smallest piece [`Hypervisor::copy_in`] falls back to.
+pub const MIN_COPY_CHUNK: usize = 64 << 10;
 
 /// Facts about the dom0 kernel xl-rs runs on, for `info` (as `xl info`
 /// prints them from `uname`).
@@ -206,6 +353,26 @@ pub trait Opener {
     /// Facts about the dom0 the device is opened in.
     fn host_facts(&self) -> HostFacts {
         HostFacts::read()
+    }
+
+    /// Where `console` reads what the user types: the process's stdin (in
+    /// raw mode while it is a terminal).
+    ///
+    /// # Errors
+    ///
+    /// When the terminal cannot be put in raw mode.
+    fn console_input(&self) -> io::Result<Box<dyn ConsoleInput>> {
+        Ok(Box::new(StdinInput::new()?))
+    }
+
+    /// Starts the background monitor of a new domain
+    /// ([`crate::commands::monitor`]).
+    ///
+    /// # Errors
+    ///
+    /// When the process cannot be started.
+    fn spawn_monitor(&self, request: &MonitorRequest) -> io::Result<()> {
+        spawn_background(request)
     }
 }
 
@@ -378,120 +545,133 @@ impl Hypervisor for HvctlDevice {
             dropped: req.dropped,
         })
     }
-}
 
-impl HvctlDevice {
-    /// One domain, by id ([`Ioctl::DomainInfo`]).
-    ///
-    /// # Errors
-    ///
-    /// Any device or hypercall error (`no such domain` among them).
-    pub fn domain_info(&mut self, domid: u32) -> Result<DomainInfo, DeviceError> {
+    fn domain_info(&mut self, domid: u32) -> Result<DomainInfo, DeviceError> {
         const WHAT: &str = "reading domain information";
         let mut req = IoctlDomainInfo::request(domid);
         sys::domain_info(&self.file, &mut req)
             .map_err(|e| ioctl_error(WHAT, Ioctl::DomainInfo, e))?;
         Ok(req.info)
     }
-}
 
-/// The one place that calls `ioctl(2)`: a safe function per request, which
-/// sets every user address in the argument itself.
-mod sys {
-    #![allow(unsafe_code, reason = "ioctl(2) on /dev/hvctl")]
-
-    use std::fs::File;
-    use std::io;
-    use std::os::fd::AsRawFd as _;
-
-    use dom0_abi::ioctl::{Ioctl, IoctlDomainInfo, IoctlDomainList, IoctlLogRead};
-    use dom0_abi::{DomainInfo, HvInfo, VersionArgs};
-    use zerocopy::{FromBytes, IntoBytes};
-
-    /// [`Ioctl::Version`].
-    pub fn version(file: &File, args: &mut VersionArgs) -> io::Result<()> {
-        // SAFETY: VersionArgs holds no user address.
-        unsafe { ioctl(file, Ioctl::Version, args) }
-    }
-
-    /// [`Ioctl::HvInfo`].
-    pub fn hv_info(file: &File, info: &mut HvInfo) -> io::Result<()> {
-        // SAFETY: HvInfo holds no user address.
-        unsafe { ioctl(file, Ioctl::HvInfo, info) }
-    }
-
-    /// [`Ioctl::DomainInfo`].
-    pub fn domain_info(file: &File, req: &mut IoctlDomainInfo) -> io::Result<()> {
-        // SAFETY: IoctlDomainInfo holds no user address.
-        unsafe { ioctl(file, Ioctl::DomainInfo, req) }
-    }
-
-    /// [`Ioctl::DomainList`] into `records` (its length is the capacity;
-    /// `req.start_domid` as the caller set it).
-    pub fn domain_list(
-        file: &File,
-        req: &mut IoctlDomainList,
-        records: &mut [DomainInfo],
-    ) -> io::Result<()> {
-        req.buffer = records.as_mut_ptr() as u64;
-        req.capacity =
-            u32::try_from(records.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
-        // SAFETY: `buffer` is `records`, exclusively borrowed until this
-        // returns, and `capacity` its length: the driver writes at most that
-        // many records, and any bytes are a valid DomainInfo.
-        unsafe { ioctl(file, Ioctl::DomainList, req) }
-    }
-
-    /// [`Ioctl::LogRead`] into `buf` (`req.flags` as the caller set them).
-    pub fn log_read(file: &File, req: &mut IoctlLogRead, buf: &mut [u8]) -> io::Result<()> {
-        req.buffer = buf.as_mut_ptr() as u64;
-        req.size =
-            u32::try_from(buf.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
-        // SAFETY: `buffer` is `buf`, exclusively borrowed until this returns,
-        // and `size` its length: the driver writes at most that many bytes.
-        unsafe { ioctl(file, Ioctl::LogRead, req) }
-    }
-
-    /// Issues `request` with `arg` as its argument struct, which the driver
-    /// reads and writes in place.
-    ///
-    /// # Safety
-    ///
-    /// Every user address inside `arg` must be valid for writes of the size
-    /// `arg` gives with it, until this returns.
-    ///
-    /// # Panics
-    ///
-    /// When `T` is not the size the request number encodes.
-    unsafe fn ioctl<T: IntoBytes + FromBytes>(
-        file: &File,
-        request: Ioctl,
-        arg: &mut T,
-    ) -> io::Result<()> {
-        let number = request.number();
-        assert_eq!(
-            ((number >> 16) & 0x3fff) as usize,
-            size_of::<T>(),
-            "{request:?} takes another struct"
-        );
-        // SAFETY: `arg` is a live, exclusively borrowed struct of exactly the
-        // size the request encodes, so the kernel reads and writes only it;
-        // T is FromBytes, so whatever the kernel writes is a valid T; the
-        // addresses inside it are valid per this function's contract.
-        let rc = unsafe {
-            libc::ioctl(
-                file.as_raw_fd(),
-                number as libc::Ioctl,
-                std::ptr::from_mut(arg).cast::<libc::c_void>(),
-            )
-        };
-        if rc < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
+    fn domain_create(&mut self, args: &DomainCreateArgs) -> Result<u32, DeviceError> {
+        const WHAT: &str = "creating the domain";
+        let mut req = *args;
+        req.domid = 0;
+        sys::domain_create(&self.file, &mut req)
+            .map_err(|e| ioctl_error(WHAT, Ioctl::DomainCreate, e))?;
+        if req.domid == 0 {
+            return Err(DeviceError::Inconsistent {
+                what: WHAT,
+                detail: "the new domain has id 0".to_owned(),
+            });
         }
+        Ok(req.domid)
+    }
+
+    fn domain_destroy(&mut self, domid: u32) -> Result<(), DeviceError> {
+        self.domid_request("destroying the domain", Ioctl::DomainDestroy, domid)
+    }
+
+    fn domain_pause(&mut self, domid: u32) -> Result<(), DeviceError> {
+        self.domid_request("pausing the domain", Ioctl::DomainPause, domid)
+    }
+
+    fn domain_unpause(&mut self, domid: u32) -> Result<(), DeviceError> {
+        self.domid_request("unpausing the domain", Ioctl::DomainUnpause, domid)
+    }
+
+    fn domain_shutdown(&mut self, domid: u32, reason: ShutdownReason) -> Result<(), DeviceError> {
+        const WHAT: &str = "asking the domain to shut down";
+        let mut req = IoctlDomainShutdown {
+            domid,
+            reason: reason as u32,
+        };
+        sys::domain_shutdown(&self.file, &mut req)
+            .map_err(|e| ioctl_error(WHAT, Ioctl::DomainShutdown, e))
+    }
+
+    fn copy_in_chunk(
+        &mut self,
+        domid: u32,
+        dest_gpa: u64,
+        bytes: &[u8],
+    ) -> Result<usize, DeviceError> {
+        const WHAT: &str = "copying into the domain";
+        let mut req = IoctlCopyIn {
+            domid,
+            dest_gpa,
+            ..IoctlCopyIn::default()
+        };
+        sys::copy_in(&self.file, &mut req, bytes)
+            .map_err(|e| ioctl_error(WHAT, Ioctl::DomainCopyIn, e))?;
+        Ok(req.copied as usize)
+    }
+
+    fn vcpu_set_entry(
+        &mut self,
+        domid: u32,
+        vcpu: u32,
+        entry: &VcpuEntry,
+    ) -> Result<(), DeviceError> {
+        const WHAT: &str = "setting the boot vCPU's entry state";
+        let mut req = IoctlVcpuSetEntry {
+            domid,
+            vcpu,
+            entry: *entry,
+        };
+        sys::vcpu_set_entry(&self.file, &mut req)
+            .map_err(|e| ioctl_error(WHAT, Ioctl::VcpuSetEntry, e))
+    }
+
+    fn console_read(&mut self, domid: u32, buf: &mut [u8]) -> Result<usize, DeviceError> {
+        const WHAT: &str = "reading the domain's console";
+        let mut req = IoctlConsole {
+            domid,
+            ..IoctlConsole::default()
+        };
+        sys::console_read(&self.file, &mut req, buf)
+            .map_err(|e| ioctl_error(WHAT, Ioctl::ConsoleRead, e))?;
+        checked_count(WHAT, req.returned, buf.len())
+    }
+
+    fn console_write(&mut self, domid: u32, bytes: &[u8]) -> Result<usize, DeviceError> {
+        const WHAT: &str = "writing to the domain's console";
+        let mut req = IoctlConsole {
+            domid,
+            ..IoctlConsole::default()
+        };
+        sys::console_write(&self.file, &mut req, bytes)
+            .map_err(|e| ioctl_error(WHAT, Ioctl::ConsoleWrite, e))?;
+        checked_count(WHAT, req.returned, bytes.len())
     }
 }
+
+impl HvctlDevice {
+    /// A request that takes only a domain id.
+    fn domid_request(
+        &mut self,
+        what: &'static str,
+        request: Ioctl,
+        domid: u32,
+    ) -> Result<(), DeviceError> {
+        sys::domid_request(&self.file, request, domid).map_err(|e| ioctl_error(what, request, e))
+    }
+}
+
+/// A byte count the driver returned, checked against what was asked.
+fn checked_count(what: &'static str, returned: u32, asked: usize) -> Result<usize, DeviceError> {
+    let n = returned as usize;
+    if n > asked {
+        return Err(DeviceError::Inconsistent {
+            what,
+            detail: format!("{n} bytes for {asked}"),
+        });
+    }
+    Ok(n)
+}
+
+mod sys;
 
 #[cfg(test)]
 mod tests {
@@ -603,6 +783,23 @@ mod tests {
         assert!(matches!(err, DeviceError::UnknownRequest { .. }), "{err}");
         let err = dev.negotiate().unwrap_err();
         assert!(matches!(err, DeviceError::UnknownRequest { .. }), "{err}");
+        let args = DomainCreateArgs::new("g", 256, 1).unwrap();
+        let entry = VcpuEntry::default();
+        let results = [
+            dev.domain_create(&args).map(drop),
+            dev.domain_destroy(1),
+            dev.domain_pause(1),
+            dev.domain_unpause(1),
+            dev.domain_shutdown(1, ShutdownReason::Poweroff),
+            dev.copy_in(1, 0x1000, &[1, 2, 3]),
+            dev.vcpu_set_entry(1, 0, &entry),
+            dev.console_read(1, &mut [0; 16]).map(drop),
+            dev.console_write(1, b"x").map(drop),
+        ];
+        for result in results {
+            let err = result.unwrap_err();
+            assert!(matches!(err, DeviceError::UnknownRequest { .. }), "{err}");
+        }
     }
 
     #[test]

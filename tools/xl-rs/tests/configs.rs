@@ -158,10 +158,11 @@ fn names_are_checked() {
     );
     assert!(check("42").unwrap_err().contains("all digits"));
     assert!(check("a b").unwrap_err().contains("spaces"));
+    assert!(check(&"x".repeat(63)).is_ok());
     assert!(
-        check(&"x".repeat(65))
+        check(&"x".repeat(64))
             .unwrap_err()
-            .contains("longer than 64")
+            .contains("longer than 63")
     );
 }
 

@@ -2,7 +2,8 @@
 //! kernel module (`tools/hvctl/`) built against the pinned Debian kernel's
 //! own headers, `xl-rs` linked statically for `x86_64-unknown-linux-musl`,
 //! and `oxen-runas` (`tests/qemu/initramfs/oxen-runas.c`), which runs a
-//! command as an unprivileged user.
+//! command as an unprivileged user; the `@initramfs-hypercall-abuse` image
+//! adds `oxen-bench` and `oxen-hcabuse` to them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,7 +11,9 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail, ensure};
 
-use super::{ExtraFile, assets_dir, debian_kernel, debian_kernel_headers, static_c_tool};
+use super::{
+    ExtraFile, assets_dir, debian_kernel, debian_kernel_headers, oxen_bench, static_c_tool,
+};
 use crate::target_dir;
 
 /// The module's sources (relative to the workspace root) and where the
@@ -51,6 +54,30 @@ pub fn xl_info_extras(root: &Path) -> Result<Vec<ExtraFile>> {
             mode: 0o755,
         },
     ])
+}
+
+/// The files the hypercall-abuse initramfs adds to busybox: those of
+/// [`xl_info_extras`], `/bin/oxen-bench` (`tools/bench/oxen-bench.c`, run as
+/// `oxen-bench hypercall`) and `/bin/oxen-hcabuse`.
+pub fn hypercall_abuse_extras(root: &Path) -> Result<Vec<ExtraFile>> {
+    let mut extras = xl_info_extras(root)?;
+    extras.push(ExtraFile {
+        source: oxen_bench(root)?,
+        dest: "/bin/oxen-bench".to_owned(),
+        mode: 0o755,
+    });
+    extras.push(ExtraFile {
+        source: oxen_hcabuse(root)?,
+        dest: "/bin/oxen-hcabuse".to_owned(),
+        mode: 0o755,
+    });
+    Ok(extras)
+}
+
+/// `tests/qemu/initramfs/oxen-hcabuse.c`, built into
+/// `target/assets/oxen-hcabuse`.
+pub fn oxen_hcabuse(root: &Path) -> Result<PathBuf> {
+    static_c_tool(root, "tests/qemu/initramfs/oxen-hcabuse.c", "oxen-hcabuse")
 }
 
 /// `tests/qemu/initramfs/oxen-runas.c`, built into `target/assets/oxen-runas`.
@@ -273,5 +300,6 @@ mod tests {
             assert!(root.join(source).is_file(), "{source}");
         }
         assert!(root.join("tests/qemu/initramfs/oxen-runas.c").is_file());
+        assert!(root.join("tests/qemu/initramfs/oxen-hcabuse.c").is_file());
     }
 }

@@ -28,15 +28,23 @@ pub enum InitramfsKind {
     /// `xl-info`: load the `hvctl` driver, run `xl-rs info`, `list` and
     /// `dmesg`, check that a non-root user is refused, then power off.
     XlInfo,
+    /// `hypercall-abuse` (and `cargo xtask bench hypercall`): load the
+    /// `hvctl` driver, measure the VERSION ioctl (`oxen-bench hypercall`),
+    /// throw random and malformed hypercalls at the hypervisor
+    /// (`oxen-hcabuse`), check it and dom0 still work and that a non-root
+    /// user is refused, then power off.
+    HypercallAbuse,
 }
 
 impl InitramfsKind {
-    /// The scenario-style name: `dom0-boot`, `isolation`.
+    /// The scenario-style name: `dom0-boot`, `isolation`, `xl-info`,
+    /// `hypercall-abuse`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Dom0Boot => "dom0-boot",
             Self::Isolation => "isolation",
             Self::XlInfo => "xl-info",
+            Self::HypercallAbuse => "hypercall-abuse",
         }
     }
 
@@ -52,10 +60,14 @@ impl InitramfsKind {
             // /dev/cpu/N/cpuid, to read the hypervisor's CPUID signature.
             Self::Dom0Boot => &["cpuid.ko"],
             // hvctl.ko is not Debian's: it comes as an extra file.
-            Self::Isolation | Self::XlInfo => &[],
+            Self::Isolation | Self::XlInfo | Self::HypercallAbuse => &[],
         }
     }
 }
+
+/// The shell functions every image carries for its `/init`
+/// (`drain_console`, `run`), relative to the workspace root, and where.
+pub const COMMON_SCRIPT: (&str, &str) = ("tests/qemu/initramfs/common.sh", "lib/oxen/common.sh");
 
 /// A file to add to an image: `source` on the host, `dest` in the image
 /// (absolute, e.g. `/bin/xl-rs`), permission bits `mode` (e.g. `0o755`).
@@ -82,7 +94,9 @@ pub const APPLETS: &[&str] = &[
 /// Builds the initramfs of `kind` at `out` (an uncompressed newc cpio):
 /// busybox-static with [`APPLETS`] linked in `/bin`, `/dev/console`,
 /// `/dev/null`, the mount points `/dev`, `/proc`, `/sys`, `/tmp`, the kind's
-/// modules in `/lib/modules/`, `/init` from `tests/qemu/initramfs/`, then
+/// modules in `/lib/modules/`, the shared shell functions
+/// ([`COMMON_SCRIPT`]) in `/lib/oxen/common.sh`, `/init` from
+/// `tests/qemu/initramfs/`, then
 /// `extras` (which may replace any of these). Fetches the Debian kernel and
 /// busybox when needed. `out` is only rewritten when its bytes change, so its
 /// timestamp stays put for callers that cache on it.
@@ -110,6 +124,7 @@ pub fn build_initramfs(
         "root",
         "etc",
         "lib/modules",
+        "lib/oxen",
     ] {
         archive.dir(dir, 0o755)?;
     }
@@ -129,6 +144,8 @@ pub fn build_initramfs(
             read(&kernel.module(module)?)?,
         )?;
     }
+    let (common_source, common_dest) = COMMON_SCRIPT;
+    archive.file(common_dest, 0o644, read(&root.join(common_source))?)?;
     let script_path = root.join(kind.script());
     let script = read(&script_path)?;
     ensure!(

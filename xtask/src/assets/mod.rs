@@ -29,6 +29,8 @@
 mod bzimage;
 mod cpio;
 mod debian;
+#[cfg(test)]
+mod hcabuse_tests;
 mod hvctl;
 mod initramfs;
 #[cfg(test)]
@@ -419,8 +421,8 @@ fn relocate_headers_makefile(build_dir: &Path, unpacked: &Path) -> Result<()> {
 }
 
 /// `tools/bench/oxen-bench.c`, the in-guest micro-benchmarks (CPUID exit
-/// round trip, getppid), built into `target/assets/oxen-bench` (see
-/// [`static_c_tool`]).
+/// round trip, getppid; with `hypercall`, the VERSION ioctl of `/dev/hvctl`),
+/// built into `target/assets/oxen-bench` (see [`static_c_tool`]).
 pub fn oxen_bench(root: &Path) -> Result<PathBuf> {
     static_c_tool(root, "tools/bench/oxen-bench.c", "oxen-bench")
 }
@@ -436,15 +438,26 @@ pub fn oxen_memprobe(root: &Path) -> Result<PathBuf> {
     )
 }
 
+/// Headers (relative to the workspace root) the C programs of
+/// [`static_c_tool`] may include: a program is rebuilt when one is newer.
+const C_TOOL_HEADERS: &[&str] = &["dom0-abi/include/oxen_abi.h"];
+
 /// Builds the C program `source` (relative to `root`) for a guest's
 /// initramfs with `gcc -static -O2` into `target/assets/<name>`; rebuilt only
-/// when the source is newer. Installs gcc and libc6-dev
-/// ([`crate::deps::GUEST_TOOLS`]) when missing.
+/// when the source or one of [`C_TOOL_HEADERS`] is newer. Installs gcc and
+/// libc6-dev ([`crate::deps::GUEST_TOOLS`]) when missing.
 fn static_c_tool(root: &Path, source: &str, name: &str) -> Result<PathBuf> {
     let source = root.join(source);
     let out = assets_dir(root).join(name);
     let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    if let (Some(built), Some(written)) = (modified(&out), modified(&source))
+    let written = C_TOOL_HEADERS
+        .iter()
+        .map(|header| modified(&root.join(header)))
+        .fold(modified(&source), |newest, header| match (newest, header) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (newest, _) => newest,
+        });
+    if let (Some(built), Some(written)) = (modified(&out), written)
         && built >= written
     {
         return Ok(out);

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 
-use super::hvctl::xl_info_extras;
+use super::hvctl::{hypercall_abuse_extras, xl_info_extras};
 use super::{
     ExtraFile, InitramfsKind, assets_dir, build_initramfs, debian_kernel, debian_vmlinux,
     oxen_bench, oxen_memprobe,
@@ -29,16 +29,21 @@ pub enum NamedAsset {
     /// `@initramfs-xl-info`: the xl-info initramfs (`init-xl-info.sh`) with
     /// `hvctl.ko`, `xl-rs` and `oxen-runas`.
     InitramfsXlInfo,
+    /// `@initramfs-hypercall-abuse`: the hypercall-abuse initramfs
+    /// (`init-hypercall-abuse.sh`) with what `@initramfs-xl-info` carries,
+    /// `oxen-bench` and `oxen-hcabuse`.
+    InitramfsHypercallAbuse,
 }
 
 impl NamedAsset {
     /// Every asset, in the order of the documentation.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Dom0Vmlinux,
         Self::Dom0Bzimage,
         Self::InitramfsDom0Boot,
         Self::InitramfsIsolation,
         Self::InitramfsXlInfo,
+        Self::InitramfsHypercallAbuse,
     ];
 
     /// The name after `@`.
@@ -49,6 +54,7 @@ impl NamedAsset {
             Self::InitramfsDom0Boot => "initramfs-dom0-boot",
             Self::InitramfsIsolation => "initramfs-isolation",
             Self::InitramfsXlInfo => "initramfs-xl-info",
+            Self::InitramfsHypercallAbuse => "initramfs-hypercall-abuse",
         }
     }
 
@@ -79,10 +85,14 @@ impl NamedAsset {
         match self {
             Self::Dom0Vmlinux => debian_vmlinux(root).map(|(_, vmlinux, _)| vmlinux),
             Self::Dom0Bzimage => debian_kernel(root).map(|kernel| kernel.bzimage),
-            Self::InitramfsXlInfo => {
-                let kind = InitramfsKind::XlInfo;
+            Self::InitramfsXlInfo | Self::InitramfsHypercallAbuse => {
+                let (kind, extras) = if self == Self::InitramfsXlInfo {
+                    (InitramfsKind::XlInfo, xl_info_extras(root)?)
+                } else {
+                    (InitramfsKind::HypercallAbuse, hypercall_abuse_extras(root)?)
+                };
                 let out = assets_dir(root).join(format!("initramfs-{}.cpio", kind.name()));
-                build_initramfs(root, kind, &xl_info_extras(root)?, &out)?;
+                build_initramfs(root, kind, &extras, &out)?;
                 Ok(out)
             }
             Self::InitramfsDom0Boot | Self::InitramfsIsolation => {
@@ -97,7 +107,9 @@ impl NamedAsset {
                 let (source, dest) = match kind {
                     InitramfsKind::Dom0Boot => (oxen_bench(root)?, "/bin/oxen-bench"),
                     InitramfsKind::Isolation => (oxen_memprobe(root)?, "/bin/oxen-memprobe"),
-                    InitramfsKind::XlInfo => unreachable!("@initramfs-xl-info has its own arm"),
+                    InitramfsKind::XlInfo | InitramfsKind::HypercallAbuse => {
+                        unreachable!("the hvctl images have their own arm")
+                    }
                 };
                 let extras = vec![ExtraFile {
                     source,

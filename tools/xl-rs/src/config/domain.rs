@@ -251,10 +251,11 @@ impl Builder<'_> {
         let setting = self.config.get("name").expect("read above");
         let problem = if name.is_empty() {
             Some("`name` must not be empty".to_owned())
-        } else if name.len() > dom0_abi::domain::DOMAIN_NAME_LEN {
+        } else if name.len() > dom0_abi::lifecycle::DOMAIN_NAME_MAX {
+            // The hypervisor takes the name NUL-terminated in 64 bytes.
             Some(format!(
                 "`name` is longer than {} bytes",
-                dom0_abi::domain::DOMAIN_NAME_LEN
+                dom0_abi::lifecycle::DOMAIN_NAME_MAX
             ))
         } else if name.bytes().all(|b| b.is_ascii_digit()) {
             Some("`name` must not be all digits (commands take a domain name or id)".to_owned())

@@ -76,6 +76,9 @@ impl Runner {
         let me = percpu::current_index();
         let requests: Vec<VcpuRequest> = core::mem::take(&mut *INBOX[me].lock());
         for r in requests {
+            if r.domain.stop.load(Ordering::Acquire) != 0 {
+                continue; // destroyed before it got here
+            }
             match r.start {
                 Some(start) => self.start(r.domain, r.index, &start),
                 None => self.waiting.push(Waiting { domain: r.domain, index: r.index }),

@@ -2,15 +2,22 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use dom0_abi::domain::DomainState;
 use dom0_abi::info::VMX_FEATURES;
 use dom0_abi::layout::flag_names;
-use dom0_abi::{ABI_VERSION, DomainInfo, HvInfo, PAGE_SIZE, ShutdownReason};
+use dom0_abi::{ABI_VERSION, AbiVersion, DomainInfo, HvInfo, PAGE_SIZE, ShutdownReason};
 
-use crate::cli::{Cli, Command, CreateArgs};
-use crate::config::{self, ConfigError};
+use crate::builder::BuildError;
+use crate::cli::{Cli, Command};
+use crate::config::ConfigError;
 use crate::device::{DeviceError, HostFacts, Hypervisor, Opener};
+
+pub mod console;
+pub mod control;
+mod create;
+pub mod monitor;
 
 /// Errors of xl-rs commands.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +39,75 @@ pub enum XlError {
     /// No domain has this name or id.
     #[error("domain `{0}` not found")]
     NoSuchDomain(String),
+    /// A file the configuration names could not be read.
+    #[error("cannot read the {what} {}: {source}", path.display())]
+    ReadFile {
+        /// `kernel` or `ramdisk`.
+        what: &'static str,
+        /// The path, as the configuration gives it.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The guest could not be laid out.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The operation is not for dom0.
+    #[error("cannot {action} Domain-0: it is the control domain")]
+    Dom0 {
+        /// What was asked.
+        action: &'static str,
+    },
+    /// A domain of that name exists already.
+    #[error("a domain called `{0}` already exists; destroy it or choose another name")]
+    DomainExists(String),
+    /// The domain would not fit in the free memory.
+    #[error(
+        "memory = {memory_mib} (MiB) is more than the hypervisor has free ({free_mib} MiB); lower memory or destroy other domains"
+    )]
+    NotEnoughMemory {
+        /// What the configuration asks for.
+        memory_mib: u64,
+        /// What is free.
+        free_mib: u64,
+    },
+    /// More vCPUs than physical CPUs.
+    #[error("vcpus = {vcpus}, but the machine has {cpus} CPUs; lower vcpus")]
+    TooManyVcpus {
+        /// What the configuration asks for.
+        vcpus: u32,
+        /// Physical CPUs.
+        cpus: u32,
+    },
+    /// Building a created domain failed; it was destroyed again.
+    #[error("building domain `{name}` failed, so it was destroyed: {source}")]
+    BuildFailed {
+        /// The domain.
+        name: String,
+        /// The cause.
+        source: DeviceError,
+    },
+    /// The terminal could not be set up for `console`.
+    #[error("cannot put the terminal in raw mode: {0}")]
+    Terminal(std::io::Error),
+    /// `console --until` did not see its pattern in time.
+    #[error("no console output matched /{pattern}/ within {} s", timeout.as_secs_f64())]
+    ConsoleTimeout {
+        /// The pattern.
+        pattern: String,
+        /// The time allowed.
+        timeout: Duration,
+    },
+    /// The domain ended before `console --until` saw its pattern.
+    #[error("domain `{domain}` {how} before its console output matched /{pattern}/")]
+    ConsoleEnded {
+        /// The domain.
+        domain: String,
+        /// `shut down` or `was destroyed`.
+        how: &'static str,
+        /// The pattern.
+        pattern: String,
+    },
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -49,7 +125,7 @@ pub fn run(
     err: &mut dyn Write,
 ) -> Result<(), XlError> {
     match cli.command {
-        Command::Create(args) => create(&args, opener, out, err),
+        Command::Create(args) => create::create(&args, opener, out, err),
         Command::List {
             long,
             json,
@@ -68,24 +144,42 @@ pub fn run(
             }
             Ok(())
         }
-        Command::Destroy { domain } => control(opener, &format!("destroying domain `{domain}`")),
+        Command::Destroy { domain } => control::destroy(opener, &domain),
         Command::Shutdown { domain, wait } => {
-            let how = if wait { " (and waiting)" } else { "" };
-            control(opener, &format!("shutting down domain `{domain}`{how}"))
+            control::shutdown(opener, &domain, ShutdownReason::Poweroff, wait, err)
         }
-        Command::Reboot { domain, .. } => control(opener, &format!("rebooting domain `{domain}`")),
-        Command::Pause { domain } => control(opener, &format!("pausing domain `{domain}`")),
-        Command::Unpause { domain } => control(opener, &format!("unpausing domain `{domain}`")),
-        Command::Console { domain } => control(
-            opener,
-            &format!("attaching to the console of domain `{domain}`"),
-        ),
-        Command::VcpuList { .. } => control(opener, "listing vCPUs"),
+        Command::Reboot { domain, wait } => {
+            control::shutdown(opener, &domain, ShutdownReason::Reboot, wait, err)
+        }
+        Command::Pause { domain } => control::pause(opener, &domain, true),
+        Command::Unpause { domain } => control::pause(opener, &domain, false),
+        Command::Console(args) => console::attach_by_name(opener, &args, out),
+        Command::Monitor {
+            domid,
+            file,
+            overrides,
+        } => monitor::run_monitor(opener, domid, &file, &overrides, err),
+        Command::VcpuList { .. } => {
+            connect(opener)?;
+            Err(DeviceError::NotYetImplemented {
+                what: "listing vCPUs".to_owned(),
+                reason: "the ABI has no vCPU information operation yet",
+            }
+            .into())
+        }
     }
 }
 
-/// Opens the device and negotiates the ABI.
-fn connect(opener: &dyn Opener) -> Result<Box<dyn Hypervisor>, XlError> {
+/// The ABI version the domain-lifecycle operations need.
+pub const LIFECYCLE_ABI: AbiVersion = AbiVersion::new(1, 1);
+
+/// Opens the device, negotiates the ABI and checks that the hypervisor
+/// provides `needed` (the version that introduced what `what` does).
+fn connect_for(
+    opener: &dyn Opener,
+    needed: AbiVersion,
+    what: &str,
+) -> Result<Box<dyn Hypervisor>, XlError> {
     let mut hv = opener.open()?;
     let theirs = hv.negotiate()?;
     if !ABI_VERSION.compatible_with(theirs) {
@@ -95,42 +189,34 @@ fn connect(opener: &dyn Opener) -> Result<Box<dyn Hypervisor>, XlError> {
         }
         .into());
     }
+    if !theirs.provides(needed) {
+        return Err(DeviceError::AbiTooOld {
+            what: what.to_owned(),
+            needed,
+            theirs,
+        }
+        .into());
+    }
     Ok(hv)
 }
 
-fn control(opener: &dyn Opener, what: &str) -> Result<(), XlError> {
-    connect(opener)?.domain_control(what)?;
-    Ok(())
+/// The domain `wanted` names: a domain id if it is a number, else a name
+/// (names are never all digits).
+fn resolve(hv: &mut dyn Hypervisor, wanted: &str) -> Result<DomainInfo, XlError> {
+    hv.domain_list()?
+        .into_iter()
+        .find(|d| matches_any(d, std::slice::from_ref(&wanted.to_owned())))
+        .ok_or_else(|| XlError::NoSuchDomain(wanted.to_owned()))
 }
 
-fn create(
-    args: &CreateArgs,
-    opener: &dyn Opener,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<(), XlError> {
-    let bytes = std::fs::read(&args.file).map_err(|source| XlError::ReadConfig {
-        path: args.file.clone(),
-        source,
-    })?;
-    let name = args.file.display().to_string();
-    let (domain, warnings) = config::load_bytes(&name, &bytes, &args.overrides)?;
-    for warning in &warnings {
-        writeln!(err, "{warning}")?;
-    }
-    if args.dry_run {
-        let json = serde_json::to_string_pretty(&domain).map_err(std::io::Error::other)?;
-        writeln!(out, "{json}")?;
-        return Ok(());
-    }
-    let mut what = format!("creating domain `{}`", domain.name);
-    if args.paused {
-        what.push_str(" paused");
-    }
-    if args.console {
-        what.push_str(" with its console attached");
-    }
-    control(opener, &what)
+/// How a domain is named in messages: `name` (id).
+fn display_name(info: &DomainInfo) -> String {
+    format!("`{}` ({})", info.name_str().unwrap_or("?"), info.domid)
+}
+
+/// Opens the device and negotiates the ABI (any minor version).
+fn connect(opener: &dyn Opener) -> Result<Box<dyn Hypervisor>, XlError> {
+    connect_for(opener, AbiVersion::new(ABI_VERSION.major, 0), "")
 }
 
 /// Mebibytes in `pages` pages.
@@ -234,7 +320,7 @@ pub const INFO_KEY_WIDTH: usize = 23;
 fn info(hv: &mut dyn Hypervisor, host: &HostFacts, out: &mut dyn Write) -> Result<(), XlError> {
     let i: HvInfo = hv.hv_info()?;
     let features: Vec<&str> = flag_names(VMX_FEATURES, i.vmx_features).collect();
-    let rows: [(&str, String); 16] = [
+    let rows: [(&str, String); 17] = [
         ("host", host.host.clone()),
         ("release", host.release.clone()),
         ("version", host.version.clone()),
@@ -244,6 +330,9 @@ fn info(hv: &mut dyn Hypervisor, host: &HostFacts, out: &mut dyn Write) -> Resul
         ("vmx_features", features.join(" ")),
         ("total_memory", pages_to_mib(i.total_pages).to_string()),
         ("free_memory", pages_to_mib(i.free_pages).to_string()),
+        // Not in xl: the exact count, to check that a domain gave back
+        // every page.
+        ("free_pages", i.free_pages.to_string()),
         ("dom0_memory", pages_to_mib(i.dom0_pages).to_string()),
         (
             "hypervisor_version",
