@@ -211,6 +211,7 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
     let x2 = lapic::init_this_cpu();
     let bsp_apic = lapic::id();
     percpu::install(0, bsp_apic);
+    percpu::get(0).online.store(true, Ordering::Release);
     log::info!("local APIC: {} mode, ID {}, version {:#x}", if x2 { "x2APIC" } else { "xAPIC" }, bsp_apic, lapic::version() & 0xFF);
     check_lapic_timer();
 

@@ -46,6 +46,7 @@
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <asm/cpufeature.h>
@@ -85,18 +86,30 @@ static long status_to_ret(s64 status)
 }
 
 /*
- * A zeroed, physically contiguous, page-aligned kernel buffer of at least
- * one page for `size` bytes; the caller has bounded `size`.
+ * Argument structs and small buffers come from the slab: kmalloc memory is
+ * physically contiguous (a slab object never spans two slab pages, and slab
+ * pages are contiguous), which is all a guest-physical pointer needs, and it
+ * costs far less per call than whole zeroed pages.
+ */
+#define BOUNCE_SLAB_MAX 2048
+
+/*
+ * A zeroed, physically contiguous kernel buffer for `size` bytes; the
+ * caller has bounded `size`. Above BOUNCE_SLAB_MAX: page-aligned pages.
  */
 static void *bounce_alloc(size_t size)
 {
-	return alloc_pages_exact(max_t(size_t, size, PAGE_SIZE),
-				 GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN);
+	if (size <= BOUNCE_SLAB_MAX)
+		return kzalloc(max_t(size_t, size, 1), GFP_KERNEL | __GFP_NOWARN);
+	return alloc_pages_exact(size, GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN);
 }
 
 static void bounce_free(void *buf, size_t size)
 {
-	free_pages_exact(buf, max_t(size_t, size, PAGE_SIZE));
+	if (size <= BOUNCE_SLAB_MAX)
+		kfree(buf);
+	else
+		free_pages_exact(buf, size);
 }
 
 static u64 gpa_of(void *buf)

@@ -43,6 +43,11 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, host: [u32; 4], ctx: &CpuidContext) 
         1 => {
             c &= !(1 << 5); // VMX: not nested
             c &= !(1 << 6); // SMX
+            // MONITOR/MWAIT: a guest idling in MWAIT stays in the guest,
+            // and the scheduler never learns the vCPU is idle; without it
+            // Linux idles with HLT, which exits (the vCPU blocks and the
+            // CPU goes to other vCPUs). MWAIT/MONITOR exit and are no-ops.
+            c &= !(1 << 3);
             c |= 1 << 31; // hypervisor present
             b = (b & 0x00FF_FFFF) | ((ctx.apic_id & 0xFF) << 24);
         }
@@ -170,6 +175,13 @@ mod tests {
         let ctx = CpuidContext { tsc_khz: 0, ..CTX };
         assert_eq!(guest_cpuid(0x15, 0, [2, 3, 4, 5], &ctx), [2, 3, 4, 5]);
         assert_eq!(guest_cpuid(0, 0, [0xD, 1, 2, 3], &ctx), [0xD, 1, 2, 3]);
+    }
+
+    #[test]
+    fn monitor_mwait_is_hidden() {
+        let r = guest_cpuid(1, 0, [0, 0, 1 << 3, 0], &CTX);
+        assert_eq!(r[2] & (1 << 3), 0);
+        assert_ne!(r[2] & (1 << 31), 0);
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum InitramfsKind {
     /// (`oxen-hcabuse`), check it and dom0 still work and that a non-root
     /// user is refused, then power off.
     HypercallAbuse,
+    /// `domu-basic`: load the `hvctl` driver and drive a tiny guest domain
+    /// through its lifecycle with `xl-rs`, then power off.
+    Domu,
 }
 
 impl InitramfsKind {
@@ -45,6 +48,7 @@ impl InitramfsKind {
             Self::Isolation => "isolation",
             Self::XlInfo => "xl-info",
             Self::HypercallAbuse => "hypercall-abuse",
+            Self::Domu => "domu",
         }
     }
 
@@ -60,7 +64,7 @@ impl InitramfsKind {
             // /dev/cpu/N/cpuid, to read the hypervisor's CPUID signature.
             Self::Dom0Boot => &["cpuid.ko"],
             // hvctl.ko is not Debian's: it comes as an extra file.
-            Self::Isolation | Self::XlInfo | Self::HypercallAbuse => &[],
+            Self::Isolation | Self::XlInfo | Self::HypercallAbuse | Self::Domu => &[],
         }
     }
 }

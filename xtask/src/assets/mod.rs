@@ -29,6 +29,7 @@
 mod bzimage;
 mod cpio;
 mod debian;
+mod guests;
 #[cfg(test)]
 mod hcabuse_tests;
 mod hvctl;

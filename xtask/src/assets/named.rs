@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 
+use super::guests::domu_extras;
 use super::hvctl::{hypercall_abuse_extras, xl_info_extras};
 use super::{
     ExtraFile, InitramfsKind, assets_dir, build_initramfs, debian_kernel, debian_vmlinux,
@@ -33,17 +34,22 @@ pub enum NamedAsset {
     /// (`init-hypercall-abuse.sh`) with what `@initramfs-xl-info` carries,
     /// `oxen-bench` and `oxen-hcabuse`.
     InitramfsHypercallAbuse,
+    /// `@initramfs-domu`: the domu initramfs (`init-domu.sh`) with what
+    /// `@initramfs-xl-info` carries, the tiny test guest
+    /// (`tests/qemu/guests/tiny-pvh.S`) and its xl.cfg.
+    InitramfsDomu,
 }
 
 impl NamedAsset {
     /// Every asset, in the order of the documentation.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Dom0Vmlinux,
         Self::Dom0Bzimage,
         Self::InitramfsDom0Boot,
         Self::InitramfsIsolation,
         Self::InitramfsXlInfo,
         Self::InitramfsHypercallAbuse,
+        Self::InitramfsDomu,
     ];
 
     /// The name after `@`.
@@ -55,6 +61,7 @@ impl NamedAsset {
             Self::InitramfsIsolation => "initramfs-isolation",
             Self::InitramfsXlInfo => "initramfs-xl-info",
             Self::InitramfsHypercallAbuse => "initramfs-hypercall-abuse",
+            Self::InitramfsDomu => "initramfs-domu",
         }
     }
 
@@ -85,11 +92,13 @@ impl NamedAsset {
         match self {
             Self::Dom0Vmlinux => debian_vmlinux(root).map(|(_, vmlinux, _)| vmlinux),
             Self::Dom0Bzimage => debian_kernel(root).map(|kernel| kernel.bzimage),
-            Self::InitramfsXlInfo | Self::InitramfsHypercallAbuse => {
-                let (kind, extras) = if self == Self::InitramfsXlInfo {
-                    (InitramfsKind::XlInfo, xl_info_extras(root)?)
-                } else {
-                    (InitramfsKind::HypercallAbuse, hypercall_abuse_extras(root)?)
+            Self::InitramfsXlInfo | Self::InitramfsHypercallAbuse | Self::InitramfsDomu => {
+                let (kind, extras) = match self {
+                    Self::InitramfsXlInfo => (InitramfsKind::XlInfo, xl_info_extras(root)?),
+                    Self::InitramfsHypercallAbuse => {
+                        (InitramfsKind::HypercallAbuse, hypercall_abuse_extras(root)?)
+                    }
+                    _ => (InitramfsKind::Domu, domu_extras(root)?),
                 };
                 let out = assets_dir(root).join(format!("initramfs-{}.cpio", kind.name()));
                 build_initramfs(root, kind, &extras, &out)?;
@@ -107,7 +116,7 @@ impl NamedAsset {
                 let (source, dest) = match kind {
                     InitramfsKind::Dom0Boot => (oxen_bench(root)?, "/bin/oxen-bench"),
                     InitramfsKind::Isolation => (oxen_memprobe(root)?, "/bin/oxen-memprobe"),
-                    InitramfsKind::XlInfo | InitramfsKind::HypercallAbuse => {
+                    InitramfsKind::XlInfo | InitramfsKind::HypercallAbuse | InitramfsKind::Domu => {
                         unreachable!("the hvctl images have their own arm")
                     }
                 };

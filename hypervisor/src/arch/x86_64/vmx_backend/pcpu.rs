@@ -3,9 +3,10 @@
 //! every vCPU it holds is halted, paused or waiting, the CPU waits
 //! (interrupts on) until one has something to do.
 //!
-//! dom0 keeps priority: whenever its vCPU can run it is chosen, and a domU
-//! slice ends at the first physical interrupt (which may be dom0's). The
-//! domUs share the rest round-robin. Switching vCPUs switches the VMCS and
+//! dom0 keeps priority for its interrupts: when its vCPU wakes from HLT or
+//! has a device interrupt or IPI pending it is chosen at once, and a domU
+//! slice ends at the first physical interrupt (which may be dom0's).
+//! Otherwise the ready vCPUs, dom0's included, take turns. Switching vCPUs switches the VMCS and
 //! the state VM entries do not ([`GuestContext`]).
 
 use alloc::boxed::Box;
@@ -106,6 +107,7 @@ impl Runner {
         let id = domain.id;
         match Vcpu::new(index, domain.clone(), &start.0) {
             Ok(mut v) => {
+                log::info!("domain {id} vCPU{index}: runs on cpu{}", percpu::current_index());
                 v.regs.rbx = start.1;
                 v.regs.rsi = start.2;
                 self.slots.push(Slot { vcpu: Box::new(v), context: GuestContext::initial() });
@@ -146,15 +148,24 @@ impl Runner {
         running && self.slots[i].vcpu.wants_to_run()
     }
 
-    /// The next vCPU to run: dom0's if it can, else the next ready domU.
+    /// The next vCPU to run. dom0's vCPU first when it has an interrupt to
+    /// take (it woke from HLT, or a device or IPI is pending for it);
+    /// otherwise every ready vCPU, dom0's included, in turn.
     fn choose(&mut self) -> Option<usize> {
-        if self.slots[0].vcpu.wants_to_run() {
+        let dom0 = &mut self.slots[0].vcpu;
+        let was_blocked = dom0.blocked;
+        let pending = !percpu::current().pending_device_vectors.is_empty()
+            || !dom0.domain.mailbox(dom0.index).vectors.is_empty();
+        let dom0_ready = dom0.wants_to_run();
+        if dom0_ready && (was_blocked || pending) {
+            self.cursor = 0;
             return Some(0);
         }
         let n = self.slots.len();
-        for step in 1..n {
-            let i = 1 + (self.cursor + step - 1) % (n - 1);
-            if self.domu_ready(i) {
+        for step in 1..=n {
+            let i = (self.cursor + step) % n;
+            let ready = if i == 0 { dom0_ready } else { self.domu_ready(i) };
+            if ready {
                 self.cursor = i;
                 return Some(i);
             }

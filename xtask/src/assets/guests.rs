@@ -1,0 +1,57 @@
+//! Test guests for domU scenarios: `tests/qemu/guests/tiny-pvh.S`, the
+//! smallest PVH guest (built with gcc and ld, no libc), and the domu
+//! initramfs's files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, ensure};
+
+use super::hvctl::xl_info_extras;
+use super::initramfs::ExtraFile;
+use super::assets_dir;
+
+const SOURCE: &str = "tests/qemu/guests/tiny-pvh.S";
+const SCRIPT: &str = "tests/qemu/guests/tiny-pvh.ld";
+const CONFIG: &str = "tests/qemu/guests/tiny.cfg";
+
+/// `target/assets/tiny-pvh.elf`, rebuilt when its source or linker script
+/// is newer.
+pub fn tiny_pvh(root: &Path) -> Result<PathBuf> {
+    let out = assets_dir(root).join("tiny-pvh.elf");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let newest = [SOURCE, SCRIPT].iter().filter_map(|s| modified(&root.join(s))).max();
+    if let (Some(built), Some(newest)) = (modified(&out), newest)
+        && built >= newest
+    {
+        return Ok(out);
+    }
+    crate::deps::ensure(crate::deps::GUEST_TOOLS)?;
+    std::fs::create_dir_all(assets_dir(root))?;
+    let object = assets_dir(root).join("tiny-pvh.o");
+    let run = |cmd: &mut Command, what: &str| -> Result<()> {
+        let status = cmd.current_dir(root).status().with_context(|| format!("cannot run {what}"))?;
+        ensure!(status.success(), "{what} failed ({status})");
+        Ok(())
+    };
+    run(Command::new("gcc").args(["-c", SOURCE, "-o"]).arg(&object), "gcc -c tiny-pvh.S")?;
+    run(
+        Command::new("ld")
+            .args(["-static", "-nostdlib", "-z", "noexecstack", "--no-warn-rwx-segments", "-T", SCRIPT, "-o"])
+            .arg(&out)
+            .arg(&object),
+        "ld (tiny-pvh)",
+    )?;
+    eprintln!("assets: built {}", out.display());
+    Ok(out)
+}
+
+/// The files the domu initramfs adds: those of the xl-info image, the tiny
+/// guest at `/guests/tiny-pvh.elf` and its configuration at
+/// `/etc/oxen/tiny.cfg`.
+pub fn domu_extras(root: &Path) -> Result<Vec<ExtraFile>> {
+    let mut extras = xl_info_extras(root)?;
+    extras.push(ExtraFile { source: tiny_pvh(root)?, dest: "/guests/tiny-pvh.elf".to_owned(), mode: 0o644 });
+    extras.push(ExtraFile { source: root.join(CONFIG), dest: "/etc/oxen/tiny.cfg".to_owned(), mode: 0o644 });
+    Ok(extras)
+}
