@@ -12,6 +12,24 @@ pub const MSR_BIOS_UPDT_TRIG: u32 = 0x79;
 pub const MSR_TSC_DEADLINE: u32 = 0x6E0;
 /// IA32_EFER.
 pub const MSR_EFER: u32 = 0xC000_0080;
+/// IA32_TIME_STAMP_COUNTER.
+pub const MSR_TSC: u32 = 0x10;
+/// IA32_PLATFORM_ID.
+pub const MSR_PLATFORM_ID: u32 = 0x17;
+/// IA32_TSC_ADJUST.
+pub const MSR_TSC_ADJUST: u32 = 0x3B;
+/// IA32_BIOS_SIGN_ID (microcode revision).
+pub const MSR_BIOS_SIGN_ID: u32 = 0x8B;
+/// IA32_MTRRCAP.
+pub const MSR_MTRR_CAP: u32 = 0xFE;
+/// IA32_MISC_ENABLE.
+pub const MSR_MISC_ENABLE: u32 = 0x1A0;
+/// IA32_DEBUGCTL.
+pub const MSR_DEBUGCTL: u32 = 0x1D9;
+/// IA32_MTRR_DEF_TYPE.
+pub const MSR_MTRR_DEF_TYPE: u32 = 0x2FF;
+/// IA32_MCG_CAP, IA32_MCG_STATUS, IA32_MCG_CTL: machine-check globals.
+pub const MSR_MCG: core::ops::RangeInclusive<u32> = 0x179..=0x17B;
 /// The x2APIC register range (SDM Vol. 3A §12.12.1.2).
 pub const X2APIC_MSRS: core::ops::RangeInclusive<u32> = 0x800..=0x8FF;
 /// The VMX capability MSRs (IA32_VMX_BASIC .. IA32_VMX_VMFUNC).
@@ -30,6 +48,10 @@ pub enum ReadAction {
     TscDeadline,
     /// A virtual x2APIC register.
     X2Apic,
+    /// The guest's EFER (VMCS guest state).
+    Efer,
+    /// The time-stamp counter.
+    Tsc,
     /// This constant.
     Value(u64),
     /// #GP(0), as for an MSR the CPU does not have.
@@ -67,6 +89,24 @@ pub fn read(msr: u32) -> ReadAction {
         MSR_FEATURE_CONTROL => ReadAction::Value(1),
         MSR_TSC_DEADLINE => ReadAction::TscDeadline,
         m if X2APIC_MSRS.contains(&m) => ReadAction::X2Apic,
+        MSR_EFER => ReadAction::Efer,
+        // What a domU (whose bitmap traps every MSR) reads during early
+        // boot, before it has an IDT to take a #GP (dom0 reads the real
+        // ones: its bitmap passes them through).
+        MSR_TSC => ReadAction::Tsc,
+        // Fast strings on; branch trace and PEBS unavailable; XD not
+        // disabled; MONITOR/MWAIT off (SDM Vol. 4 Table 2-2).
+        MSR_MISC_ENABLE => ReadAction::Value((1 << 0) | (1 << 11) | (1 << 12)),
+        // No microcode revision or platform id to report; no TSC
+        // adjustment; no MTRRs (capabilities 0, default type disabled); no
+        // debug features on.
+        MSR_PLATFORM_ID | MSR_BIOS_SIGN_ID | MSR_TSC_ADJUST | MSR_MTRR_CAP | MSR_MTRR_DEF_TYPE | MSR_DEBUGCTL => {
+            ReadAction::Value(0)
+        }
+        // Machine checks belong to the hypervisor and dom0: a domU sees a
+        // machine-check architecture with no banks and nothing pending
+        // (Linux requires the MSRs once CPUID says MCA).
+        m if MSR_MCG.contains(&m) => ReadAction::Value(0),
         _ => ReadAction::Fault,
     }
 }
@@ -79,6 +119,9 @@ pub fn write(msr: u32, value: u64) -> WriteAction {
         m if X2APIC_MSRS.contains(&m) => WriteAction::X2Apic,
         MSR_EFER if value & !EFER_WRITABLE == 0 => WriteAction::Efer(value),
         MSR_BIOS_UPDT_TRIG => WriteAction::Ignore,
+        // A domU's view of these is fixed (see `read`); writes are dropped.
+        MSR_TSC | MSR_MISC_ENABLE | MSR_BIOS_SIGN_ID | MSR_TSC_ADJUST | MSR_DEBUGCTL => WriteAction::Ignore,
+        m if MSR_MCG.contains(&m) => WriteAction::Ignore,
         m if is_mtrr(m) => WriteAction::Ignore,
         _ => WriteAction::Fault,
     }
@@ -93,6 +136,13 @@ mod tests {
         assert_eq!(read(MSR_APIC_BASE), ReadAction::ApicBase);
         assert_eq!(read(MSR_FEATURE_CONTROL), ReadAction::Value(1));
         assert_eq!(read(0x830), ReadAction::X2Apic);
+        assert_eq!(read(MSR_EFER), ReadAction::Efer);
+        assert_eq!(read(MSR_TSC), ReadAction::Tsc);
+        assert_eq!(read(MSR_MISC_ENABLE), ReadAction::Value(0x1801));
+        assert_eq!(read(MSR_MTRR_CAP), ReadAction::Value(0));
+        assert_eq!(read(0x17A), ReadAction::Value(0));
+        assert_eq!(write(0x17A, 0), WriteAction::Ignore);
+        assert_eq!(write(MSR_MISC_ENABLE, 1), WriteAction::Ignore);
         for m in VMX_MSRS {
             assert_eq!(read(m), ReadAction::Fault, "{m:#x}");
         }

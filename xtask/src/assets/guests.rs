@@ -8,8 +8,8 @@ use std::process::Command;
 use anyhow::{Context, Result, ensure};
 
 use super::hvctl::xl_info_extras;
-use super::initramfs::ExtraFile;
-use super::assets_dir;
+use super::initramfs::{ExtraFile, InitramfsKind, build_initramfs};
+use super::{assets_dir, debian_vmlinux};
 
 const SOURCE: &str = "tests/qemu/guests/tiny-pvh.S";
 const SCRIPT: &str = "tests/qemu/guests/tiny-pvh.ld";
@@ -53,5 +53,20 @@ pub fn domu_extras(root: &Path) -> Result<Vec<ExtraFile>> {
     let mut extras = xl_info_extras(root)?;
     extras.push(ExtraFile { source: tiny_pvh(root)?, dest: "/guests/tiny-pvh.elf".to_owned(), mode: 0o644 });
     extras.push(ExtraFile { source: root.join(CONFIG), dest: "/etc/oxen/tiny.cfg".to_owned(), mode: 0o644 });
+    Ok(extras)
+}
+
+/// The files the domu-linux initramfs adds: those of the xl-info image,
+/// Debian's vmlinux at `/guests/vmlinux`, the guest's own initramfs at
+/// `/guests/domu-initramfs.cpio` and its configuration at
+/// `/etc/oxen/linux.cfg`.
+pub fn domu_linux_extras(root: &Path) -> Result<Vec<ExtraFile>> {
+    let mut extras = xl_info_extras(root)?;
+    let (_, vmlinux, _) = debian_vmlinux(root)?;
+    let guest_image = assets_dir(root).join("initramfs-domu-guest.cpio");
+    build_initramfs(root, InitramfsKind::DomuGuest, &[], &guest_image)?;
+    extras.push(ExtraFile { source: vmlinux, dest: "/guests/vmlinux".to_owned(), mode: 0o644 });
+    extras.push(ExtraFile { source: guest_image, dest: "/guests/domu-initramfs.cpio".to_owned(), mode: 0o644 });
+    extras.push(ExtraFile { source: root.join("tests/qemu/guests/linux.cfg"), dest: "/etc/oxen/linux.cfg".to_owned(), mode: 0o644 });
     Ok(extras)
 }

@@ -37,6 +37,11 @@ pub enum InitramfsKind {
     /// `domu-basic`: load the `hvctl` driver and drive a tiny guest domain
     /// through its lifecycle with `xl-rs`, then power off.
     Domu,
+    /// `domu-lifecycle`: like `Domu`, with Debian's kernel as the guest.
+    DomuLinux,
+    /// The Linux guest's own image (inside `DomuLinux`'s): report, print a
+    /// heartbeat, power off on a 'q' from the console.
+    DomuGuest,
 }
 
 impl InitramfsKind {
@@ -49,6 +54,8 @@ impl InitramfsKind {
             Self::XlInfo => "xl-info",
             Self::HypercallAbuse => "hypercall-abuse",
             Self::Domu => "domu",
+            Self::DomuLinux => "domu-linux",
+            Self::DomuGuest => "domu-guest",
         }
     }
 
@@ -64,7 +71,12 @@ impl InitramfsKind {
             // /dev/cpu/N/cpuid, to read the hypervisor's CPUID signature.
             Self::Dom0Boot => &["cpuid.ko"],
             // hvctl.ko is not Debian's: it comes as an extra file.
-            Self::Isolation | Self::XlInfo | Self::HypercallAbuse | Self::Domu => &[],
+            Self::Isolation
+            | Self::XlInfo
+            | Self::HypercallAbuse
+            | Self::Domu
+            | Self::DomuLinux
+            | Self::DomuGuest => &[],
         }
     }
 }

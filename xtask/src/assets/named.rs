@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 
-use super::guests::domu_extras;
+use super::guests::{domu_extras, domu_linux_extras};
 use super::hvctl::{hypercall_abuse_extras, xl_info_extras};
 use super::{
     ExtraFile, InitramfsKind, assets_dir, build_initramfs, debian_kernel, debian_vmlinux,
@@ -38,11 +38,16 @@ pub enum NamedAsset {
     /// `@initramfs-xl-info` carries, the tiny test guest
     /// (`tests/qemu/guests/tiny-pvh.S`) and its xl.cfg.
     InitramfsDomu,
+    /// `@initramfs-domu-linux`: the domu-linux initramfs
+    /// (`init-domu-linux.sh`) with what `@initramfs-xl-info` carries,
+    /// Debian's vmlinux as the guest kernel, the guest's own initramfs
+    /// (`init-domu-guest.sh`) and its xl.cfg.
+    InitramfsDomuLinux,
 }
 
 impl NamedAsset {
     /// Every asset, in the order of the documentation.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Dom0Vmlinux,
         Self::Dom0Bzimage,
         Self::InitramfsDom0Boot,
@@ -50,6 +55,7 @@ impl NamedAsset {
         Self::InitramfsXlInfo,
         Self::InitramfsHypercallAbuse,
         Self::InitramfsDomu,
+        Self::InitramfsDomuLinux,
     ];
 
     /// The name after `@`.
@@ -62,6 +68,7 @@ impl NamedAsset {
             Self::InitramfsXlInfo => "initramfs-xl-info",
             Self::InitramfsHypercallAbuse => "initramfs-hypercall-abuse",
             Self::InitramfsDomu => "initramfs-domu",
+            Self::InitramfsDomuLinux => "initramfs-domu-linux",
         }
     }
 
@@ -92,13 +99,17 @@ impl NamedAsset {
         match self {
             Self::Dom0Vmlinux => debian_vmlinux(root).map(|(_, vmlinux, _)| vmlinux),
             Self::Dom0Bzimage => debian_kernel(root).map(|kernel| kernel.bzimage),
-            Self::InitramfsXlInfo | Self::InitramfsHypercallAbuse | Self::InitramfsDomu => {
+            Self::InitramfsXlInfo
+            | Self::InitramfsHypercallAbuse
+            | Self::InitramfsDomu
+            | Self::InitramfsDomuLinux => {
                 let (kind, extras) = match self {
                     Self::InitramfsXlInfo => (InitramfsKind::XlInfo, xl_info_extras(root)?),
                     Self::InitramfsHypercallAbuse => {
                         (InitramfsKind::HypercallAbuse, hypercall_abuse_extras(root)?)
                     }
-                    _ => (InitramfsKind::Domu, domu_extras(root)?),
+                    Self::InitramfsDomu => (InitramfsKind::Domu, domu_extras(root)?),
+                    _ => (InitramfsKind::DomuLinux, domu_linux_extras(root)?),
                 };
                 let out = assets_dir(root).join(format!("initramfs-{}.cpio", kind.name()));
                 build_initramfs(root, kind, &extras, &out)?;
@@ -116,7 +127,7 @@ impl NamedAsset {
                 let (source, dest) = match kind {
                     InitramfsKind::Dom0Boot => (oxen_bench(root)?, "/bin/oxen-bench"),
                     InitramfsKind::Isolation => (oxen_memprobe(root)?, "/bin/oxen-memprobe"),
-                    InitramfsKind::XlInfo | InitramfsKind::HypercallAbuse | InitramfsKind::Domu => {
+                    _ => {
                         unreachable!("the hvctl images have their own arm")
                     }
                 };

@@ -442,9 +442,13 @@ fn rdmsr(v: &mut Vcpu) {
             v.sync_vlapic_from_page();
             v.vlapic.msr_read(msr, cpu::rdtsc()).ok()
         }
+        ReadAction::Efer => Some(read(F64::GuestIa32Efer)),
+        ReadAction::Tsc => Some(cpu::rdtsc()),
         ReadAction::Value(x) => Some(x),
         ReadAction::Fault => {
-            if !msr_policy::VMX_MSRS.contains(&msr) {
+            // dom0 reaches only the MSRs its bitmap traps, so an unknown one
+            // is worth a line; a domU traps everything and Linux probes many.
+            if v.domain.is_dom0() && !msr_policy::VMX_MSRS.contains(&msr) {
                 log::warn!("{} vCPU{}: RDMSR {msr:#x} refused (#GP)", v.domain.label(), v.index);
             }
             None

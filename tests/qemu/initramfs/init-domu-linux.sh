@@ -1,0 +1,102 @@
+#!/bin/sh
+# /init of the domu-linux initramfs (scenario domu-lifecycle): Debian's own
+# kernel as a guest domain, driven from dom0 with xl-rs
+# (/etc/oxen/linux.cfg: /guests/vmlinux, 256 MiB, one vCPU, its own
+# initramfs /guests/domu-initramfs.cpio, whose /init is
+# init-domu-guest.sh). Prints, on the console:
+#
+#   OXEN-DOMU-TEST: userspace up / free pages before: N
+#   OXEN-DOMU-TEST: $ COMMAND / LABEL| output / LABEL exit N   (see run)
+#   OXEN-DOMU-TEST: guest booted: yes|NO
+#   OXEN-DOMU-TEST: paused: no output for 3 s: yes|NO (N bytes)
+#   OXEN-DOMU-TEST: unpaused: progress again: yes|NO
+#   OXEN-DOMU-TEST: guest powered itself off: yes|NO (state S)
+#   OXEN-DOMU-TEST: free pages after destroy: N (same|DIFFERENT)
+#   OXEN-DOMU-TEST: created again and destroyed: free pages N (same|DIFFERENT)
+#   OXEN-DOMU-TEST: done
+
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+. /lib/oxen/common.sh
+OXEN_TAG="OXEN-DOMU-TEST: "
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo "OXEN-DOMU-TEST: userspace up"
+insmod /lib/modules/hvctl.ko || echo "OXEN-DOMU-TEST: FAIL: hvctl did not load"
+
+free_pages() {
+    xl-rs info | sed -n 's/^free_pages *: *//p' | head -n 1
+}
+free_pages_back_to() {
+    for _ in $(seq 1 60); do
+        now=$(free_pages)
+        [ "$now" = "$1" ] && break
+        sleep 0.5
+    done
+    echo "$now"
+}
+same() {
+    if [ -n "$1" ] && [ "$1" = "$2" ]; then echo same; else echo DIFFERENT; fi
+}
+state_of() {
+    xl-rs list | awk -v n="$1" '$1 == n { print $5 }'
+}
+
+before=$(free_pages)
+echo "OXEN-DOMU-TEST: free pages before: $before"
+
+run create xl-rs create -e /etc/oxen/linux.cfg
+run list xl-rs list
+run boot xl-rs console --until 'OXEN-DOMU-LINUX: alive 2' --timeout 600 linux
+if grep -q 'OXEN-DOMU-LINUX: userspace up' /tmp/boot.out; then
+    echo "OXEN-DOMU-TEST: guest booted: yes"
+else
+    echo "OXEN-DOMU-TEST: guest booted: NO"
+fi
+run list1 xl-rs list
+
+run pause xl-rs pause linux
+xl-rs console --timeout 1 linux > /dev/null 2>&1
+sleep 3
+xl-rs console --timeout 1 linux > /tmp/paused.out 2>&1
+paused_bytes=$(wc -c < /tmp/paused.out)
+if [ "$paused_bytes" -eq 0 ]; then
+    echo "OXEN-DOMU-TEST: paused: no output for 3 s: yes"
+else
+    echo "OXEN-DOMU-TEST: paused: no output for 3 s: NO ($paused_bytes bytes)"
+fi
+run unpause xl-rs unpause linux
+run console2 xl-rs console --until 'OXEN-DOMU-LINUX: alive [0-9]+' --timeout 60 linux
+if grep -q 'OXEN-DOMU-LINUX: alive' /tmp/console2.out; then
+    echo "OXEN-DOMU-TEST: unpaused: progress again: yes"
+else
+    echo "OXEN-DOMU-TEST: unpaused: progress again: NO"
+fi
+
+printf q | xl-rs console --until 'OXEN-DOMU-LINUX: powering off' --timeout 60 linux > /tmp/quit.out 2>&1
+state=
+for _ in $(seq 1 60); do
+    state=$(state_of linux)
+    case "$state" in *s*) break ;; esac
+    sleep 0.5
+done
+run list2 xl-rs list
+case "$state" in
+    *s*) echo "OXEN-DOMU-TEST: guest powered itself off: yes (state $state)" ;;
+    *) echo "OXEN-DOMU-TEST: guest powered itself off: NO (state $state)" ;;
+esac
+run destroy xl-rs destroy linux
+after=$(free_pages_back_to "$before")
+echo "OXEN-DOMU-TEST: free pages after destroy: $after ($(same "$before" "$after"))"
+
+run create2 xl-rs create -e -p /etc/oxen/linux.cfg
+run destroy2 xl-rs destroy linux
+again=$(free_pages_back_to "$before")
+echo "OXEN-DOMU-TEST: created again and destroyed: free pages $again ($(same "$before" "$again"))"
+
+run dmesg xl-rs dmesg
+echo "OXEN-DOMU-TEST: done"
+drain_console
+poweroff -f
+while :; do sleep 1000; done
