@@ -51,7 +51,7 @@ use crate::assets::{NamedAsset, Resolver};
 use crate::emulator::BOCHS_IPS;
 use crate::iso;
 use crate::scenario::{self, EmulatorChoice, End, Scenario};
-use crate::test::run_scenario;
+use crate::test::{Verdict, run_scenario};
 use crate::watch::Pattern;
 use crate::{build, deps, target_dir, workspace_root};
 
@@ -137,7 +137,7 @@ fn dom0_boot() -> Result<bool> {
     println!("bench {SCENARIO} 1/2: dom0 under the hypervisor");
     let started = Instant::now();
     let image = iso::make_iso(&hypervisor.path, &spec, "bench-dom0-boot")?;
-    let under = run_scenario(&dom0, image, &dir)?;
+    let under = run_scenario(&dom0, image, &dir)? == Verdict::Pass;
     let under = measure(&dir.join(format!("{}.log", dom0.name)), started, under)?;
 
     println!("bench {SCENARIO} 2/2: the same kernel and initramfs without the hypervisor");
@@ -148,7 +148,7 @@ fn dom0_boot() -> Result<bool> {
     // times; tell it the real rate, as the hypervisor tells dom0.
     let bare_args = format!("{kernel_args} tsc_early_khz={}", BOCHS_IPS / 1000);
     let image = iso::make_linux_iso(&bzimage, &bare_args, &initramfs, "bench-bare-linux")?;
-    let passed = run_scenario(&bare, image, &dir)?;
+    let passed = run_scenario(&bare, image, &dir)? == Verdict::Pass;
     let bare_measured = measure(&dir.join(format!("{}.log", bare.name)), started, passed)?;
 
     let ratio = under.emulated_s() / bare_measured.emulated_s();
@@ -255,7 +255,7 @@ fn hypercall() -> Result<bool> {
     );
     let started = Instant::now();
     let image = iso::make_iso(&hypervisor.path, &spec, "bench-hypercall")?;
-    let passed = run_scenario(&scenario, image, &dir)?;
+    let passed = run_scenario(&scenario, image, &dir)? == Verdict::Pass;
     let wall_s = started.elapsed().as_secs_f64();
     let log = dir.join(format!("{}.log", scenario.name));
     let text = std::fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
@@ -457,6 +457,7 @@ fn bare_scenario(dom0: &Scenario, memory_mib: u32) -> Result<Scenario> {
             .collect::<Result<_>>()?,
         end: End::Poweroff,
         inputs: Vec::new(),
+        wip: None,
     })
 }
 

@@ -67,6 +67,10 @@ struct ScenarioFile {
     /// Typed on the serial console (Bochs only).
     #[serde(default)]
     input: Vec<InputEntry>,
+    /// Work in progress: why it does not pass yet. Such a scenario only runs
+    /// when named (`cargo xtask test NAME`), never in a full run.
+    #[serde(default)]
+    wip: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +117,8 @@ pub struct Scenario {
     pub end: End,
     /// Typed on the serial console as its output appears.
     pub inputs: Vec<SerialInput>,
+    /// Work in progress (see the file format): only run when named.
+    pub wip: Option<String>,
 }
 
 impl Scenario {
@@ -232,6 +238,7 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario> {
         fail: compile(&file.fail).context("in `fail`")?,
         end: file.end,
         inputs,
+        wip: file.wip,
     })
 }
 

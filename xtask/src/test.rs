@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::assets::Resolver;
-use crate::emulator::{self, Machine, Outcome};
+use crate::emulator::{self, Emulator, Machine, Outcome};
 use crate::iso::IsoSpec;
 use crate::scenario::{self, End, Scenario};
 use crate::watch::{EscapeFilter, Event, Matcher};
@@ -40,7 +40,16 @@ pub fn test(names: &[String], host_only: bool) -> Result<bool> {
         Vec::new()
     } else {
         all.iter()
-            .filter(|scenario| names.is_empty() || names.contains(&scenario.name))
+            .filter(|scenario| {
+                if names.is_empty() {
+                    if let Some(why) = &scenario.wip {
+                        println!("scenario {}: not run (work in progress: {why}; run it by name)", scenario.name);
+                        return false;
+                    }
+                    return true;
+                }
+                names.contains(&scenario.name)
+            })
             .collect()
     };
 
@@ -157,7 +166,33 @@ fn scenarios(selected: &[&Scenario]) -> Result<Vec<(String, bool)>> {
             })
             .clone();
         let passed = match image {
-            Ok(image) => run_scenario(scenario, image, &target_dir().join("scenarios"))?,
+            Ok(image) => {
+                let dir = target_dir().join("scenarios");
+                match run_scenario(scenario, image.clone(), &dir)? {
+                    Verdict::Pass => true,
+                    Verdict::Fail => false,
+                    Verdict::TimedOut if !signal::interrupted() => {
+                        // A dom0 boot hangs now and then (a hypervisor bug
+                        // being chased: docs/testing.md, "Known problems");
+                        // the first run's log is kept, the scenario runs once
+                        // more, and a pass says it needed two runs.
+                        let first = dir.join(format!("{}.log", scenario.name));
+                        let kept = dir.join(format!("{}.timeout.log", scenario.name));
+                        let _ = std::fs::rename(&first, &kept);
+                        println!(
+                            "scenario {}: timed out: running it once more (first run's log: {})",
+                            scenario.name,
+                            kept.display()
+                        );
+                        let again = run_scenario(scenario, image, &dir)? == Verdict::Pass;
+                        if again {
+                            println!("scenario {}: FLAKY: passed on the second run only", scenario.name);
+                        }
+                        again
+                    }
+                    Verdict::TimedOut => false,
+                }
+            }
             Err(error) => {
                 println!(
                     "scenario {}: FAIL: cannot make its ISO: {error}",
@@ -176,7 +211,23 @@ const ALL_SEEN: &str = "every pass pattern was seen";
 
 /// Boots one scenario from `iso`, its logs in `dir`, and judges its serial
 /// log (`dir/NAME.log`).
-pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<bool> {
+enum OutcomeKind {
+    TimedOut,
+    Other,
+}
+
+/// How a scenario run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every pass pattern, no fail pattern, the right ending.
+    Pass,
+    /// A fail pattern, a wrong ending, or a missing marker at exit.
+    Fail,
+    /// The time limit passed before the markers were all seen.
+    TimedOut,
+}
+
+pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<Verdict> {
     let emulator = scenario.emulator.resolve();
     let machine = Machine {
         emulator,
@@ -185,11 +236,9 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<boo
         iso,
         dir: dir.to_owned(),
         name: scenario.name.clone(),
-        serial_socket: if scenario.inputs.is_empty() {
-            None
-        } else {
-            Some(emulator::free_port()?)
-        },
+        // Bochs' COM1 is a socket for every scenario, so that a timed-out
+        // run can be asked for its vCPUs' state (see emulator::supervise).
+        serial_socket: if emulator == Emulator::Bochs { Some(emulator::free_port()?) } else { None },
     };
     println!(
         "scenario {}: {} [{}, {} CPU(s), {} MiB, limit {} s]",
@@ -220,6 +269,10 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<boo
     })?;
     let seconds = started.elapsed().as_secs_f64();
     let waiting = matcher.waiting_for().unwrap_or_default();
+    let outcome_kind = match &outcome {
+        Outcome::TimedOut if !matcher.done() => OutcomeKind::TimedOut,
+        _ => OutcomeKind::Other,
+    };
     let failure = match outcome {
         Outcome::Stopped(reason) if reason == ALL_SEEN => None,
         Outcome::Stopped(reason) => Some(reason),
@@ -237,10 +290,11 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<boo
         )),
         Outcome::Interrupted => Some("interrupted".to_owned()),
     };
+    let timed_out = matches!(outcome_kind, OutcomeKind::TimedOut);
     match failure {
         None => {
             println!("scenario {}: PASS ({seconds:.1} s)", scenario.name);
-            Ok(true)
+            Ok(Verdict::Pass)
         }
         Some(reason) => {
             println!(
@@ -254,7 +308,7 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<boo
                     !line.trim().is_empty()
                 });
             }
-            Ok(false)
+            Ok(if timed_out { Verdict::TimedOut } else { Verdict::Fail })
         }
     }
 }

@@ -13,12 +13,16 @@ pub enum DebugKey {
     ExitStats,
     /// `h`: print the keys.
     Help,
+    /// `r`: every vCPU of the domain prints its registers and virtual APIC
+    /// at its next exit.
+    VcpuState,
     /// Any other key after the three Ctrl-A.
     Unknown(u8),
 }
 
 /// The keys and what they do, for the help text.
-pub const HELP: &[(char, &str)] = &[('e', "VM exit statistics so far"), ('h', "this list")];
+pub const HELP: &[(char, &str)] =
+    &[('e', "VM exit statistics so far"), ('r', "each vCPU's registers and virtual APIC"), ('h', "this list")];
 
 /// Watches the bytes read from the console for the sequence.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +44,7 @@ impl KeySequence {
             return Some(match byte {
                 b'e' => DebugKey::ExitStats,
                 b'h' => DebugKey::Help,
+                b'r' => DebugKey::VcpuState,
                 other => DebugKey::Unknown(other),
             });
         }
@@ -69,6 +74,7 @@ mod tests {
         let mut k = KeySequence::new();
         assert_eq!(feed_all(&mut k, b"ls\n\x01\x01\x01e"), [DebugKey::ExitStats]);
         assert_eq!(feed_all(&mut k, b"\x01\x01\x01h\x01\x01\x01z"), [DebugKey::Help, DebugKey::Unknown(b'z')]);
+        assert_eq!(feed_all(&mut k, b"\x01\x01\x01r"), [DebugKey::VcpuState]);
         // The key after the sequence may itself be Ctrl-A; it does not count
         // towards a new sequence.
         assert_eq!(feed_all(&mut k, b"\x01\x01\x01\x01\x01\x01"), [DebugKey::Unknown(1)]);

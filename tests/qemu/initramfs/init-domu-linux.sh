@@ -74,7 +74,8 @@ else
     echo "OXEN-DOMU-TEST: unpaused: progress again: NO"
 fi
 
-printf q | xl-rs console --until 'OXEN-DOMU-LINUX: powering off' --timeout 60 linux > /tmp/quit.out 2>&1
+# A line: the guest's console is a tty in canonical mode.
+printf 'q\n' | xl-rs console --until 'OXEN-DOMU-LINUX: powering off' --timeout 60 linux > /tmp/quit.out 2>&1
 state=
 for _ in $(seq 1 60); do
     state=$(state_of linux)

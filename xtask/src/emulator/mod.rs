@@ -325,6 +325,14 @@ pub fn supervise(
             return Ok(Outcome::Interrupted);
         }
         if timeout.is_some_and(|limit| started.elapsed() >= limit) {
+            // A machine whose console takes input is asked for the state
+            // of its vCPUs first (the hypervisor's debug key 'r'), so that
+            // the log says where a hung guest was.
+            if running.serial.is_some() {
+                let _ = running.type_bytes(b"\x01\x01\x01r");
+                std::thread::sleep(Duration::from_secs(5));
+                let _ = observe(&follower.poll(false)?);
+            }
             running.kill()?;
             return Ok(Outcome::TimedOut);
         }

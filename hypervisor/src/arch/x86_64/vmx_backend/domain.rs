@@ -84,6 +84,8 @@ pub struct Domain {
     pub guest_ticks: AtomicU64,
     /// Debug keys typed on the console it shares with the hypervisor.
     pub keys: spin::Mutex<KeySequence>,
+    /// vCPUs asked to print their state at their next exit (bit i: vCPU i).
+    pub dump_requested: AtomicU64,
     /// Its id (0: dom0).
     pub id: u32,
     /// What only a domU has (its memory, lifecycle, devices).
@@ -126,6 +128,7 @@ impl Domain {
             ram: spin::Once::new(),
             guest_ticks: AtomicU64::new(0),
             keys: spin::Mutex::new(KeySequence::new()),
+            dump_requested: AtomicU64::new(0),
             id: 0,
             domu: None,
         }

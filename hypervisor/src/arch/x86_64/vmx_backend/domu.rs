@@ -78,6 +78,9 @@ pub struct DomuParts {
     pub uart: spin::Mutex<Uart16550>,
     /// Its I/O APIC at 0xFEC00000.
     pub ioapic: spin::Mutex<IoApic>,
+    /// PM1a_EN as the guest last wrote it (ACPICA reads back the global
+    /// lock enable it sets; no event is ever raised yet).
+    pub pm1_enable: core::sync::atomic::AtomicU16,
 }
 
 impl Drop for DomuParts {
@@ -231,6 +234,7 @@ fn build(caps: VmxCaps, apic_khz: u64, id: u32, pages: u64, vcpus: u32) -> Resul
                 entry: spin::Mutex::new(None),
                 uart: spin::Mutex::new(Uart16550::new()),
                 ioapic: spin::Mutex::new(IoApic::new(crate::domu::acpi_tables::DEFAULT_IOAPIC.id)),
+                pm1_enable: core::sync::atomic::AtomicU16::new(0),
             });
             Ok(d)
         }

@@ -370,6 +370,10 @@ fn debug_key(v: &Vcpu, byte: u8) {
     match key {
         None => {}
         Some(DebugKey::ExitStats) => v.domain.log_exit_stats("debug key 'e': VM exit statistics so far"),
+        Some(DebugKey::VcpuState) => {
+            log::info!("debug key 'r': each vCPU prints its state at its next exit");
+            v.domain.dump_requested.store(u64::MAX, Ordering::Release);
+        }
         Some(DebugKey::Help) => {
             log::info!("debug keys (after three Ctrl-A):");
             for (k, what) in HELP {
@@ -403,7 +407,11 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
         } else if a.port == DEFAULT_PM1A_CNT_PORT {
             // SCI_EN: the platform is in ACPI mode from the start.
             u64::from(pm1_cnt::SCI_EN)
+        } else if a.port == DEFAULT_PM1A_EVT_PORT + 2 {
+            // PM1a_EN: what the guest wrote.
+            v.domain.domu.as_ref().map_or(0, |p| u64::from(p.pm1_enable.load(Ordering::Relaxed)))
         } else if (DEFAULT_PM1A_EVT_PORT..DEFAULT_PM1A_EVT_PORT + 4).contains(&a.port) {
+            // PM1a_STS: no event pending.
             0
         } else {
             mask
@@ -419,6 +427,13 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
         }
         let d = v.domain.clone();
         super::domu_mmio::uart_line(Some(v), &d);
+        advance(v);
+        return Ok(());
+    }
+    if a.port == DEFAULT_PM1A_EVT_PORT + 2 {
+        if let Some(p) = v.domain.domu.as_ref() {
+            p.pm1_enable.store(val as u16, Ordering::Relaxed);
+        }
         advance(v);
         return Ok(());
     }
@@ -583,6 +598,35 @@ fn deliver(v: &mut Vcpu, j: usize, mode: DeliveryMode, vector: u8) {
     if j != v.index {
         lapic::send_fixed(v.domain.vcpu_apic_id(j), idt::VECTOR_IPI);
     }
+}
+
+/// Logs what a vCPU is doing (debug key 'r'): where it runs, whether it
+/// can take interrupts, and its virtual APIC's view of them.
+pub fn log_vcpu_state(v: &mut Vcpu) {
+    v.sync_vlapic_from_page();
+    let now = cpu::rdtsc();
+    let l = &v.vlapic;
+    log::info!(
+        "{} vCPU{} on cpu{}: RIP {:#x} RFLAGS {:#x} (IF {}) interruptibility {:#x} blocked {} | vLAPIC TPR {:#x} PPR {:#x} highest IRR {:?} ISR {:#x} deliverable {:?} | LVT timer {:#x} TMICT {:#x} TMCCT {:#x} next deadline {:?} (now {now:#x}) | mailbox empty {}",
+        v.domain.label(),
+        v.index,
+        percpu::current_index(),
+        read(FN::GuestRip),
+        read(FN::GuestRflags),
+        (read(FN::GuestRflags) >> 9) & 1,
+        read(F32::GuestInterruptibilityState),
+        v.blocked,
+        l.mmio_read(0x80, now),
+        l.ppr(),
+        (0..8u32).rev().map(|i| l.mmio_read(0x200 + i * 16, now)).position(|w| w != 0),
+        l.svi(),
+        l.highest_pending(),
+        l.mmio_read(0x320, now),
+        l.mmio_read(0x380, now),
+        l.mmio_read(0x390, now),
+        l.next_timer_deadline(),
+        v.domain.mailbox(v.index).vectors.is_empty(),
+    );
 }
 
 /// Logs the guest state after a fatal exit.

@@ -315,6 +315,11 @@ impl Vcpu {
     /// APIC and other vCPUs, fire the timer, program the preemption timer to
     /// end the entry by the vLAPIC deadline or `budget` ticks at the latest.
     fn before_entry(&mut self, budget: u64) {
+        let bit = 1u64 << (self.index % 64);
+        if self.domain.dump_requested.load(core::sync::atomic::Ordering::Acquire) & bit != 0 {
+            self.domain.dump_requested.fetch_and(!bit, core::sync::atomic::Ordering::AcqRel);
+            exits::log_vcpu_state(self);
+        }
         let generation = self.domain.ept_generation.load(core::sync::atomic::Ordering::Acquire);
         if generation != self.ept_generation {
             vmcs::invept_all();
