@@ -321,7 +321,7 @@ fn hypercall_section(
          emulated instruction, so the numbers repeat across runs and hosts. The \
          `VERSION` ioctl of `/dev/hvctl` is the cheapest control hypercall from \
          dom0 userspace: the ioctl system call, the driver copying the 8-byte \
-         argument into a freshly allocated page (`alloc_pages_exact`) and back, \
+         argument into a slab buffer (`kzalloc`; physically contiguous) and back, \
          and the `VMCALL`: the VM exit, the hypervisor's dispatch (reading and \
          writing those 8 bytes by guest-physical address) and the VM entry. The \
          `RAW` ioctl with operation 0 is refused by the hypervisor at once \
