@@ -13,7 +13,7 @@ use crate::assets::Resolver;
 use crate::emulator::{self, Emulator, Machine, Outcome};
 use crate::iso::IsoSpec;
 use crate::scenario::{self, End, Scenario};
-use crate::watch::{EscapeFilter, Event, Matcher};
+use crate::watch::{EscapeFilter, Event, Matcher, Rejoiner};
 use crate::{build, deps, iso, signal, target_dir, workspace_root};
 
 /// The name the host tests go by in the results.
@@ -249,11 +249,12 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<Ver
         scenario.memory_mib,
         scenario.timeout.as_secs()
     );
+    let mut rejoiner = Rejoiner::default();
     let mut matcher = Matcher::new(scenario.pass.clone(), scenario.fail.clone());
     let started = Instant::now();
     let outcome = emulator::supervise(&machine, Some(scenario.timeout), &scenario.inputs, |chunk| {
-        for line in &chunk.lines {
-            for event in matcher.feed(line) {
+        for line in chunk.lines.iter().flat_map(|l| rejoiner.feed(l)) {
+            for event in matcher.feed(&line) {
                 match event {
                     Event::Seen { index, .. } => {
                         let seconds = started.elapsed().as_secs_f64();

@@ -141,6 +141,41 @@ pub enum Event {
     Failed { pattern: String, line: String },
 }
 
+/// Undoes the interleaving of the hypervisor's log with dom0's console on
+/// the shared serial line: a hypervisor line (`[   12.345678] cpuN ...`)
+/// that starts in the middle of one of dom0's lines is given back as a line
+/// of its own, and dom0's text before it is joined to the next line (where
+/// dom0's line goes on), so that markers split this way still match.
+#[derive(Debug)]
+pub struct Rejoiner {
+    carry: String,
+    hypervisor_line: Regex,
+}
+
+impl Default for Rejoiner {
+    fn default() -> Self {
+        Self {
+            carry: String::new(),
+            hypervisor_line: Regex::new(r"\[ *[0-9]+\.[0-9]{6}\] cpu[0-9]+ ").expect("a valid regex"),
+        }
+    }
+}
+
+impl Rejoiner {
+    /// The logical lines in `line`, in order.
+    pub fn feed(&mut self, line: &str) -> Vec<String> {
+        let line = std::mem::take(&mut self.carry) + line;
+        match self.hypervisor_line.find(&line) {
+            Some(m) if m.start() > 0 => {
+                let (head, hypervisor) = line.split_at(m.start());
+                self.carry = head.to_owned();
+                vec![hypervisor.to_owned()]
+            }
+            _ => vec![line],
+        }
+    }
+}
+
 /// Judges a log line by line.
 #[derive(Debug)]
 pub struct Matcher {
@@ -213,6 +248,35 @@ mod tests {
             .iter()
             .map(|text| Pattern::new(text).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn split_console_lines_are_joined_again() {
+        let mut r = Rejoiner::default();
+        let mut out = Vec::new();
+        for line in [
+            "OXEN-DOMU-TEST: guest powered itself off: y[   34.943833] cpu0 INFO  domain 1 destroyed",
+            "es (state ---s--)",
+            "[   35.0] not a hypervisor line",
+            "plain",
+            "a[ 1.000000] cpu1 INFO  x",
+            "[ 1.000001] cpu0 INFO  y",
+            "b",
+        ] {
+            out.extend(r.feed(line));
+        }
+        assert_eq!(
+            out,
+            [
+                "[   34.943833] cpu0 INFO  domain 1 destroyed",
+                "OXEN-DOMU-TEST: guest powered itself off: yes (state ---s--)",
+                "[   35.0] not a hypervisor line",
+                "plain",
+                "[ 1.000000] cpu1 INFO  x",
+                "[ 1.000001] cpu0 INFO  y",
+                "ab",
+            ]
+        );
     }
 
     #[test]

@@ -242,7 +242,12 @@ fn cpuid(v: &mut Vcpu) {
     let leaf = v.regs.rax as u32;
     let sub = v.regs.rcx as u32;
     let host = cpu::cpuid(leaf, sub);
-    let ctx = CpuidContext { tsc_khz: logger::tsc_khz(), apic_khz: v.domain.apic_khz, apic_id: v.vlapic.id() };
+    let ctx = CpuidContext {
+        tsc_khz: logger::tsc_khz(),
+        apic_khz: v.domain.apic_khz,
+        apic_id: v.vlapic.id(),
+        hide_mwait: !v.domain.is_dom0(),
+    };
     let mut r = guest_cpuid(leaf, sub, host, &ctx);
     if leaf == 1 {
         r[2] |= 1 << 24; // TSC-deadline timer: the vLAPIC implements it
