@@ -145,7 +145,10 @@ pub enum Event {
 /// the shared serial line: a hypervisor line (`[   12.345678] cpuN ...`)
 /// that starts in the middle of one of dom0's lines is given back as a line
 /// of its own, and dom0's text before it is joined to the next line (where
-/// dom0's line goes on), so that markers split this way still match.
+/// dom0's line goes on), so that markers split this way still match. A line
+/// whose text before the hypervisor prefix ends in `| ` is one of the init
+/// scripts' labelled output lines (`run`: `LABEL| ...`, such as `xl-rs
+/// dmesg` showing the hypervisor's log) and is left whole.
 #[derive(Debug)]
 pub struct Rejoiner {
     carry: String,
@@ -166,7 +169,7 @@ impl Rejoiner {
     pub fn feed(&mut self, line: &str) -> Vec<String> {
         let line = std::mem::take(&mut self.carry) + line;
         match self.hypervisor_line.find(&line) {
-            Some(m) if m.start() > 0 => {
+            Some(m) if m.start() > 0 && !line[..m.start()].ends_with("| ") => {
                 let (head, hypervisor) = line.split_at(m.start());
                 self.carry = head.to_owned();
                 vec![hypervisor.to_owned()]
@@ -262,6 +265,7 @@ mod tests {
             "a[ 1.000000] cpu1 INFO  x",
             "[ 1.000001] cpu0 INFO  y",
             "b",
+            "dmesg| [    0.328678] cpu0 INFO  all 2 CPUs in VMX root operation",
         ] {
             out.extend(r.feed(line));
         }
@@ -275,6 +279,7 @@ mod tests {
                 "[ 1.000000] cpu1 INFO  x",
                 "[ 1.000001] cpu0 INFO  y",
                 "ab",
+                "dmesg| [    0.328678] cpu0 INFO  all 2 CPUs in VMX root operation",
             ]
         );
     }
