@@ -367,39 +367,8 @@ impl<F: EntryFormat> PageTable<F> {
         flags: MapFlags,
         allow_1g: bool,
     ) -> Result<(), MapError> {
-        let size = size.as_u64();
-        if size == 0 {
-            return Ok(());
-        }
-        if !virt.is_multiple_of(PAGE_SIZE)
-            || !phys.is_aligned(PAGE_SIZE)
-            || !size.is_multiple_of(PAGE_SIZE)
-        {
-            return Err(MapError::Misaligned);
-        }
-        let last = virt.checked_add(size - 1).ok_or(MapError::Overflow)?;
-        let phys_end = phys.as_u64().checked_add(size).ok_or(MapError::Overflow)?;
-        if F::MAX_PHYS_BITS < 64 && phys_end > 1 << F::MAX_PHYS_BITS {
-            return Err(MapError::PhysTooLarge);
-        }
-        if !F::valid_input_range(virt, last) {
-            return Err(MapError::InvalidAddress);
-        }
-        check_unmapped::<F>(mem, self.root, Level::Pml4, virt, size)?;
-        let request = Request {
-            flags,
-            allow_1g,
-            repeat: false,
-        };
-        map_in::<F>(
-            mem,
-            self.root,
-            Level::Pml4,
-            virt,
-            phys.as_u64(),
-            size,
-            request,
-        )
+        let request = Request { flags, allow_1g, repeat: false };
+        self.map_checked(mem, virt, phys, size.as_u64(), size.as_u64(), request)
     }
 
     /// Maps every 4 KiB page of `[virt, virt + size)` to the single 4 KiB
@@ -415,39 +384,41 @@ impl<F: EntryFormat> PageTable<F> {
         size: ByteSize,
         flags: MapFlags,
     ) -> Result<(), MapError> {
-        let size = size.as_u64();
+        let request = Request { flags, allow_1g: false, repeat: true };
+        self.map_checked(mem, virt, frame, size.as_u64(), PAGE_SIZE, request)
+    }
+
+    /// The checks and the walk shared by [`Self::map`] and
+    /// [`Self::map_repeated`]: `phys_span` bytes of physical memory from
+    /// `phys` are used (all of `size`, or one page repeated).
+    fn map_checked(
+        &mut self,
+        mem: &mut impl TableMemory,
+        virt: u64,
+        phys: HostPhysAddr,
+        size: u64,
+        phys_span: u64,
+        request: Request,
+    ) -> Result<(), MapError> {
         if size == 0 {
             return Ok(());
         }
         if !virt.is_multiple_of(PAGE_SIZE)
-            || !frame.is_aligned(PAGE_SIZE)
+            || !phys.is_aligned(PAGE_SIZE)
             || !size.is_multiple_of(PAGE_SIZE)
         {
             return Err(MapError::Misaligned);
         }
         let last = virt.checked_add(size - 1).ok_or(MapError::Overflow)?;
-        let frame_end = frame.as_u64().checked_add(PAGE_SIZE).ok_or(MapError::Overflow)?;
-        if F::MAX_PHYS_BITS < 64 && frame_end > 1 << F::MAX_PHYS_BITS {
+        let phys_end = phys.as_u64().checked_add(phys_span).ok_or(MapError::Overflow)?;
+        if F::MAX_PHYS_BITS < 64 && phys_end > 1 << F::MAX_PHYS_BITS {
             return Err(MapError::PhysTooLarge);
         }
         if !F::valid_input_range(virt, last) {
             return Err(MapError::InvalidAddress);
         }
         check_unmapped::<F>(mem, self.root, Level::Pml4, virt, size)?;
-        let request = Request {
-            flags,
-            allow_1g: false,
-            repeat: true,
-        };
-        map_in::<F>(
-            mem,
-            self.root,
-            Level::Pml4,
-            virt,
-            frame.as_u64(),
-            size,
-            request,
-        )
+        map_in::<F>(mem, self.root, Level::Pml4, virt, phys.as_u64(), size, request)
     }
 
     /// Replaces the 4 KiB leaf that maps `virt` by one mapping `phys` with

@@ -25,24 +25,7 @@ mount -t devtmpfs devtmpfs /dev
 echo "OXEN-DOMU-TEST: userspace up"
 insmod /lib/modules/hvctl.ko || echo "OXEN-DOMU-TEST: FAIL: hvctl did not load"
 
-free_pages() {
-    xl-rs info | sed -n 's/^free_pages *: *//p' | head -n 1
-}
-free_pages_back_to() {
-    for _ in $(seq 1 60); do
-        now=$(free_pages)
-        [ "$now" = "$1" ] && break
-        sleep 0.5
-    done
-    echo "$now"
-}
-same() {
-    if [ -n "$1" ] && [ "$1" = "$2" ]; then echo same; else echo DIFFERENT; fi
-}
-state_of() {
-    xl-rs list | awk -v n="$1" '$1 == n { print $5 }'
-}
-
+# free_pages, free_pages_back_to, same, state_of: common.sh.
 before=$(free_pages)
 echo "OXEN-DOMU-TEST: free pages before: $before"
 

@@ -31,31 +31,7 @@ if ! insmod /lib/modules/hvctl.ko; then
     echo "OXEN-DOMU-TEST: FAIL: hvctl did not load"
 fi
 
-# The free pages the hypervisor reports (xl-rs info's free_pages line).
-free_pages() {
-    xl-rs info | sed -n 's/^free_pages *: *//p' | head -n 1
-}
-
-# Waits (at most ~20 s) until the free pages are back to $1; prints them.
-free_pages_back_to() {
-    for _ in $(seq 1 40); do
-        now=$(free_pages)
-        [ "$now" = "$1" ] && break
-        sleep 0.5
-    done
-    echo "$now"
-}
-
-# same|DIFFERENT for two numbers.
-same() {
-    if [ -n "$1" ] && [ "$1" = "$2" ]; then echo same; else echo DIFFERENT; fi
-}
-
-# The state letters column of `xl-rs list` for domain $1.
-state_of() {
-    xl-rs list | awk -v n="$1" '$1 == n { print $5 }'
-}
-
+# free_pages, free_pages_back_to, same, state_of: common.sh.
 before=$(free_pages)
 echo "OXEN-DOMU-TEST: free pages before: $before"
 
