@@ -20,6 +20,16 @@
  *                                    allocation in the driver), for the split
  *   OXEN-BENCH: getppid-ticks: N     a getppid system call measured the same
  *                                    way, for scale
+ *   OXEN-BENCH: enotty-ioctl-ticks: N   an ioctl /dev/hvctl does not know
+ *                                    (ENOTTY): Linux's ioctl path alone
+ *
+ * `oxen-bench time LABEL COMMAND [ARG...]` runs COMMAND (its output
+ * goes where oxen-bench's goes) and then prints how long it took, from
+ * before its fork to after its exit, and how it ended:
+ *
+ *   OXEN-BENCH: LABEL-ticks: N exit S
+ *
+ * (the scenario domu-churn times `xl-rs create` and `xl-rs destroy` so).
  *
  * A mode of its own rather than automatic on /dev/hvctl: its getppid line
  * uses other batch sizes than the default mode's, and the two must not meet
@@ -37,6 +47,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../dom0-abi/include/oxen_abi.h"
@@ -84,7 +95,8 @@ static uint64_t net(uint64_t ticks, uint64_t loop)
 
 static int bench_hypercall(void)
 {
-    static uint64_t empty[HC_BATCHES], version[HC_BATCHES], raw[HC_BATCHES], sys[HC_BATCHES];
+    static uint64_t empty[HC_BATCHES], version[HC_BATCHES], raw[HC_BATCHES], sys[HC_BATCHES],
+        notty[HC_BATCHES];
     struct oxen_version_args args;
     struct oxen_ioctl_raw req;
     unsigned long failures = 0;
@@ -122,6 +134,12 @@ static int bench_hypercall(void)
         for (int i = 0; i < HC_PER_BATCH; i++)
             syscall(SYS_getppid);
         uint64_t t4 = rdtsc();
+        /* An ioctl the driver does not know: Linux's ioctl path and the
+         * driver's switch, no hypercall. */
+        for (int i = 0; i < HC_PER_BATCH; i++)
+            failures += ioctl(fd, 0, NULL) != -1 || errno != ENOTTY;
+        uint64_t t5 = rdtsc();
+        notty[b] = (t5 - t4) / HC_PER_BATCH;
         empty[b] = (t1 - t0) / HC_PER_BATCH;
         version[b] = (t2 - t1) / HC_PER_BATCH;
         raw[b] = (t3 - t2) / HC_PER_BATCH;
@@ -140,16 +158,49 @@ static int bench_hypercall(void)
            (unsigned long long)net(median_of(raw, HC_BATCHES), loop));
     printf("OXEN-BENCH: getppid-ticks: %llu\n",
            (unsigned long long)net(median_of(sys, HC_BATCHES), loop));
+    printf("OXEN-BENCH: enotty-ioctl-ticks: %llu\n",
+           (unsigned long long)net(median_of(notty, HC_BATCHES), loop));
     fflush(stdout);
     return 0;
+}
+
+/* `time LABEL COMMAND...`: runs COMMAND, prints its duration in ticks. */
+static int bench_time(const char *label, char **command)
+{
+    fflush(stdout);
+    uint64_t t0 = rdtsc();
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("oxen-bench: fork");
+        return 2;
+    }
+    if (pid == 0) {
+        execvp(command[0], command);
+        fprintf(stderr, "oxen-bench: %s: %s\n", command[0], strerror(errno));
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            perror("oxen-bench: waitpid");
+            return 2;
+        }
+    }
+    uint64_t t1 = rdtsc();
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    printf("OXEN-BENCH: %s-ticks: %llu exit %d\n", label, (unsigned long long)(t1 - t0), code);
+    fflush(stdout);
+    return code;
 }
 
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "hypercall") == 0)
         return bench_hypercall();
+    if (argc >= 4 && strcmp(argv[1], "time") == 0)
+        return bench_time(argv[2], &argv[3]);
     if (argc != 1) {
-        fprintf(stderr, "usage: oxen-bench [hypercall]\n");
+        fprintf(stderr, "usage: oxen-bench [hypercall | time LABEL COMMAND [ARG...]]\n");
         return 2;
     }
     uint64_t cpuid[BATCHES], sys[BATCHES], empty[BATCHES];

@@ -9,6 +9,7 @@
 
 mod assets;
 mod bench;
+mod bench_domu;
 mod build;
 mod demo;
 mod deps;

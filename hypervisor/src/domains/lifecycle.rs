@@ -11,6 +11,12 @@
 //! Loading (copying an image in, setting the boot vCPU's entry) is only
 //! allowed before the first unpause; a domain that shut down stays, with its
 //! reason, until it is destroyed (as in Xen, for `xl list` and `shutdown -w`).
+//!
+//! The toolstack's shutdown request ([`Lifecycle::request`]) reaches the
+//! guest as a power-button press, to which a guest can only answer by
+//! powering off. A reboot request is remembered, so that the power-off
+//! that answers it is reported as a reboot (and `on_reboot` applies), as a
+//! Xen guest reports the reason it was asked for.
 
 use dom0_abi::{DomainState, ShutdownReason, Status};
 
@@ -19,6 +25,7 @@ use dom0_abi::{DomainState, ShutdownReason, Status};
 pub struct Lifecycle {
     state: DomainState,
     reason: ShutdownReason,
+    requested: ShutdownReason,
     ever_ran: bool,
 }
 
@@ -31,7 +38,12 @@ impl Default for Lifecycle {
 impl Lifecycle {
     /// A domain just created: paused, never run.
     pub const fn new() -> Self {
-        Self { state: DomainState::Paused, reason: ShutdownReason::None, ever_ran: false }
+        Self {
+            state: DomainState::Paused,
+            reason: ShutdownReason::None,
+            requested: ShutdownReason::None,
+            ever_ran: false,
+        }
     }
 
     /// The state, as the ABI reports it.
@@ -83,13 +95,38 @@ impl Lifecycle {
         }
     }
 
-    /// The guest powered off, rebooted or crashed. The first reason wins.
+    /// The toolstack asks the guest to power off or reboot (`reason` must be
+    /// a request, see `ShutdownReason::is_request`). Refused unless the
+    /// guest has run and has not shut down (a paused guest takes the press
+    /// when it runs again). The latest request wins.
+    pub fn request(&mut self, reason: ShutdownReason) -> Result<(), Status> {
+        if !reason.is_request() {
+            return Err(Status::InvalidArgument);
+        }
+        if !self.ever_ran || matches!(self.state, DomainState::Shutdown | DomainState::Dying) {
+            return Err(Status::BadState);
+        }
+        self.requested = reason;
+        Ok(())
+    }
+
+    /// What the toolstack last asked for (`None`: nothing).
+    pub fn requested(&self) -> ShutdownReason {
+        self.requested
+    }
+
+    /// The guest powered off, rebooted or crashed. The first reason wins. A
+    /// power-off that answers a reboot request counts as a reboot.
     pub fn shut_down(&mut self, reason: ShutdownReason) {
         if matches!(self.state, DomainState::Shutdown | DomainState::Dying) || reason == ShutdownReason::None {
             return;
         }
         self.state = DomainState::Shutdown;
-        self.reason = reason;
+        self.reason = if reason == ShutdownReason::Poweroff && self.requested == ShutdownReason::Reboot {
+            ShutdownReason::Reboot
+        } else {
+            reason
+        };
     }
 
     /// The toolstack destroys it: from any state but `Dying`.
@@ -134,5 +171,34 @@ mod tests {
         let mut l = Lifecycle::new();
         assert_eq!(l.destroy(), Ok(()));
         assert!(!l.ever_ran());
+    }
+
+    #[test]
+    fn a_reboot_request_turns_the_guests_power_off_into_a_reboot() {
+        let mut l = Lifecycle::new();
+        assert_eq!(l.request(ShutdownReason::Reboot), Err(Status::BadState), "never ran");
+        l.unpause().unwrap();
+        assert_eq!(l.request(ShutdownReason::Crash), Err(Status::InvalidArgument));
+        assert_eq!(l.request(ShutdownReason::None), Err(Status::InvalidArgument));
+        l.request(ShutdownReason::Reboot).unwrap();
+        assert_eq!(l.requested(), ShutdownReason::Reboot);
+        l.shut_down(ShutdownReason::Poweroff);
+        assert_eq!((l.state(), l.reason()), (DomainState::Shutdown, ShutdownReason::Reboot));
+        assert_eq!(l.request(ShutdownReason::Poweroff), Err(Status::BadState), "already down");
+    }
+
+    #[test]
+    fn a_crash_stays_a_crash_and_power_off_requests_change_nothing() {
+        let mut l = Lifecycle::new();
+        l.unpause().unwrap();
+        l.request(ShutdownReason::Reboot).unwrap();
+        l.shut_down(ShutdownReason::Crash);
+        assert_eq!(l.reason(), ShutdownReason::Crash);
+        let mut l = Lifecycle::new();
+        l.unpause().unwrap();
+        l.pause().unwrap();
+        l.request(ShutdownReason::Poweroff).unwrap();
+        l.shut_down(ShutdownReason::Poweroff);
+        assert_eq!(l.reason(), ShutdownReason::Poweroff);
     }
 }

@@ -24,9 +24,11 @@
 //! # What the hypervisor must emulate to match
 //!
 //! - `PM1a_EVT_BLK` (4 ports: 16-bit status, then 16-bit enable, ACPI 6.5
-//!   §4.8.3.1): status reads 0 (no event ever pending) and ignores writes;
-//!   enable latches what is written. ACPICA writes GBL_EN and reads it back
-//!   to decide whether the global lock exists.
+//!   §4.8.3.1): the fixed power button's PWRBTN_STS (write 1 to clear) and
+//!   PWRBTN_EN, raising the SCI while both are set; enable keeps what is
+//!   written of the bits that exist (ACPICA writes GBL_EN and reads it back
+//!   to decide whether the global lock exists). See
+//!   [`crate::vdev::pm1_events`].
 //! - `PM1a_CNT_BLK` (2 ports, §4.8.3.2): reads return SCI_EN (bit 0) set, the
 //!   platform being in ACPI mode from the start (`SMI_CMD` is 0); a 16-bit
 //!   write with [`pm1_cnt::SLP_EN`] and SLP_TYP = [`S5_SLP_TYP`] is the
@@ -42,8 +44,9 @@
 //! - No 8259 PIC: reads of port 0x21 must not return what was written, so
 //!   Linux's `probe_8259A` falls back to its "NULL legacy PIC".
 //! - An I/O APIC at [`IoApic::mmio_base`] with at least [`IOAPIC_PINS`]
-//!   inputs, ID register = [`IoApic::id`]; the SCI is never raised (no fixed
-//!   events or GPEs are enabled), but Linux still requests it.
+//!   inputs, ID register = [`IoApic::id`]; the SCI (level-triggered, on
+//!   the pin of [`DomuPlatform::sci_irq`]) is raised only by the power
+//!   button.
 //!
 //! There is no PM timer (see the FADT notes below), so Linux calibrates the TSC from
 //! CPUID leaf 0x15/0x16 (`native_calibrate_tsc`) or, failing that, a PIT.
@@ -655,10 +658,12 @@ fn build_fadt(p: &DomuPlatform, dsdt: GuestPhysAddr, facs: GuestPhysAddr) -> Vec
 /// The FADT flags (Table 5.10), each explained:
 /// - WBINVD: required of every new system; set.
 /// - PROC_C1: HLT works on every vCPU (the hypervisor exits on it).
-/// - PWR_BUTTON, SLP_BUTTON: no fixed-feature buttons (and no control-method
-///   ones either, the DSDT has none), so ACPICA enables no button event.
-///   A graceful "xl shutdown" could later clear PWR_BUTTON and raise
-///   PWRBTN_STS with an SCI.
+/// - PWR_BUTTON clear: there is a fixed-feature power button (PWRBTN_STS
+///   and PWRBTN_EN in PM1a, see [`crate::vdev::pm1_events`]). `xl-rs
+///   shutdown` presses it; Linux's ACPI button driver enables its event and
+///   reports KEY_POWER to userspace, which powers the guest off.
+/// - SLP_BUTTON: no sleep button (and no control-method buttons either, the
+///   DSDT has none).
 /// - FIX_RTC: no RTC wake status in PM1 (Linux's rtc-cmos would otherwise
 ///   install an RTC fixed-event handler).
 /// - RESET_REG_SUP: RESET_REG is valid.
@@ -674,7 +679,6 @@ fn build_fadt(p: &DomuPlatform, dsdt: GuestPhysAddr, facs: GuestPhysAddr) -> Vec
 ///   clear, nothing of the kind exists.
 pub const FADT_FLAGS: u32 = fadt_flags::WBINVD
     | fadt_flags::PROC_C1
-    | fadt_flags::PWR_BUTTON
     | fadt_flags::SLP_BUTTON
     | fadt_flags::FIX_RTC
     | fadt_flags::RESET_REG_SUP

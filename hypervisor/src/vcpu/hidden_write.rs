@@ -10,6 +10,20 @@
 //! refills the scratch page. The write lands in the scratch page and changes
 //! nothing anybody can see. This module decides, per fault and per trap, what
 //! the backend does; it holds no hardware state.
+//!
+//! While the step runs the guest's RFLAGS.IF is clear, so no interrupt is
+//! delivered before the store executes: an interrupt taken there would push
+//! TF into the interrupted context's frame, and a task switched out with it
+//! would take the trap later, anywhere, leaving the step unfinished (the
+//! page pointed at the scratch page and the other vCPUs retrying their
+//! writes). If the vCPU still leaves the instruction without the trap (the
+//! store itself faulted in the guest), its next exit finds RIP moved and
+//! [`WriteSteps::abandon`] ends the step.
+
+/// RFLAGS.TF (SDM Vol. 1 §3.4.3.3).
+pub const RFLAGS_TF: u64 = 1 << 8;
+/// RFLAGS.IF (SDM Vol. 1 §3.4.3.3).
+pub const RFLAGS_IF: u64 = 1 << 9;
 
 /// Pages one single step may touch: an access that crosses a page boundary
 /// faults once per page before it completes.
@@ -42,6 +56,10 @@ pub struct Step {
     count: usize,
     /// The guest's RFLAGS.TF before the step.
     pub guest_tf: bool,
+    /// The guest's RFLAGS.IF before the step (cleared while it runs).
+    pub guest_if: bool,
+    /// Where the writing instruction is.
+    pub rip: u64,
 }
 
 impl Step {
@@ -65,13 +83,15 @@ impl WriteSteps {
     }
 
     /// vCPU `vcpu` faulted writing the hidden page at `page` (4 KiB
-    /// aligned) with RFLAGS.TF = `guest_tf`.
-    pub fn begin(&mut self, vcpu: usize, page: u64, guest_tf: bool) -> Begin {
+    /// aligned) at `rip` with RFLAGS = `rflags`.
+    pub fn begin(&mut self, vcpu: usize, page: u64, rip: u64, rflags: u64) -> Begin {
         match &mut self.active {
             None => {
                 let mut pages = [0; MAX_STEP_PAGES];
                 pages[0] = page;
-                self.active = Some(Step { vcpu, pages, count: 1, guest_tf });
+                let guest_tf = rflags & RFLAGS_TF != 0;
+                let guest_if = rflags & RFLAGS_IF != 0;
+                self.active = Some(Step { vcpu, pages, count: 1, guest_tf, guest_if, rip });
                 self.dropped += 1;
                 Begin::Start
             }
@@ -100,6 +120,17 @@ impl WriteSteps {
         }
     }
 
+    /// vCPU `vcpu` left the VM at `rip` without the trap: if it is stepping
+    /// and RIP moved off the writing instruction, the step is over without
+    /// its trap (the store faulted in the guest, which now runs its
+    /// handler): the step, to undo. A step still at its instruction goes on.
+    pub fn abandon(&mut self, vcpu: usize, rip: u64) -> Option<Step> {
+        match self.active {
+            Some(step) if step.vcpu == vcpu && step.rip != rip => self.active.take(),
+            _ => None,
+        }
+    }
+
     /// Whether `vcpu` is stepping.
     pub fn is_stepping(&self, vcpu: usize) -> bool {
         self.active.is_some_and(|s| s.vcpu == vcpu)
@@ -121,16 +152,21 @@ impl WriteSteps {
 mod tests {
     use super::*;
 
+    const IF: u64 = RFLAGS_IF | 2;
+    const TF: u64 = RFLAGS_TF | 2;
+
     #[test]
     fn a_step_starts_extends_and_finishes() {
         let mut w = WriteSteps::new();
-        assert_eq!(w.begin(0, 0x5000, false), Begin::Start);
+        assert_eq!(w.begin(0, 0x5000, 0x10, IF), Begin::Start);
         assert!(w.is_stepping(0));
-        assert_eq!(w.begin(0, 0x6000, false), Begin::Extend);
-        assert_eq!(w.begin(0, 0x6000, false), Begin::Retry);
+        assert_eq!(w.begin(0, 0x6000, 0x10, IF), Begin::Extend);
+        assert_eq!(w.begin(0, 0x6000, 0x10, IF), Begin::Retry);
         let step = w.finish(0).unwrap();
         assert_eq!(step.pages(), [0x5000, 0x6000]);
         assert!(!step.guest_tf);
+        assert!(step.guest_if);
+        assert_eq!(step.rip, 0x10);
         assert!(!w.is_stepping(0));
         assert_eq!(w.finish(0), None);
         assert_eq!(w.dropped(), 1);
@@ -139,23 +175,24 @@ mod tests {
     #[test]
     fn other_vcpus_wait_and_foreign_traps_are_not_ours() {
         let mut w = WriteSteps::new();
-        assert_eq!(w.begin(1, 0x5000, true), Begin::Start);
-        assert_eq!(w.begin(0, 0x5000, false), Begin::Retry);
-        assert_eq!(w.begin(0, 0x9000, false), Begin::Retry);
+        assert_eq!(w.begin(1, 0x5000, 0x10, TF), Begin::Start);
+        assert_eq!(w.begin(0, 0x5000, 0x10, IF), Begin::Retry);
+        assert_eq!(w.begin(0, 0x9000, 0x20, IF), Begin::Retry);
         assert_eq!(w.finish(0), None, "a #DB on vCPU0 is the guest's own");
         let step = w.finish(1).unwrap();
         assert!(step.guest_tf);
-        assert_eq!(w.begin(0, 0x9000, false), Begin::Start);
+        assert!(!step.guest_if);
+        assert_eq!(w.begin(0, 0x9000, 0x20, IF), Begin::Start);
     }
 
     #[test]
     fn too_many_pages_is_refused() {
         let mut w = WriteSteps::new();
-        assert_eq!(w.begin(0, 0, false), Begin::Start);
+        assert_eq!(w.begin(0, 0, 0x10, 0), Begin::Start);
         for i in 1..MAX_STEP_PAGES as u64 {
-            assert_eq!(w.begin(0, i << 12, false), Begin::Extend);
+            assert_eq!(w.begin(0, i << 12, 0x10, 0), Begin::Extend);
         }
-        assert_eq!(w.begin(0, 0x10_0000, false), Begin::TooManyPages);
+        assert_eq!(w.begin(0, 0x10_0000, 0x10, 0), Begin::TooManyPages);
     }
 
     #[test]
@@ -163,7 +200,7 @@ mod tests {
         let mut w = WriteSteps::new();
         let mut logged = 0;
         for _ in 0..4096 {
-            w.begin(0, 0x1000, false);
+            w.begin(0, 0x1000, 0x10, IF);
             if w.should_log() {
                 logged += 1;
             }
@@ -172,5 +209,18 @@ mod tests {
         assert_eq!(w.dropped(), 4096);
         // 1..=8, then 1024, 2048, 3072, 4096.
         assert_eq!(logged, 12);
+    }
+
+    #[test]
+    fn a_step_whose_instruction_faulted_is_abandoned() {
+        let mut w = WriteSteps::new();
+        assert_eq!(w.begin(0, 0x5000, 0x10, IF), Begin::Start);
+        assert_eq!(w.abandon(1, 0x99), None, "not vCPU1's step");
+        assert_eq!(w.abandon(0, 0x10), None, "still at the store");
+        assert!(w.is_stepping(0));
+        let step = w.abandon(0, 0xffff_8000_0000_1000).unwrap();
+        assert_eq!(step.pages(), [0x5000]);
+        assert!(!w.is_stepping(0));
+        assert_eq!(w.begin(1, 0x5000, 0x10, IF), Begin::Start, "the others go on");
     }
 }

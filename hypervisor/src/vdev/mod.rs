@@ -16,6 +16,8 @@
 //!   which turns pin levels into interrupt messages for the virtual local
 //!   APICs ([`crate::vlapic`]), and takes their EOI broadcasts back for
 //!   level-triggered interrupts.
+//! - [`pm1_events`]: the ACPI PM1 status and enable registers with the
+//!   fixed power button, whose SCI is a level on the I/O APIC's SCI pin.
 //!
 //! Wiring them: after each UART access (or [`Uart16550::push_input`]), pass
 //! [`Uart16550::irq_level`] to [`IoApic::set_irq`] for pin
@@ -27,10 +29,12 @@
 #![deny(unsafe_code)]
 
 pub mod ioapic;
+pub mod pm1_events;
 pub mod uart16550;
 
 #[cfg(test)]
 mod tests;
 
 pub use ioapic::{DeliveryMode, Interrupt, Interrupts, IoApic};
+pub use pm1_events::Pm1Events;
 pub use uart16550::Uart16550;

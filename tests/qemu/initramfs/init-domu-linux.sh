@@ -10,8 +10,10 @@
 #   OXEN-DOMU-TEST: guest booted: yes|NO
 #   OXEN-DOMU-TEST: paused: no output for 3 s: yes|NO (N bytes)
 #   OXEN-DOMU-TEST: unpaused: progress again: yes|NO
-#   OXEN-DOMU-TEST: guest powered itself off: yes|NO (state S)
+#   OXEN-DOMU-TEST: console input reaches the guest: yes|NO
+#   OXEN-DOMU-TEST: shutdown -w: guest powered itself off: yes|NO (state S)
 #   OXEN-DOMU-TEST: free pages after destroy: N (same|DIFFERENT)
+#   OXEN-DOMU-TEST: reboot -w: guest went down for a reboot: yes|NO (state S)
 #   OXEN-DOMU-TEST: created again and destroyed: free pages N (same|DIFFERENT)
 #   OXEN-DOMU-TEST: done
 
@@ -22,6 +24,10 @@ OXEN_TAG="OXEN-DOMU-TEST: "
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# The same image serves scenario domu-churn.
+case " $(cat /proc/cmdline) " in
+    *" oxen.test=churn "*) exec /bin/sh /lib/oxen/domu-churn.sh ;;
+esac
 echo "OXEN-DOMU-TEST: userspace up"
 insmod /lib/modules/hvctl.ko || echo "OXEN-DOMU-TEST: FAIL: hvctl did not load"
 
@@ -58,23 +64,39 @@ else
 fi
 
 # A line: the guest's console is a tty in canonical mode.
-printf 'q\n' | xl-rs console --until 'OXEN-DOMU-LINUX: powering off' --timeout 60 linux > /tmp/quit.out 2>&1
-state=
-for _ in $(seq 1 60); do
-    state=$(state_of linux)
-    case "$state" in *s*) break ;; esac
-    sleep 0.5
-done
+printf 'hello-domu\n' | xl-rs console --until 'OXEN-DOMU-LINUX: read hello-domu' --timeout 60 linux > /tmp/input.out 2>&1
+if grep -q 'OXEN-DOMU-LINUX: read hello-domu' /tmp/input.out; then
+    echo "OXEN-DOMU-TEST: console input reaches the guest: yes"
+else
+    echo "OXEN-DOMU-TEST: console input reaches the guest: NO"
+fi
+
+# The power button: the guest's own power-off ends it.
+run shutdown timeout 120 xl-rs shutdown -w linux
+# Its last words: the console of a domain that is down gives what it holds.
+run after_shutdown xl-rs console --timeout 5 linux
 run list2 xl-rs list
-case "$state" in
-    *s*) echo "OXEN-DOMU-TEST: guest powered itself off: yes (state $state)" ;;
-    *) echo "OXEN-DOMU-TEST: guest powered itself off: NO (state $state)" ;;
-esac
+state=$(state_of linux)
+if grep -q 'has shut down (poweroff)' /tmp/shutdown.out; then
+    echo "OXEN-DOMU-TEST: shutdown -w: guest powered itself off: yes (state $state)"
+else
+    echo "OXEN-DOMU-TEST: shutdown -w: guest powered itself off: NO (state $state)"
+fi
 run destroy xl-rs destroy linux
 after=$(free_pages_back_to "$before")
 echo "OXEN-DOMU-TEST: free pages after destroy: $after ($(same "$before" "$after"))"
 
-run create2 xl-rs create -e -p /etc/oxen/linux.cfg
+# Again, asked to reboot (no monitor with -e, so it stays down with the
+# reason), then destroyed.
+run create2 xl-rs create -e /etc/oxen/linux.cfg
+run boot2 xl-rs console --until 'OXEN-DOMU-LINUX: alive 1' --timeout 600 linux
+run reboot timeout 120 xl-rs reboot -w linux
+state=$(state_of linux)
+if grep -q 'has shut down (reboot)' /tmp/reboot.out; then
+    echo "OXEN-DOMU-TEST: reboot -w: guest went down for a reboot: yes (state $state)"
+else
+    echo "OXEN-DOMU-TEST: reboot -w: guest went down for a reboot: NO (state $state)"
+fi
 run destroy2 xl-rs destroy linux
 again=$(free_pages_back_to "$before")
 echo "OXEN-DOMU-TEST: created again and destroyed: free pages $again ($(same "$before" "$again"))"

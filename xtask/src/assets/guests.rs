@@ -56,17 +56,28 @@ pub fn domu_extras(root: &Path) -> Result<Vec<ExtraFile>> {
     Ok(extras)
 }
 
+/// The Linux guest's own initramfs (`init-domu-guest.sh`), built into
+/// `target/assets/initramfs-domu-guest.cpio`.
+pub fn domu_guest_initramfs(root: &Path) -> Result<PathBuf> {
+    let out = assets_dir(root).join("initramfs-domu-guest.cpio");
+    build_initramfs(root, InitramfsKind::DomuGuest, &[], &out)?;
+    Ok(out)
+}
+
 /// The files the domu-linux initramfs adds: those of the xl-info image,
 /// Debian's vmlinux at `/guests/vmlinux`, the guest's own initramfs at
 /// `/guests/domu-initramfs.cpio` and its configuration at
-/// `/etc/oxen/linux.cfg`.
+/// `/etc/oxen/linux.cfg`; for scenario domu-churn, its script at
+/// `/lib/oxen/domu-churn.sh` and `/bin/oxen-bench`.
 pub fn domu_linux_extras(root: &Path) -> Result<Vec<ExtraFile>> {
     let mut extras = xl_info_extras(root)?;
     let (_, vmlinux, _) = debian_vmlinux(root)?;
-    let guest_image = assets_dir(root).join("initramfs-domu-guest.cpio");
-    build_initramfs(root, InitramfsKind::DomuGuest, &[], &guest_image)?;
+    let guest_image = domu_guest_initramfs(root)?;
     extras.push(ExtraFile { source: vmlinux, dest: "/guests/vmlinux".to_owned(), mode: 0o644 });
     extras.push(ExtraFile { source: guest_image, dest: "/guests/domu-initramfs.cpio".to_owned(), mode: 0o644 });
     extras.push(ExtraFile { source: root.join("tests/qemu/guests/linux.cfg"), dest: "/etc/oxen/linux.cfg".to_owned(), mode: 0o644 });
+    // Scenario domu-churn (`oxen.test=churn`) and its timings.
+    extras.push(ExtraFile { source: root.join("tests/qemu/initramfs/domu-churn.sh"), dest: "/lib/oxen/domu-churn.sh".to_owned(), mode: 0o755 });
+    extras.push(ExtraFile { source: super::oxen_bench(root)?, dest: "/bin/oxen-bench".to_owned(), mode: 0o755 });
     Ok(extras)
 }

@@ -40,7 +40,7 @@ pub enum InitramfsKind {
     /// `domu-lifecycle`: like `Domu`, with Debian's kernel as the guest.
     DomuLinux,
     /// The Linux guest's own image (inside `DomuLinux`'s): report, print a
-    /// heartbeat, power off on a 'q' from the console.
+    /// heartbeat, echo console lines, power off on its power button.
     DomuGuest,
 }
 
@@ -70,13 +70,11 @@ impl InitramfsKind {
         match self {
             // /dev/cpu/N/cpuid, to read the hypervisor's CPUID signature.
             Self::Dom0Boot => &["cpuid.ko"],
+            // The ACPI power button's driver and the event device that
+            // reports its presses to userspace.
+            Self::DomuGuest => &["evdev.ko", "button.ko"],
             // hvctl.ko is not Debian's: it comes as an extra file.
-            Self::Isolation
-            | Self::XlInfo
-            | Self::HypercallAbuse
-            | Self::Domu
-            | Self::DomuLinux
-            | Self::DomuGuest => &[],
+            Self::Isolation | Self::XlInfo | Self::HypercallAbuse | Self::Domu | Self::DomuLinux => &[],
         }
     }
 }

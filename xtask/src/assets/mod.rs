@@ -46,6 +46,7 @@ use anyhow::{Context, Result, bail, ensure};
 
 #[allow(unused_imports, reason = "the API for xtask's commands")]
 pub use bzimage::VmlinuxInfo;
+pub use guests::domu_guest_initramfs;
 #[allow(unused_imports, reason = "the API for xtask's commands")]
 pub use initramfs::{ExtraFile, InitramfsKind, build_initramfs};
 pub use named::{NamedAsset, Resolver};

@@ -30,6 +30,7 @@ use crate::mm::frames::{self, FRAMES};
 use crate::mm::page_table::{PageTable, TableMemory};
 use crate::vcpu::bitmaps::{IoBitmap, MsrBitmap};
 use crate::vdev::ioapic::IoApic;
+use crate::vdev::pm1_events::Pm1Events;
 use crate::vdev::uart16550::Uart16550;
 use crate::vmx::caps::VmxCaps;
 
@@ -78,9 +79,8 @@ pub struct DomuParts {
     pub uart: spin::Mutex<Uart16550>,
     /// Its I/O APIC at 0xFEC00000.
     pub ioapic: spin::Mutex<IoApic>,
-    /// PM1a_EN as the guest last wrote it (ACPICA reads back the global
-    /// lock enable it sets; no event is ever raised yet).
-    pub pm1_enable: core::sync::atomic::AtomicU16,
+    /// Its ACPI PM1a event registers (the power button).
+    pub pm1: spin::Mutex<Pm1Events>,
 }
 
 impl Drop for DomuParts {
@@ -234,7 +234,7 @@ fn build(caps: VmxCaps, apic_khz: u64, id: u32, pages: u64, vcpus: u32) -> Resul
                 entry: spin::Mutex::new(None),
                 uart: spin::Mutex::new(Uart16550::new()),
                 ioapic: spin::Mutex::new(IoApic::new(crate::domu::acpi_tables::DEFAULT_IOAPIC.id)),
-                pm1_enable: core::sync::atomic::AtomicU16::new(0),
+                pm1: spin::Mutex::new(Pm1Events::new()),
             });
             Ok(d)
         }
@@ -380,12 +380,28 @@ pub fn set_entry(id: u32, vcpu: u32, mode: EntryMode) -> Result<(), Status> {
     Ok(())
 }
 
-/// Asks a domU to shut down. Not yet: the guest-visible signal (an ACPI
-/// power-button event through the emulated SCI) needs the domU interrupt
-/// controller, which is not wired yet.
-pub fn shutdown(id: u32, _reason: ShutdownReason) -> Result<(), Status> {
-    find(id)?;
-    Err(Status::NotImplemented)
+/// Asks a domU to power off or reboot (`reason`): presses its ACPI power
+/// button (PWRBTN_STS, and the SCI if the guest enabled the event). A guest
+/// can only answer a power button by powering off; after a reboot request
+/// that power-off is reported as a reboot (see
+/// [`crate::domains::lifecycle`]). A guest that has not enabled the event yet
+/// (no ACPI button driver loaded) sees the press when it does.
+pub fn shutdown(id: u32, reason: ShutdownReason) -> Result<(), Status> {
+    let d = find(id)?;
+    let p = parts(&d)?;
+    p.lifecycle.lock().request(reason)?;
+    let listening = {
+        let mut pm1 = p.pm1.lock();
+        pm1.press_power_button();
+        pm1.power_button_enabled()
+    };
+    if listening {
+        log::info!("domain {id}: power button pressed ({reason:?} requested)");
+    } else {
+        log::info!("domain {id}: power button pressed ({reason:?} requested); the guest has not enabled the event yet");
+    }
+    super::domu_mmio::sci_line(None, &d);
+    Ok(())
 }
 
 /// Takes up to `max` bytes of a domU's console output.
@@ -435,7 +451,15 @@ pub fn infos() -> Vec<DomainInfo> {
 /// own shutdown.
 pub fn guest_stopped(d: &Domain, reason: ShutdownReason) {
     if let Some(p) = d.domu.as_ref() {
-        p.lifecycle.lock().shut_down(reason);
-        log::info!("domain {} shut down ({reason:?})", d.id);
+        let recorded = {
+            let mut l = p.lifecycle.lock();
+            l.shut_down(reason);
+            l.reason()
+        };
+        if recorded == reason {
+            log::info!("domain {} shut down ({reason:?})", d.id);
+        } else {
+            log::info!("domain {} shut down ({recorded:?}: the guest's {reason:?} answers the toolstack's request)", d.id);
+        }
     }
 }

@@ -135,12 +135,29 @@ pub fn post(domain: &Domain, j: usize, vector: u8) {
 pub fn uart_line(v: Option<&mut Vcpu>, domain: &Domain) {
     let Some(parts) = domain.domu.as_ref() else { return };
     let level = parts.uart.lock().irq_level();
-    let message = parts.ioapic.lock().set_irq(UART_PIN, level);
+    set_line(v, domain, UART_PIN, level);
+}
+
+/// Updates the SCI after a PM1 access or a power-button press, from any
+/// CPU (as [`uart_line`]).
+pub fn sci_line(v: Option<&mut Vcpu>, domain: &Domain) {
+    let Some(parts) = domain.domu.as_ref() else { return };
+    let level = parts.pm1.lock().sci_level();
+    set_line(v, domain, u32::from(crate::domu::acpi_tables::DEFAULT_SCI_IRQ), level);
+}
+
+/// Sets I/O APIC input `pin` of a domU to `level` and delivers what that
+/// raises: on vCPU `v` if it is this domain's and running here, else
+/// through the first destination vCPU's mailbox.
+fn set_line(v: Option<&mut Vcpu>, domain: &Domain, pin: u32, level: bool) {
+    let Some(parts) = domain.domu.as_ref() else { return };
+    let message = parts.ioapic.lock().set_irq(pin, level);
     let Some(m) = message else { return };
     match v {
         Some(v) => deliver(v, m),
         None => {
-            // Not on a vCPU of this domain (a console write from dom0).
+            // Not on a vCPU of this domain (a console write or a shutdown
+            // request from dom0).
             if matches!(m.mode, DeliveryMode::Fixed | DeliveryMode::LowestPriority) {
                 let dest = Destination { field: u32::from(m.dest), logical: m.logical, x2apic: false };
                 if let Some(j) = (0..domain.vcpus()).find(|&j| domain.matches(j, &dest)) {

@@ -28,6 +28,9 @@ const EFER_LMA: u64 = 1 << 10;
 /// `Err` stops the vCPU.
 pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
     let event = super::decode::decode(raw);
+    if v.stepping && !matches!(event, ExitEvent::DebugTrap | ExitEvent::NestedPageFault { .. }) {
+        super::hidden::check_abandoned(v);
+    }
     let result = match event {
         ExitEvent::EntryFailed { reason, qualification } => {
             log::error!(
@@ -395,6 +398,7 @@ fn debug_key(v: &Vcpu, byte: u8) {
 /// and ignores writes, as an empty ISA bus does.
 fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
     use crate::domu::acpi_tables::{DEFAULT_PM1A_CNT_PORT, DEFAULT_PM1A_EVT_PORT, pm1_cnt};
+    use crate::vdev::pm1_events::PM1_EVT_BYTES;
     let mask = if a.size >= 4 { 0xFFFF_FFFF } else { (1u64 << (a.size * 8)) - 1 };
     let uart = serial::COM1..serial::COM1 + 8;
     if a.string {
@@ -412,12 +416,9 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
         } else if a.port == DEFAULT_PM1A_CNT_PORT {
             // SCI_EN: the platform is in ACPI mode from the start.
             u64::from(pm1_cnt::SCI_EN)
-        } else if a.port == DEFAULT_PM1A_EVT_PORT + 2 {
-            // PM1a_EN: what the guest wrote.
-            v.domain.domu.as_ref().map_or(0, |p| u64::from(p.pm1_enable.load(Ordering::Relaxed)))
-        } else if (DEFAULT_PM1A_EVT_PORT..DEFAULT_PM1A_EVT_PORT + 4).contains(&a.port) {
-            // PM1a_STS: no event pending.
-            0
+        } else if (DEFAULT_PM1A_EVT_PORT..DEFAULT_PM1A_EVT_PORT + PM1_EVT_BYTES).contains(&a.port) {
+            // PM1a_STS, PM1a_EN.
+            v.domain.domu.as_ref().map_or(mask, |p| u64::from(p.pm1.lock().read(a.port - DEFAULT_PM1A_EVT_PORT, a.size)))
         } else {
             mask
         };
@@ -435,10 +436,12 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
         advance(v);
         return Ok(());
     }
-    if a.port == DEFAULT_PM1A_EVT_PORT + 2 {
+    if (DEFAULT_PM1A_EVT_PORT..DEFAULT_PM1A_EVT_PORT + PM1_EVT_BYTES).contains(&a.port) {
         if let Some(p) = v.domain.domu.as_ref() {
-            p.pm1_enable.store(val as u16, Ordering::Relaxed);
+            p.pm1.lock().write(a.port - DEFAULT_PM1A_EVT_PORT, a.size, val as u32);
         }
+        let d = v.domain.clone();
+        super::domu_mmio::sci_line(Some(v), &d);
         advance(v);
         return Ok(());
     }

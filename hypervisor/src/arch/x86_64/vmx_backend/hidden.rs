@@ -13,11 +13,9 @@ use crate::arch::x86_64::vmcs::{invept_all, read, write};
 use crate::mm::addr::{HostPhysAddr, PAGE_SIZE};
 use crate::mm::ept::{Ept, EptMemoryType, EptPerms};
 use crate::mm::page_table::{Level, MapFlags, PageTable};
-use crate::vcpu::hidden_write::{Begin, WriteSteps};
+use crate::vcpu::hidden_write::{Begin, RFLAGS_IF, RFLAGS_TF, Step, WriteSteps};
 use crate::vmx::fields::{Field32 as F32, FieldNat as FN};
 
-/// RFLAGS.TF (SDM Vol. 1 §3.4.3.3).
-const RFLAGS_TF: u64 = 1 << 8;
 /// #DB in the exception bitmap (SDM Vol. 3C §25.6.3).
 const DB_BIT: u64 = 1 << 1;
 
@@ -77,13 +75,18 @@ pub fn write_fault(v: &mut Vcpu, gpa: u64) -> Outcome {
         _ => return Outcome::NotHidden,
     }
     let rflags = read(FN::GuestRflags);
+    let rip = read(FN::GuestRip);
     let writable = EptPerms::ReadWrite.flags(EptMemoryType::WriteBack);
-    match h.steps.begin(v.index, page, rflags & RFLAGS_TF != 0) {
+    match h.steps.begin(v.index, page, rip, rflags) {
         Begin::Start => {
             if h.ept.remap_4k(&mut mem, page, h.scratch, writable).is_err() {
+                let _ = h.steps.finish(v.index);
                 return Outcome::NotHidden;
             }
-            write(FN::GuestRflags, rflags | RFLAGS_TF);
+            // TF for the trap; IF clear so that no interrupt is delivered
+            // before the store (see `hidden_write`).
+            write(FN::GuestRflags, (rflags | RFLAGS_TF) & !RFLAGS_IF);
+            v.stepping = true;
             write(F32::ExceptionBitmap, read(F32::ExceptionBitmap) | DB_BIT);
             // VM entry refuses TF with STI/MOV-SS blocking unless a
             // single-step is pending (SDM Vol. 3C §26.3.1.5); let the
@@ -94,7 +97,7 @@ pub fn write_fault(v: &mut Vcpu, gpa: u64) -> Outcome {
                 log::warn!(
                     "{} vCPU{}: write to hidden memory at GPA {gpa:#x} dropped (RIP {:#x}; {} so far)",
                     v.domain.label(), v.index,
-                    read(FN::GuestRip),
+                    rip,
                     h.steps.dropped()
                 );
             }
@@ -114,13 +117,55 @@ pub fn write_fault(v: &mut Vcpu, gpa: u64) -> Outcome {
 /// A #DB exception exit: ends this vCPU's step if one is running. `false`
 /// when the trap is not ours (the guest's own debugging).
 pub fn debug_trap(v: &mut Vcpu) -> bool {
-    let mut guard = v.domain.hidden.lock();
+    let domain = v.domain.clone();
+    let mut guard = domain.hidden.lock();
     let Some(h) = guard.as_mut() else {
         return false;
     };
     let Some(step) = h.steps.finish(v.index) else {
         return false;
     };
+    end_step(v, h, &step);
+    let rflags = read(FN::GuestRflags);
+    let rflags = if step.guest_if { rflags | RFLAGS_IF } else { rflags };
+    if step.guest_tf {
+        // The guest was single-stepping itself: its trap is due too.
+        write(FN::GuestRflags, rflags);
+        super::exits::inject_exception(1, None);
+    } else {
+        write(FN::GuestRflags, rflags & !RFLAGS_TF);
+        write(FN::GuestPendingDebugExceptions, 0);
+    }
+    true
+}
+
+/// Called at any other exit of a stepping vCPU: if it left the writing
+/// instruction without the trap (the store faulted in the guest), the step
+/// is over; the pages go back to the all-ones page so the other vCPUs'
+/// writes proceed. The TF and IF the step set are in the guest's exception
+/// frame now, out of reach: the guest's handler returns to the store with
+/// them, and the store faults again as a new step (or, if the task is
+/// switched out, it takes a stray single-step trap later: logged here).
+pub fn check_abandoned(v: &mut Vcpu) {
+    let domain = v.domain.clone();
+    let mut guard = domain.hidden.lock();
+    let Some(h) = guard.as_mut() else {
+        v.stepping = false;
+        return;
+    };
+    let rip = read(FN::GuestRip);
+    if let Some(step) = h.steps.abandon(v.index, rip) {
+        end_step(v, h, &step);
+        log::warn!(
+            "{} vCPU{}: a write to hidden memory at RIP {:#x} faulted in the guest; step abandoned (now at {rip:#x})",
+            v.domain.label(), v.index, step.rip
+        );
+    }
+}
+
+/// Points a finished step's pages back at the all-ones page, refills the
+/// scratch page and stops intercepting #DB.
+fn end_step(v: &mut Vcpu, h: &mut HiddenMemory, step: &Step) {
     let mut mem = IdentityTables;
     for &page in step.pages() {
         // Mapped by a 4 KiB leaf when the step began: cannot fail.
@@ -132,12 +177,5 @@ pub fn debug_trap(v: &mut Vcpu) -> bool {
     v.domain.ept_generation.fetch_add(1, Ordering::AcqRel);
     fill_frame(h.scratch, 0xFF);
     write(F32::ExceptionBitmap, read(F32::ExceptionBitmap) & !DB_BIT);
-    if step.guest_tf {
-        // The guest was single-stepping itself: its trap is due too.
-        super::exits::inject_exception(1, None);
-    } else {
-        write(FN::GuestRflags, read(FN::GuestRflags) & !RFLAGS_TF);
-        write(FN::GuestPendingDebugExceptions, 0);
-    }
-    true
+    v.stepping = false;
 }

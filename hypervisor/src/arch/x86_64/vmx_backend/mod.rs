@@ -127,6 +127,8 @@ pub struct Vcpu {
     ept_generation: u64,
     /// Halted (HLT) until an interrupt is pending for it.
     pub blocked: bool,
+    /// Single-stepping a write to hidden memory (see [`hidden`]).
+    pub stepping: bool,
 }
 
 /// Why [`Vcpu::run_slice`] returned.
@@ -185,6 +187,7 @@ impl Vcpu {
             controls,
             ept_generation,
             blocked: false,
+            stepping: false,
         };
         v.sync_vlapic_to_page();
         Ok(v)
