@@ -416,13 +416,65 @@ static long hvctl_domain_shutdown(void __user *uarg)
 					    req.reason, 0, 0, 0));
 }
 
-/* DOMAIN_COPY_IN: at most OXEN_MAX_BUFFER_BYTES from a user buffer. */
+/*
+ * DOMAIN_COPY_IN: at most OXEN_MAX_BUFFER_BYTES from a user buffer, without
+ * copying it in the kernel: the user pages are pinned and the hypervisor
+ * copies from them by physical address, one hypercall per run of physically
+ * contiguous pages. (Copying through a bounce buffer cost a zeroing and a
+ * copy_from_user of every byte; loading a 60 MB kernel that way took most
+ * of `xl-rs create`'s time.)
+ */
+#define COPY_IN_PIN_BATCH 64
+
+static long copy_in_pages(u32 domid, u64 dest_gpa, unsigned long uaddr, u32 length, u32 *copied)
+{
+	struct page *pages[COPY_IN_PIN_BATCH];
+	u32 done = 0;
+
+	while (done < length) {
+		unsigned long addr = uaddr + done;
+		unsigned long first = addr & PAGE_MASK;
+		unsigned long last = (uaddr + length - 1) & PAGE_MASK;
+		int want = (int)min_t(unsigned long, (last - first) / PAGE_SIZE + 1, COPY_IN_PIN_BATCH);
+		int got, i;
+		long ret = 0;
+
+		got = pin_user_pages_fast(first, want, 0, pages);
+		if (got <= 0)
+			return got == 0 ? -EFAULT : got;
+		for (i = 0; i < got && done < length && !ret;) {
+			u64 src = (u64)page_to_phys(pages[i]) + offset_in_page(uaddr + done);
+			u32 len = (u32)min_t(u64, PAGE_SIZE - offset_in_page(uaddr + done), length - done);
+			s64 status;
+
+			/* Extend the run while the next page follows in physical memory. */
+			while (i + 1 < got && done + len < length &&
+			       page_to_phys(pages[i + 1]) == src + len) {
+				len += (u32)min_t(u64, PAGE_SIZE, length - done - len);
+				i++;
+			}
+			i++;
+			status = oxen_hypercall(OXEN_OP_DOMAIN_COPY_IN, domid, dest_gpa + done,
+						src, len, 0);
+			if (status < 0)
+				ret = status_to_ret(status);
+			else if (status != (s64)len)
+				ret = -EIO;
+			else
+				done += len;
+		}
+		unpin_user_pages(pages, got);
+		if (ret)
+			return ret;
+	}
+	*copied = done;
+	return 0;
+}
+
 static long hvctl_domain_copy_in(void __user *uarg)
 {
 	struct oxen_ioctl_copy_in req;
-	void *buf;
 	long ret;
-	s64 status;
 
 	if (copy_from_user(&req, uarg, sizeof(req)))
 		return -EFAULT;
@@ -430,31 +482,12 @@ static long hvctl_domain_copy_in(void __user *uarg)
 		return -EINVAL;
 	if (req.length > OXEN_MAX_BUFFER_BYTES)
 		return -E2BIG;
-
-	buf = bounce_alloc(req.length);
-	if (!buf)
-		return -ENOMEM;
-	if (copy_from_user(buf, u64_to_user_ptr(req.buffer), req.length)) {
-		ret = -EFAULT;
-		goto out;
-	}
-	status = oxen_hypercall(OXEN_OP_DOMAIN_COPY_IN, req.domid, req.dest_gpa,
-				gpa_of(buf), req.length, 0);
-	if (status < 0) {
-		ret = status_to_ret(status);
-		goto out;
-	}
-	if (status > (s64)req.length) {
-		pr_warn_ratelimited("DOMAIN_COPY_IN copied %lld bytes of %u\n",
-				    status, req.length);
-		ret = -EIO;
-		goto out;
-	}
-	req.copied = (u32)status;
-	ret = copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
-out:
-	bounce_free(buf, req.length);
-	return ret;
+	req.copied = 0;
+	ret = copy_in_pages(req.domid, req.dest_gpa, (unsigned long)req.buffer, req.length,
+			    &req.copied);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
 }
 
 /* VCPU_SET_ENTRY: the entry state goes straight into its bounce page. */

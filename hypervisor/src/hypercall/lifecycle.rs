@@ -53,8 +53,10 @@ pub trait Lifecycle {
     fn unpause(&mut self, id: u32) -> Result<(), Status>;
     /// Asks the guest to power off or reboot.
     fn shutdown(&mut self, id: u32, reason: ShutdownReason) -> Result<(), Status>;
-    /// Copies `data` to guest-physical `gpa` of a domain that never ran.
-    fn copy_in(&mut self, id: u32, gpa: u64, data: &[u8]) -> Result<(), Status>;
+    /// Copies `len` bytes from the caller's `src_gpa` (checked by the
+    /// caller of this method to lie in its RAM) to guest-physical `gpa` of a
+    /// domain that never ran, straight from `mem` into the domain's memory.
+    fn copy_in(&mut self, id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemory) -> Result<(), Status>;
     /// Sets how its boot vCPU starts.
     fn set_entry(&mut self, id: u32, vcpu: u32, entry: EntryMode) -> Result<(), Status>;
     /// Takes up to `max` bytes of its console output.
@@ -120,9 +122,8 @@ pub fn shutdown(id: u64, reason: u64, hv: &mut impl Lifecycle) -> Result<u64, St
 pub fn copy_in(args: [u64; 5], mem: &mut impl GuestMemory, hv: &mut impl Lifecycle) -> Result<u64, Status> {
     let id = domu_id(args[0])?;
     let len = bounded(args[3])?;
-    let mut data = vec![0u8; len];
-    mem.read(args[2], &mut data)?;
-    hv.copy_in(id, args[1], &data)?;
+    mem.check(args[2], len as u64)?;
+    hv.copy_in(id, args[1], args[2], len, &*mem)?;
     Ok(len as u64)
 }
 

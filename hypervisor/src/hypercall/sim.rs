@@ -135,15 +135,14 @@ impl Lifecycle2 for SimPlatform {
         d.lifecycle.shut_down(reason);
         Ok(())
     }
-    fn copy_in(&mut self, id: u32, gpa: u64, data: &[u8]) -> Result<(), Status> {
+    fn copy_in(&mut self, id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemory) -> Result<(), Status> {
         let d = self.domu(id)?;
         if !d.lifecycle.is_loadable() {
             return Err(Status::BadState);
         }
         let start = usize::try_from(gpa).map_err(|_| Status::BadAddress)?;
-        let end = start.checked_add(data.len()).filter(|&e| e <= d.ram.len()).ok_or(Status::BadAddress)?;
-        d.ram[start..end].copy_from_slice(data);
-        Ok(())
+        let end = start.checked_add(len).filter(|&e| e <= d.ram.len()).ok_or(Status::BadAddress)?;
+        mem.read(src_gpa, &mut d.ram[start..end])
     }
     fn set_entry(&mut self, id: u32, vcpu: u32, entry: EntryMode) -> Result<(), Status> {
         let d = self.domu(id)?;

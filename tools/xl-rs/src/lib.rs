@@ -4,7 +4,8 @@
 //! the dom0 driver's `/dev/hvctl` (behind a trait, so tests can use a mock,
 //! [`testing`]).
 
-// The one exception, `ioctl(2)` on /dev/hvctl, is in `device::sys`.
+// The two exceptions: `ioctl(2)` on /dev/hvctl (`device::sys`) and the
+// mapping of kernel and ramdisk files (`file_bytes`).
 #![deny(unsafe_code)]
 
 pub mod builder;
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod device;
+pub mod file_bytes;
 pub mod terminal;
 pub mod testing;
 

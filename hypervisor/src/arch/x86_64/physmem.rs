@@ -5,9 +5,10 @@ use crate::mm::addr::{HostPhysAddr, PAGE_SIZE, PhysRange};
 
 /// The RAM range `r` as a mutable byte slice.
 ///
-/// Only for boot-time use on the boot CPU, on RAM that nothing else uses
-/// while the slice lives: module copies in fresh frames, dom0's RAM before
-/// any vCPU runs. The slice must not outlive that use.
+/// Only on RAM that nothing else uses while the slice lives: module copies
+/// in fresh frames and dom0's RAM at boot, before any vCPU runs; a domU's
+/// RAM while it is loaded (it never ran, and its lifecycle lock keeps it
+/// from starting). The slice must not outlive that use.
 pub fn phys_slice(r: PhysRange) -> &'static mut [u8] {
     // SAFETY: `r` is RAM inside the identity map (all RAM below the mapped
     // limit); per the contract above no other reference to it is live, so

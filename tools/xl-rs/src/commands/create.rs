@@ -24,6 +24,7 @@ use crate::builder::{self, BootProtocol, BuildRequest, GuestImage};
 use crate::cli::{ConsoleArgs, CreateArgs};
 use crate::config::{self, ConfigError, DomainConfig, DomainType};
 use crate::device::{DeviceError, Hypervisor, Opener};
+use crate::file_bytes::FileBytes;
 
 pub(super) fn create(
     args: &CreateArgs,
@@ -193,8 +194,8 @@ fn load(
     Ok(())
 }
 
-fn read_file(what: &'static str, path: &str) -> Result<Vec<u8>, XlError> {
-    std::fs::read(Path::new(path)).map_err(|source| XlError::ReadFile {
+fn read_file(what: &'static str, path: &str) -> Result<FileBytes, XlError> {
+    FileBytes::open(Path::new(path)).map_err(|source| XlError::ReadFile {
         what,
         path: PathBuf::from(path),
         source,

@@ -19,12 +19,13 @@ use zerocopy::FromZeros;
 use super::domain::Domain;
 use super::setup::{EntryState, Segment, ar};
 use crate::arch::x86_64::paging::IdentityTables;
-use crate::arch::x86_64::physmem::{fill_frame, write_volatile};
+use crate::arch::x86_64::physmem::{fill_frame, phys_slice, write_volatile};
 use crate::arch::x86_64::{idt, lapic, percpu};
 use crate::domains::lifecycle::Lifecycle;
 use crate::domains::registry::Registry;
 use crate::hypercall::lifecycle::EntryMode;
-use crate::mm::addr::{ByteSize, FrameCount, HostPhysAddr, PAGE_SIZE};
+use crate::hypercall::GuestMemory;
+use crate::mm::addr::{ByteSize, FrameCount, HostPhysAddr, PAGE_SIZE, PhysRange};
 use crate::mm::ept::{Ept, EptMemoryType, EptPerms, Eptp};
 use crate::mm::frames::{self, FRAMES};
 use crate::mm::page_table::{PageTable, TableMemory};
@@ -345,24 +346,32 @@ pub fn unpause(id: u32) -> Result<(), Status> {
     Ok(())
 }
 
-/// Copies `data` into a domU that never ran.
-pub fn copy_in(id: u32, gpa: u64, data: &[u8]) -> Result<(), Status> {
+/// Copies `len` bytes from dom0's `src_gpa` (checked) into a domU that
+/// never ran, at its guest-physical `gpa`: straight from dom0's memory into
+/// the domU's frames, a chunk at a time.
+pub fn copy_in(id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemory) -> Result<(), Status> {
     let d = find(id)?;
     let p = parts(&d)?;
-    if !p.lifecycle.lock().is_loadable() {
+    // Held throughout: the domain cannot start running while it is loaded.
+    let lifecycle = p.lifecycle.lock();
+    if !lifecycle.is_loadable() {
         return Err(Status::BadState);
     }
-    let end = gpa.checked_add(data.len() as u64).ok_or(Status::BadAddress)?;
+    let end = gpa.checked_add(len as u64).ok_or(Status::BadAddress)?;
     if end > p.memory_pages * PAGE_SIZE {
         return Err(Status::BadAddress);
     }
     let mut done = 0usize;
-    while done < data.len() {
+    while done < len {
         let (hpa, room) = p.translate(gpa + done as u64).ok_or(Status::BadAddress)?;
-        let n = (data.len() - done).min(usize::try_from(room).unwrap_or(usize::MAX));
-        write_volatile(hpa, &data[done..done + n]);
+        let n = (len - done).min(usize::try_from(room).unwrap_or(usize::MAX));
+        let dest = phys_slice(PhysRange::new(hpa, HostPhysAddr::new(hpa.as_u64() + n as u64)));
+        // The domain never ran and cannot start (its lifecycle is locked):
+        // nothing else reads or writes these frames while `dest` lives.
+        mem.read(src_gpa + done as u64, dest)?;
         done += n;
     }
+    drop(lifecycle);
     Ok(())
 }
 

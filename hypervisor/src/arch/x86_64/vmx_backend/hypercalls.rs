@@ -132,8 +132,8 @@ impl Lifecycle for State<'_> {
     fn shutdown(&mut self, id: u32, reason: ShutdownReason) -> Result<(), Status> {
         domu::shutdown(id, reason)
     }
-    fn copy_in(&mut self, id: u32, gpa: u64, data: &[u8]) -> Result<(), Status> {
-        domu::copy_in(id, gpa, data)
+    fn copy_in(&mut self, id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemory) -> Result<(), Status> {
+        domu::copy_in(id, gpa, src_gpa, len, mem)
     }
     fn set_entry(&mut self, id: u32, vcpu: u32, entry: EntryMode) -> Result<(), Status> {
         domu::set_entry(id, vcpu, entry)
