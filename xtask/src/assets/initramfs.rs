@@ -42,6 +42,10 @@ pub enum InitramfsKind {
     /// The Linux guest's own image (inside `DomuLinux`'s): report, print a
     /// heartbeat, power off on a 'q' from the console.
     DomuGuest,
+    /// `notify`: the notification device as dom0 sees it, the `hvctl`
+    /// driver bound to it, and `xl-rs wait-event` woken by domain events
+    /// of the tiny guest, then power off.
+    Notify,
 }
 
 impl InitramfsKind {
@@ -56,6 +60,7 @@ impl InitramfsKind {
             Self::Domu => "domu",
             Self::DomuLinux => "domu-linux",
             Self::DomuGuest => "domu-guest",
+            Self::Notify => "notify",
         }
     }
 
@@ -76,7 +81,8 @@ impl InitramfsKind {
             | Self::HypercallAbuse
             | Self::Domu
             | Self::DomuLinux
-            | Self::DomuGuest => &[],
+            | Self::DomuGuest
+            | Self::Notify => &[],
         }
     }
 }
