@@ -837,3 +837,21 @@ fn monitor_sleeps_on_events_and_falls_back_without_them() {
             .contains("shut down (poweroff)")
     );
 }
+
+#[test]
+fn shutdown_wait_sleeps_on_events() {
+    let mut state = MockState::new();
+    state.add_domain(1, "guest", DomainState::Running, 256, 1, 0);
+    state.events = Some(xl_rs::testing::MockEvents {
+        notify: true,
+        arrivals: [2, 2, 2].into_iter().collect(),
+        ..Default::default()
+    });
+    let opener = MockOpener::new(state);
+    let (result, _, err) = run_with(&opener, &["shutdown", "-w", "guest"]);
+    result.unwrap();
+    assert!(err.contains("has shut down (poweroff)"), "{err}");
+    let s = opener.state.borrow();
+    let events = s.events.as_ref().unwrap();
+    assert!(events.arrivals.len() < 3, "it waited on the device");
+}

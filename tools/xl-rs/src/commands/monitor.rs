@@ -30,18 +30,16 @@ use std::time::Duration;
 
 use dom0_abi::ShutdownReason;
 
-use super::control::{Down, down_state, reason_word};
+use super::control::{Down, down_state, idle, reason_word};
 use super::create::{load_config, start};
 use super::{LIFECYCLE_ABI, XlError, connect_for};
 use crate::config::{DomainConfig, ShutdownAction};
-use crate::device::{EventWait, Hypervisor, Opener};
+use crate::device::{Hypervisor, Opener};
 
 /// How often the monitor looks at its domain without event notification.
 pub const MONITOR_POLL: Duration = Duration::from_millis(500);
 
-/// The longest the monitor sleeps waiting for an event before it looks at
-/// its domain anyway.
-pub const EVENT_WAIT_MAX: Duration = Duration::from_secs(10);
+pub use super::control::EVENT_WAIT_MAX;
 
 /// The hidden subcommand the monitor process runs.
 pub const MONITOR_SUBCOMMAND: &str = "_monitor";
@@ -137,23 +135,6 @@ fn action_word(action: ShutdownAction) -> &'static str {
         ShutdownAction::Restart => "restart",
         ShutdownAction::Preserve => "preserve",
     }
-}
-
-/// Sleeps until something may have happened to the domain: an event from
-/// the hypervisor (taken, so the next wait sleeps again) or
-/// [`EVENT_WAIT_MAX`]; without event support (`notify` becomes false on the
-/// first sign of it) for `poll`.
-fn idle(hv: &mut dyn Hypervisor, poll: Duration, notify: &mut bool) {
-    if *notify {
-        match hv.wait_events(Some(EVENT_WAIT_MAX)) {
-            // An old driver without poll() reports readable at once: the
-            // read that fails tells.
-            Ok(EventWait::Ready) if hv.event_read(false).is_ok() => return,
-            Ok(EventWait::TimedOut) => return,
-            _ => *notify = false,
-        }
-    }
-    std::thread::sleep(poll);
 }
 
 /// Watches `domid` (created from `domain`, read from `file`) whenever the
