@@ -19,7 +19,7 @@
 /* ---- ABI version ---- */
 
 #define OXEN_ABI_VERSION_MAJOR           1        /* incompatible changes bump this */
-#define OXEN_ABI_VERSION_MINOR           1        /* compatible additions bump this */
+#define OXEN_ABI_VERSION_MINOR           2        /* compatible additions bump this */
 #define OXEN_PAGE_SIZE                   4096     /* unit of every *_pages field */
 #define OXEN_MAX_BUFFER_BYTES            1048576  /* largest buffer any operation accepts */
 #define OXEN_HV_VERSION_LEN              32       /* length of oxen_hv_info.version */
@@ -45,6 +45,7 @@
 #define OXEN_OP_VCPU_SET_ENTRY           0x0500ULL /* 1.1: vCPU entry state; RDI = domid, RSI = vCPU (0), RDX = GPA of struct oxen_vcpu_entry */
 #define OXEN_OP_CONSOLE_READ             0x0600ULL /* 1.1: read console output; RDI = domid, RSI = buffer GPA, RDX = size; returns bytes consumed */
 #define OXEN_OP_CONSOLE_WRITE            0x0601ULL /* 1.1: type into the console; RDI = domid, RSI = buffer GPA, RDX = size; returns bytes accepted */
+#define OXEN_OP_EVENT_READ               0x0700ULL /* 1.2: read and clear the pending events; RDI = GPA of struct oxen_event_read_args */
 /* Wholly reserved operation groups (number = group << 8 | index): */
 /*   0x80xx Guest */
 /* Groups whose unassigned numbers are reserved for later minor versions:
@@ -54,6 +55,7 @@
 /*   0x04xx DomainMemory */
 /*   0x05xx Vcpu */
 /*   0x06xx Console */
+/*   0x07xx Event */
 /*   0x80xx Guest */
 
 /* ---- Status codes returned in RAX (>= 0 success, < 0 error) ---- */
@@ -93,6 +95,12 @@
 #define OXEN_BOOT_CS                     0x10     /* __BOOT_CS in the boot GDT */
 #define OXEN_BOOT_DS                     0x18     /* __BOOT_DS in the boot GDT */
 
+/* ---- Notification device (1.2): a virtual PCI function dom0's driver binds to ---- */
+
+#define OXEN_NOTIFY_PCI_VENDOR           0x4f58   /* PCI vendor ID: a placeholder, NOT registered with the PCI-SIG */
+#define OXEN_NOTIFY_PCI_DEVICE           0x0001   /* PCI device ID */
+#define OXEN_NOTIFY_PCI_CLASS            0x0880   /* class 0x08, sub-class 0x80: other system peripheral */
+
 /* ---- Flag bits ---- */
 
 #define OXEN_DOMAIN_FLAG_PRIVILEGED      (1ULL << 0) /* the control domain (dom0) */
@@ -107,6 +115,12 @@
 #define OXEN_VMX_POSTED_INTERRUPTS       (1ULL << 7) /* posted interrupts */
 #define OXEN_VMX_PREEMPTION_TIMER        (1ULL << 8) /* VMX-preemption timer */
 #define OXEN_VMX_TPR_SHADOW              (1ULL << 9) /* TPR shadow */
+#define OXEN_EVENT_DOMAIN_CREATED        (1ULL << 0) /* a domain was created */
+#define OXEN_EVENT_DOMAIN_SHUTDOWN       (1ULL << 1) /* a domain powered off, rebooted or crashed */
+#define OXEN_EVENT_DOMAIN_DESTROYED      (1ULL << 2) /* a domain was destroyed */
+#define OXEN_EVENT_LOG                   (1ULL << 3) /* a warning or error entered the log ring */
+#define OXEN_EVENT_READ_PEEK             (1ULL << 0) /* read the pending events without clearing them */
+#define OXEN_EVENT_STATUS_NOTIFY         (1ULL << 0) /* the notification device is bound: poll() wakes on events */
 
 /* ---- Argument and result structures (no padding, little-endian) ---- */
 
@@ -245,6 +259,21 @@ _Static_assert(offsetof(struct oxen_vcpu_entry, gdt_base) == 48, "oxen_vcpu_entr
 _Static_assert(offsetof(struct oxen_vcpu_entry, gdt_limit) == 56, "oxen_vcpu_entry.gdt_limit at 56");
 _Static_assert(offsetof(struct oxen_vcpu_entry, reserved2) == 60, "oxen_vcpu_entry.reserved2 at 60");
 
+/* Argument of OXEN_OP_EVENT_READ (1.2, by guest-physical address in RDI). */
+struct oxen_event_read_args {
+    uint64_t pending;              /*   0: out: OXEN_EVENT_* bits pending (cleared unless PEEK) */
+    uint64_t raised;               /*   8: out: events raised since boot */
+    uint64_t interrupts;           /*  16: out: MSIs the notification device sent since boot */
+    uint32_t flags;                /*  24: in: OXEN_EVENT_READ_* bits */
+    uint32_t reserved;             /*  28: must be 0 */
+};
+_Static_assert(sizeof(struct oxen_event_read_args) == 32, "struct oxen_event_read_args must be 32 bytes");
+_Static_assert(offsetof(struct oxen_event_read_args, pending) == 0, "oxen_event_read_args.pending at 0");
+_Static_assert(offsetof(struct oxen_event_read_args, raised) == 8, "oxen_event_read_args.raised at 8");
+_Static_assert(offsetof(struct oxen_event_read_args, interrupts) == 16, "oxen_event_read_args.interrupts at 16");
+_Static_assert(offsetof(struct oxen_event_read_args, flags) == 24, "oxen_event_read_args.flags at 24");
+_Static_assert(offsetof(struct oxen_event_read_args, reserved) == 28, "oxen_event_read_args.reserved at 28");
+
 /* Argument of OXEN_IOCTL_DOMAIN_LIST. */
 struct oxen_ioctl_domain_list {
     uint64_t buffer;               /*   0: in: user address of capacity struct oxen_domain_info */
@@ -366,6 +395,23 @@ _Static_assert(offsetof(struct oxen_ioctl_console, buffer) == 8, "oxen_ioctl_con
 _Static_assert(offsetof(struct oxen_ioctl_console, returned) == 16, "oxen_ioctl_console.returned at 16");
 _Static_assert(offsetof(struct oxen_ioctl_console, reserved) == 20, "oxen_ioctl_console.reserved at 20");
 
+/* Argument of OXEN_IOCTL_EVENT_READ (1.2). */
+struct oxen_ioctl_event_read {
+    uint64_t pending;              /*   0: out: OXEN_EVENT_* bits pending for this open file */
+    uint64_t raised;               /*   8: out: events the hypervisor raised since boot */
+    uint64_t interrupts;           /*  16: out: MSIs the notification device sent */
+    uint64_t handled;              /*  24: out: notification interrupts the driver handled */
+    uint32_t flags;                /*  32: in: OXEN_EVENT_READ_PEEK, or 0 */
+    uint32_t status;               /*  36: out: OXEN_EVENT_STATUS_* bits */
+};
+_Static_assert(sizeof(struct oxen_ioctl_event_read) == 40, "struct oxen_ioctl_event_read must be 40 bytes");
+_Static_assert(offsetof(struct oxen_ioctl_event_read, pending) == 0, "oxen_ioctl_event_read.pending at 0");
+_Static_assert(offsetof(struct oxen_ioctl_event_read, raised) == 8, "oxen_ioctl_event_read.raised at 8");
+_Static_assert(offsetof(struct oxen_ioctl_event_read, interrupts) == 16, "oxen_ioctl_event_read.interrupts at 16");
+_Static_assert(offsetof(struct oxen_ioctl_event_read, handled) == 24, "oxen_ioctl_event_read.handled at 24");
+_Static_assert(offsetof(struct oxen_ioctl_event_read, flags) == 32, "oxen_ioctl_event_read.flags at 32");
+_Static_assert(offsetof(struct oxen_ioctl_event_read, status) == 36, "oxen_ioctl_event_read.status at 36");
+
 /* ---- /dev/hvctl ioctls (the hvctl driver; Linux _IOC encoding) ---- */
 
 #define OXEN_HVCTL_DEVICE                "/dev/hvctl" /* misc device, mode 0600 */
@@ -386,6 +432,7 @@ _Static_assert(offsetof(struct oxen_ioctl_console, reserved) == 20, "oxen_ioctl_
 #define OXEN_IOCTL_VCPU_SET_ENTRY        0x4048de0cU /* _IOW(OXEN_IOCTL_MAGIC, 0x0c, struct oxen_ioctl_vcpu_set_entry): OXEN_OP_VCPU_SET_ENTRY */
 #define OXEN_IOCTL_CONSOLE_READ          0xc018de0dU /* _IOWR(OXEN_IOCTL_MAGIC, 0x0d, struct oxen_ioctl_console): OXEN_OP_CONSOLE_READ into a user buffer */
 #define OXEN_IOCTL_CONSOLE_WRITE         0xc018de0eU /* _IOWR(OXEN_IOCTL_MAGIC, 0x0e, struct oxen_ioctl_console): OXEN_OP_CONSOLE_WRITE from a user buffer */
+#define OXEN_IOCTL_EVENT_READ            0xc028de0fU /* _IOWR(OXEN_IOCTL_MAGIC, 0x0f, struct oxen_ioctl_event_read): this open file's events, gathered with OXEN_OP_EVENT_READ */
 #ifdef _IOC
 _Static_assert(OXEN_IOCTL_VERSION == _IOWR(OXEN_IOCTL_MAGIC, 0x00, struct oxen_version_args), "OXEN_IOCTL_VERSION");
 _Static_assert(OXEN_IOCTL_HV_INFO == _IOR(OXEN_IOCTL_MAGIC, 0x01, struct oxen_hv_info), "OXEN_IOCTL_HV_INFO");
@@ -402,6 +449,7 @@ _Static_assert(OXEN_IOCTL_DOMAIN_COPY_IN == _IOWR(OXEN_IOCTL_MAGIC, 0x0b, struct
 _Static_assert(OXEN_IOCTL_VCPU_SET_ENTRY == _IOW(OXEN_IOCTL_MAGIC, 0x0c, struct oxen_ioctl_vcpu_set_entry), "OXEN_IOCTL_VCPU_SET_ENTRY");
 _Static_assert(OXEN_IOCTL_CONSOLE_READ == _IOWR(OXEN_IOCTL_MAGIC, 0x0d, struct oxen_ioctl_console), "OXEN_IOCTL_CONSOLE_READ");
 _Static_assert(OXEN_IOCTL_CONSOLE_WRITE == _IOWR(OXEN_IOCTL_MAGIC, 0x0e, struct oxen_ioctl_console), "OXEN_IOCTL_CONSOLE_WRITE");
+_Static_assert(OXEN_IOCTL_EVENT_READ == _IOWR(OXEN_IOCTL_MAGIC, 0x0f, struct oxen_ioctl_event_read), "OXEN_IOCTL_EVENT_READ");
 #endif
 
 /* The errno (positive) an ioctl fails with when its hypercall returns

@@ -8,11 +8,14 @@ use std::fmt::Write as _;
 use std::string::String;
 
 use crate::domain::{DOM0_ID, DOMAIN_FLAGS, DOMAIN_NAME_LEN, DomainState, ShutdownReason};
+use crate::event::{
+    EVENT_READ_FLAGS, EVENTS, NOTIFY_PCI_CLASS, NOTIFY_PCI_DEVICE_ID, NOTIFY_PCI_VENDOR_ID,
+};
 use crate::hypercall::{CPUID_LEAF_SIGNATURE, CPUID_SIGNATURE, MAX_BUFFER_BYTES, Op, OpGroup};
 use crate::info::{HV_VERSION_LEN, VMX_FEATURES};
 use crate::ioctl::{
-    HVCTL_DEVICE, IOCTL_MAGIC, Ioctl, MAX_DOMAIN_LIST_CAPACITY, UNKNOWN_STATUS_ERRNO, status_errno,
-    status_errno_name,
+    EVENT_STATUS_FLAGS, HVCTL_DEVICE, IOCTL_MAGIC, Ioctl, MAX_DOMAIN_LIST_CAPACITY,
+    UNKNOWN_STATUS_ERRNO, status_errno, status_errno_name,
 };
 use crate::layout::{CType, Flag, STRUCTS, StructLayout};
 use crate::lifecycle::DOMAIN_NAME_MAX;
@@ -169,10 +172,36 @@ pub fn generate() -> String {
         "__BOOT_DS in the boot GDT",
     );
 
+    section(
+        &mut out,
+        "Notification device (1.2): a virtual PCI function dom0's driver binds to",
+    );
+    hex_define_word(
+        &mut out,
+        "OXEN_NOTIFY_PCI_VENDOR",
+        NOTIFY_PCI_VENDOR_ID,
+        "PCI vendor ID: a placeholder, NOT registered with the PCI-SIG",
+    );
+    hex_define_word(
+        &mut out,
+        "OXEN_NOTIFY_PCI_DEVICE",
+        NOTIFY_PCI_DEVICE_ID,
+        "PCI device ID",
+    );
+    hex_define_word(
+        &mut out,
+        "OXEN_NOTIFY_PCI_CLASS",
+        NOTIFY_PCI_CLASS,
+        "class 0x08, sub-class 0x80: other system peripheral",
+    );
+
     section(&mut out, "Flag bits");
     flags(&mut out, DOMAIN_FLAGS);
     flags(&mut out, LOG_READ_FLAGS);
     flags(&mut out, VMX_FEATURES);
+    flags(&mut out, EVENTS);
+    flags(&mut out, EVENT_READ_FLAGS);
+    flags(&mut out, EVENT_STATUS_FLAGS);
 
     section(
         &mut out,
@@ -292,6 +321,11 @@ fn hex_define(out: &mut String, name: &str, value: u64, doc: &str) {
 
 fn hex_define_u16(out: &mut String, name: &str, value: u16, doc: &str) {
     let value = std::format!("0x{value:02x}");
+    let _ = writeln!(out, "#define {name:<32} {value:<8} /* {doc} */");
+}
+
+fn hex_define_word(out: &mut String, name: &str, value: u16, doc: &str) {
+    let value = std::format!("0x{value:04x}");
     let _ = writeln!(out, "#define {name:<32} {value:<8} /* {doc} */");
 }
 

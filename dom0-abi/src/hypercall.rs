@@ -60,19 +60,23 @@ pub enum OpGroup {
     Vcpu = 0x05,
     /// `0x06`: domain consoles (ABI 1.1).
     Console = 0x06,
+    /// `0x07`: hypervisor events for dom0 (ABI 1.2): read and clear the
+    /// pending events the notification device interrupts dom0 for.
+    Event = 0x07,
     /// `0x80` (reserved): the small set a domU may call.
     Guest = 0x80,
 }
 
 impl OpGroup {
     /// Every group, in numeric order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::System,
         Self::DomainQuery,
         Self::DomainLifecycle,
         Self::DomainMemory,
         Self::Vcpu,
         Self::Console,
+        Self::Event,
         Self::Guest,
     ];
 
@@ -99,9 +103,9 @@ impl OpGroup {
     /// [`crate::Status::InvalidOperation`]).
     ///
     /// ABI 1.0 closed the groups it defined operations in (`0x01`, `0x02`);
-    /// the groups ABI 1.1 opened (`0x03` to `0x06`) keep their other numbers
-    /// for the operations the group is planned for, as does the wholly
-    /// reserved `0x80`.
+    /// the groups ABI 1.1 and 1.2 opened (`0x03` to `0x07`) keep their other
+    /// numbers for the operations the group is planned for, as does the
+    /// wholly reserved `0x80`.
     #[must_use]
     pub const fn is_open(self) -> bool {
         !matches!(self, Self::System | Self::DomainQuery)
@@ -120,7 +124,7 @@ pub fn unknown_op_status(op: u64) -> crate::Status {
     }
 }
 
-/// An operation of ABI 1.1.
+/// An operation of ABI 1.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u64)]
 pub enum Op {
@@ -189,11 +193,16 @@ pub enum Op {
     /// Registers as [`Op::ConsoleRead`]. Returns the bytes accepted (fewer
     /// than given when the FIFO is full).
     ConsoleWrite = 0x0601,
+    /// Read, and unless [`crate::event::EVENT_READ_PEEK`] clear, the pending
+    /// hypervisor events (1.2). RDI: GPA of [`crate::event::EventReadArgs`].
+    /// Returns 0. Errors: `BadAddress`, `InvalidArgument` (unknown flags,
+    /// reserved not 0); nothing is cleared on an error.
+    EventRead = 0x0700,
 }
 
 impl Op {
     /// Every operation of this ABI version.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::Version,
         Self::HvInfo,
         Self::LogRead,
@@ -208,6 +217,7 @@ impl Op {
         Self::VcpuSetEntry,
         Self::ConsoleRead,
         Self::ConsoleWrite,
+        Self::EventRead,
     ];
 
     /// The operation number placed in RAX.
@@ -234,6 +244,7 @@ impl Op {
             Self::VcpuSetEntry => "OXEN_OP_VCPU_SET_ENTRY",
             Self::ConsoleRead => "OXEN_OP_CONSOLE_READ",
             Self::ConsoleWrite => "OXEN_OP_CONSOLE_WRITE",
+            Self::EventRead => "OXEN_OP_EVENT_READ",
         }
     }
 
@@ -267,6 +278,9 @@ impl Op {
             Self::ConsoleWrite => {
                 "1.1: type into the console; RDI = domid, RSI = buffer GPA, RDX = size; returns bytes accepted"
             }
+            Self::EventRead => {
+                "1.2: read and clear the pending events; RDI = GPA of struct oxen_event_read_args"
+            }
         }
     }
 
@@ -284,6 +298,7 @@ impl Op {
             Self::DomainCopyIn => OpGroup::DomainMemory,
             Self::VcpuSetEntry => OpGroup::Vcpu,
             Self::ConsoleRead | Self::ConsoleWrite => OpGroup::Console,
+            Self::EventRead => OpGroup::Event,
         }
     }
 
@@ -293,6 +308,7 @@ impl Op {
     pub const fn since(self) -> AbiVersion {
         match self.group() {
             OpGroup::System | OpGroup::DomainQuery => AbiVersion::new(1, 0),
+            OpGroup::Event => AbiVersion::new(1, 2),
             _ => AbiVersion::new(1, 1),
         }
     }
@@ -345,7 +361,7 @@ mod tests {
             0x0103,
             0x01ff,
             0x0202,
-            0x0700,
+            0x0800,
             0x7fff,
             0x1_0300,
             u64::MAX,
@@ -353,11 +369,13 @@ mod tests {
             assert_eq!(unknown_op_status(op), Status::InvalidOperation, "{op:#x}");
         }
         // The groups 1.1 opened keep their other numbers for later.
-        for op in [0x0305, 0x03ff, 0x0401, 0x0501, 0x0602, 0x8000, 0x80ff] {
+        for op in [
+            0x0305, 0x03ff, 0x0401, 0x0501, 0x0602, 0x0701, 0x07ff, 0x8000, 0x80ff,
+        ] {
             assert_eq!(unknown_op_status(op), Status::NotImplemented, "{op:#x}");
         }
         for op in Op::ALL {
-            assert_eq!(op.group().is_open(), op.since() == AbiVersion::new(1, 1));
+            assert_eq!(op.group().is_open(), op.since() != AbiVersion::new(1, 0));
         }
     }
 
@@ -385,6 +403,7 @@ mod tests {
                 (0x0500, "OXEN_OP_VCPU_SET_ENTRY"),
                 (0x0600, "OXEN_OP_CONSOLE_READ"),
                 (0x0601, "OXEN_OP_CONSOLE_WRITE"),
+                (0x0700, "OXEN_OP_EVENT_READ"),
             ]
         );
         assert!(

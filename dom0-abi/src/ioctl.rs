@@ -39,8 +39,10 @@
 //! kernel into a domain 1 MiB at a time).
 
 mod control;
+mod events;
 
 pub use control::{IoctlConsole, IoctlCopyIn, IoctlDomainShutdown, IoctlDomid, IoctlVcpuSetEntry};
+pub use events::{EVENT_STATUS_FLAGS, EVENT_STATUS_NOTIFY, IoctlEventRead};
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -149,11 +151,15 @@ pub enum Ioctl {
     /// `_IOWR(0xde, 0x0e, struct oxen_ioctl_console)`:
     /// [`crate::Op::ConsoleWrite`] from a user buffer (1.1).
     ConsoleWrite,
+    /// `_IOWR(0xde, 0x0f, struct oxen_ioctl_event_read)`: the events
+    /// pending for this open file of `/dev/hvctl` (taken, unless
+    /// `OXEN_EVENT_READ_PEEK`), gathered with [`crate::Op::EventRead`] (1.2).
+    EventRead,
 }
 
 impl Ioctl {
     /// Every request, by number.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::Version,
         Self::HvInfo,
         Self::LogRead,
@@ -169,6 +175,7 @@ impl Ioctl {
         Self::VcpuSetEntry,
         Self::ConsoleRead,
         Self::ConsoleWrite,
+        Self::EventRead,
     ];
 
     /// The `nr` byte.
@@ -190,6 +197,7 @@ impl Ioctl {
             Self::VcpuSetEntry => 0x0c,
             Self::ConsoleRead => 0x0d,
             Self::ConsoleWrite => 0x0e,
+            Self::EventRead => 0x0f,
         }
     }
 
@@ -211,6 +219,7 @@ impl Ioctl {
             Self::DomainCopyIn => iowr::<IoctlCopyIn>(self.nr()),
             Self::VcpuSetEntry => iow::<IoctlVcpuSetEntry>(self.nr()),
             Self::ConsoleRead | Self::ConsoleWrite => iowr::<IoctlConsole>(self.nr()),
+            Self::EventRead => iowr::<IoctlEventRead>(self.nr()),
         }
     }
 
@@ -233,6 +242,7 @@ impl Ioctl {
             Self::VcpuSetEntry => "OXEN_IOCTL_VCPU_SET_ENTRY",
             Self::ConsoleRead => "OXEN_IOCTL_CONSOLE_READ",
             Self::ConsoleWrite => "OXEN_IOCTL_CONSOLE_WRITE",
+            Self::EventRead => "OXEN_IOCTL_EVENT_READ",
         }
     }
 
@@ -269,6 +279,7 @@ impl Ioctl {
             Self::DomainCopyIn => IoctlCopyIn::LAYOUT.c_name,
             Self::VcpuSetEntry => IoctlVcpuSetEntry::LAYOUT.c_name,
             Self::ConsoleRead | Self::ConsoleWrite => IoctlConsole::LAYOUT.c_name,
+            Self::EventRead => IoctlEventRead::LAYOUT.c_name,
         }
     }
 
@@ -293,6 +304,7 @@ impl Ioctl {
             Self::VcpuSetEntry => "OXEN_OP_VCPU_SET_ENTRY",
             Self::ConsoleRead => "OXEN_OP_CONSOLE_READ into a user buffer",
             Self::ConsoleWrite => "OXEN_OP_CONSOLE_WRITE from a user buffer",
+            Self::EventRead => "this open file's events, gathered with OXEN_OP_EVENT_READ",
         }
     }
 
@@ -598,6 +610,7 @@ mod tests {
         assert_eq!(Ioctl::VcpuSetEntry.number(), 0x4048_de0c);
         assert_eq!(Ioctl::ConsoleRead.number(), 0xc018_de0d);
         assert_eq!(Ioctl::ConsoleWrite.number(), 0xc018_de0e);
+        assert_eq!(Ioctl::EventRead.number(), 0xc028_de0f);
     }
 
     #[test]

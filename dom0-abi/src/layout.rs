@@ -140,6 +140,7 @@ pub const STRUCTS: &[StructLayout] = &[
     crate::log::LogReadArgs::LAYOUT,
     crate::lifecycle::DomainCreateArgs::LAYOUT,
     crate::vcpu::VcpuEntry::LAYOUT,
+    crate::event::EventReadArgs::LAYOUT,
     crate::ioctl::IoctlDomainList::LAYOUT,
     crate::ioctl::IoctlDomainInfo::LAYOUT,
     crate::ioctl::IoctlLogRead::LAYOUT,
@@ -149,6 +150,7 @@ pub const STRUCTS: &[StructLayout] = &[
     crate::ioctl::IoctlCopyIn::LAYOUT,
     crate::ioctl::IoctlVcpuSetEntry::LAYOUT,
     crate::ioctl::IoctlConsole::LAYOUT,
+    crate::ioctl::IoctlEventRead::LAYOUT,
 ];
 
 /// Checks that a layout table matches its struct: every field's size agrees with

@@ -32,6 +32,7 @@
 extern crate std;
 
 pub mod domain;
+pub mod event;
 pub mod hypercall;
 pub mod info;
 pub mod ioctl;
@@ -46,6 +47,7 @@ pub mod version;
 pub mod c_header;
 
 pub use domain::{DOM0_ID, DomainInfo, DomainListArgs, DomainState, ShutdownReason};
+pub use event::EventReadArgs;
 pub use hypercall::Op;
 pub use info::HvInfo;
 pub use lifecycle::DomainCreateArgs;

@@ -39,7 +39,9 @@ crate::assert_layout!(AbiVersion, size = 4, { major: 0, minor: 2 });
 /// 1.0: version, hypervisor information, log ring, domain list and info.
 /// 1.1 adds domain lifecycle (create, destroy, pause, unpause, shutdown),
 /// copy-in, the boot vCPU's entry state and the domain console.
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 1 };
+/// 1.2 adds hypervisor events (read and clear the pending mask) and the
+/// notification PCI device that interrupts dom0 for them.
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 2 };
 
 impl AbiVersion {
     /// Builds a version.
@@ -174,7 +176,7 @@ mod tests {
     fn packing_round_trips_and_displays() {
         let v = AbiVersion::new(3, 0xbeef);
         assert_eq!(AbiVersion::from_u32(v.to_u32()), v);
-        assert_eq!(std::format!("{ABI_VERSION}"), "1.1");
+        assert_eq!(std::format!("{ABI_VERSION}"), "1.2");
     }
 
     #[test]

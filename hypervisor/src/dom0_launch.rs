@@ -228,7 +228,10 @@ pub fn launch(
     if pm.pm1a_cnt != 0 {
         io.trap(pm.pm1a_cnt, 2);
     }
-    io.trap(0xCF9, 1);
+    // The PCI configuration ports (0xCF9, the reset control register, among
+    // them): the notification device lives in configuration space.
+    io.trap(crate::vdev::pci_config::CONFIG_ADDRESS, 8);
+    crate::arch::x86_64::vmx_backend::notify::init();
     io.trap(0x64, 1);
     // COM1's data register: dom0's reads are watched for debug keys.
     io.trap(crate::arch::x86_64::serial::COM1, 1);

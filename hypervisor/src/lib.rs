@@ -14,6 +14,7 @@ pub mod cmdline;
 pub mod dom0;
 pub mod domains;
 pub mod domu;
+pub mod events;
 pub mod hypercall;
 pub mod logring;
 pub mod mm;

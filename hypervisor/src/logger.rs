@@ -129,6 +129,11 @@ impl Log for Logger {
         let _ = write_prefix(&mut out, record.level().as_str());
         let _ = writeln!(out, "{}", record.args());
         drop(guard);
+        // A warning or an error is an event for dom0 (after the line is in
+        // the ring, and with no lock of ours held).
+        if record.level() <= log::Level::Warn {
+            crate::arch::x86_64::vmx_backend::notify::raise(dom0_abi::event::EVENT_LOG);
+        }
     }
 
     fn flush(&self) {}

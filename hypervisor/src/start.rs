@@ -202,6 +202,10 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
                 }
                 Err(e) => log::warn!("ACPI FADT: {e}; power-off will not be available"),
             }
+            if acpi::find_table(&mem, &rsdp, b"MCFG").is_ok() {
+                log::info!("ACPI MCFG: PCI configuration space is memory-mapped (ECAM)");
+                crate::arch::x86_64::vmx_backend::notify::note_mcfg();
+            }
         }
         Some(Err(e)) => log::warn!("ACPI: {e}; running on the boot CPU only"),
         None => log::warn!("ACPI: the boot loader gave no RSDP; running on the boot CPU only"),

@@ -32,24 +32,41 @@
  * negotiates the ABI version; it refuses to load on any other hypervisor, on
  * bare metal, or when the ABI majors differ.
  *
- * Not here yet: event notification (a virtual PCI device with MSI, and
- * poll() on the device); there is no poll method.
+ * Events (ABI 1.2): the hypervisor presents a PCI function (vendor/device
+ * OXEN_NOTIFY_PCI_VENDOR/_DEVICE, class "other system peripheral", no BARs,
+ * one MSI) and interrupts dom0 through it when an event becomes pending.
+ * The driver binds to it as a pci_driver; its interrupt handler takes the
+ * hypervisor's pending mask (OXEN_OP_EVENT_READ, which clears it) and adds
+ * it to the mask of every open file, then wakes the pollers. poll() on
+ * /dev/hvctl is readable while the file has events pending;
+ * OXEN_IOCTL_EVENT_READ returns and takes them. Without the device (an
+ * older hypervisor, or a dom0 that reaches configuration space through
+ * ECAM, which the hypervisor does not trap) the driver works as before,
+ * poll() reports EPOLLERR, and OXEN_IOCTL_EVENT_READ still reads the
+ * events (1.2 hypervisors) for callers that poll by time.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/capability.h>
 #include <linux/compat.h>
+#include <linux/atomic.h>
 #include <linux/fs.h>
 #include <linux/gfp.h>
+#include <linux/interrupt.h>
 #include <linux/kernel.h>
+#include <linux/list.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/percpu.h>
+#include <linux/pci.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/wait.h>
 #include <asm/cpufeature.h>
 #include <asm/io.h>
 #include <asm/processor.h>
@@ -607,6 +624,179 @@ out:
 	return ret;
 }
 
+/* ---- Events (ABI 1.2) ---- */
+
+/* An open /dev/hvctl: the events raised since it was opened, not yet read. */
+struct hvctl_file {
+	struct list_head node;
+	u64 pending;
+};
+
+/*
+ * ev_lock guards ev_args (the hypercall's bounce buffer, allocated at load
+ * when the hypervisor speaks 1.2), ev_files and every file's mask, and the
+ * counters last read. Taken with interrupts off: the interrupt handler
+ * takes it too.
+ */
+static DEFINE_SPINLOCK(ev_lock);
+static LIST_HEAD(ev_files);
+static struct oxen_event_read_args *ev_args;
+static u64 ev_raised, ev_interrupts;
+static DECLARE_WAIT_QUEUE_HEAD(ev_wait);
+static atomic64_t ev_handled = ATOMIC64_INIT(0);
+/* The notification device is bound and its MSI requested. */
+static bool notify_bound;
+static bool pci_registered;
+
+/*
+ * Takes the hypervisor's pending events (clearing them there) and adds them
+ * to every open file. Any context. Returns the hypercall's status, or
+ * NOT_IMPLEMENTED when the hypervisor predates events.
+ */
+static s64 harvest(void)
+{
+	struct hvctl_file *f;
+	unsigned long flags;
+	s64 status;
+
+	if (!ev_args)
+		return OXEN_STATUS_NOT_IMPLEMENTED;
+	spin_lock_irqsave(&ev_lock, flags);
+	memset(ev_args, 0, sizeof(*ev_args));
+	status = oxen_hypercall(OXEN_OP_EVENT_READ, gpa_of(ev_args), 0, 0, 0,
+				0);
+	if (status >= 0) {
+		ev_raised = ev_args->raised;
+		ev_interrupts = ev_args->interrupts;
+		if (ev_args->pending)
+			list_for_each_entry(f, &ev_files, node)
+				f->pending |= ev_args->pending;
+	}
+	spin_unlock_irqrestore(&ev_lock, flags);
+	return status;
+}
+
+/* OXEN_IOCTL_EVENT_READ: this file's events, taken unless PEEK. */
+static long hvctl_event_read(struct file *file, void __user *uarg)
+{
+	struct hvctl_file *f = file->private_data;
+	struct oxen_ioctl_event_read req;
+	unsigned long flags;
+	s64 status;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags & ~(u32)OXEN_EVENT_READ_PEEK)
+		return -EINVAL;
+	status = harvest();
+	if (status < 0)
+		return status_to_ret(status);
+	spin_lock_irqsave(&ev_lock, flags);
+	req.pending = f->pending;
+	if (!(req.flags & OXEN_EVENT_READ_PEEK))
+		f->pending = 0;
+	req.raised = ev_raised;
+	req.interrupts = ev_interrupts;
+	spin_unlock_irqrestore(&ev_lock, flags);
+	req.handled = atomic64_read(&ev_handled);
+	req.status = READ_ONCE(notify_bound) ? OXEN_EVENT_STATUS_NOTIFY : 0;
+	return copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+}
+
+/*
+ * Readable while the file has events pending. Without the notification
+ * device nothing would ever wake the caller: EPOLLERR says so at once.
+ */
+static __poll_t hvctl_poll(struct file *file, poll_table *wait)
+{
+	struct hvctl_file *f = file->private_data;
+	unsigned long flags;
+	__poll_t mask = 0;
+
+	if (!READ_ONCE(notify_bound))
+		return EPOLLERR;
+	poll_wait(file, &ev_wait, wait);
+	/* Events whose interrupt was held back (masked) are caught here. */
+	harvest();
+	spin_lock_irqsave(&ev_lock, flags);
+	if (f->pending)
+		mask = EPOLLIN | EPOLLRDNORM;
+	spin_unlock_irqrestore(&ev_lock, flags);
+	return mask;
+}
+
+static irqreturn_t notify_irq(int irq, void *data)
+{
+	atomic64_inc(&ev_handled);
+	harvest();
+	wake_up_interruptible(&ev_wait);
+	return IRQ_HANDLED;
+}
+
+static int notify_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	int ret, irq;
+
+	if (!ev_args) {
+		dev_err(&pdev->dev, "notification device found, but the hypervisor speaks ABI %u.%u and events need 1.2\n",
+			hv_abi_major, hv_abi_minor);
+		return -ENODEV;
+	}
+	ret = pci_enable_device(pdev);
+	if (ret)
+		return ret;
+	/* The device writes its MSI only as a bus master (PCI 3.0 6.2.2). */
+	pci_set_master(pdev);
+	ret = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSI);
+	if (ret < 0) {
+		dev_err(&pdev->dev, "no MSI for the notification device (error %d)\n", ret);
+		goto disable;
+	}
+	irq = pci_irq_vector(pdev, 0);
+	ret = request_irq(irq, notify_irq, 0, KBUILD_MODNAME, pdev);
+	if (ret) {
+		dev_err(&pdev->dev, "cannot request IRQ %d (error %d)\n", irq, ret);
+		goto free_vectors;
+	}
+	/* What was pending before anyone listened is nobody's. */
+	harvest();
+	WRITE_ONCE(notify_bound, true);
+	dev_info(&pdev->dev, "notification device bound: MSI on IRQ %d; poll() on /dev/hvctl wakes on hypervisor events\n",
+		 irq);
+	return 0;
+
+free_vectors:
+	pci_free_irq_vectors(pdev);
+disable:
+	pci_clear_master(pdev);
+	pci_disable_device(pdev);
+	return ret;
+}
+
+static void notify_remove(struct pci_dev *pdev)
+{
+	WRITE_ONCE(notify_bound, false);
+	free_irq(pci_irq_vector(pdev, 0), pdev);
+	pci_free_irq_vectors(pdev);
+	pci_clear_master(pdev);
+	pci_disable_device(pdev);
+	/* Pollers see EPOLLERR now. */
+	wake_up_interruptible(&ev_wait);
+}
+
+static const struct pci_device_id notify_ids[] = {
+	{ PCI_DEVICE(OXEN_NOTIFY_PCI_VENDOR, OXEN_NOTIFY_PCI_DEVICE) },
+	{ 0 }
+};
+MODULE_DEVICE_TABLE(pci, notify_ids);
+
+static struct pci_driver notify_driver = {
+	.name = KBUILD_MODNAME,
+	.id_table = notify_ids,
+	.probe = notify_probe,
+	.remove = notify_remove,
+};
+
 /* Registers straight through, for tests of the hypervisor's own checks. */
 static long hvctl_raw(void __user *uarg)
 {
@@ -654,6 +844,8 @@ static long hvctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return hvctl_console_read(uarg);
 	case OXEN_IOCTL_CONSOLE_WRITE:
 		return hvctl_console_write(uarg);
+	case OXEN_IOCTL_EVENT_READ:
+		return hvctl_event_read(file, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -661,15 +853,43 @@ static long hvctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 static int hvctl_open(struct inode *inode, struct file *file)
 {
+	struct hvctl_file *f;
+	unsigned long flags;
+	int ret;
+
 	/* The node is 0600 root; a root without CAP_SYS_ADMIN is refused too. */
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	return nonseekable_open(inode, file);
+	ret = nonseekable_open(inode, file);
+	if (ret)
+		return ret;
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	if (!f)
+		return -ENOMEM;
+	spin_lock_irqsave(&ev_lock, flags);
+	list_add(&f->node, &ev_files);
+	spin_unlock_irqrestore(&ev_lock, flags);
+	file->private_data = f;
+	return 0;
+}
+
+static int hvctl_release(struct inode *inode, struct file *file)
+{
+	struct hvctl_file *f = file->private_data;
+	unsigned long flags;
+
+	spin_lock_irqsave(&ev_lock, flags);
+	list_del(&f->node);
+	spin_unlock_irqrestore(&ev_lock, flags);
+	kfree(f);
+	return 0;
 }
 
 static const struct file_operations hvctl_fops = {
 	.owner = THIS_MODULE,
 	.open = hvctl_open,
+	.release = hvctl_release,
+	.poll = hvctl_poll,
 	.unlocked_ioctl = hvctl_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	/* nonseekable_open() makes lseek fail with ESPIPE. */
@@ -739,27 +959,54 @@ static int __init hvctl_init(void)
 		return -oxen_status_errno(status);
 	}
 
-	ret = percpu_args_alloc();
-	if (ret) {
-		percpu_args_free();
-		return ret;
+	/* Events need 1.2; the driver works without them. */
+	if (hv_abi_major == 1 && hv_abi_minor >= 2) {
+		ev_args = bounce_alloc(sizeof(*ev_args));
+		if (!ev_args)
+			return -ENOMEM;
 	}
+	ret = percpu_args_alloc();
+	if (ret)
+		goto free_events;
+
 	ret = misc_register(&hvctl_misc);
 	if (ret) {
 		pr_err("cannot register /dev/hvctl (error %d)\n", ret);
-		percpu_args_free();
-		return ret;
+		goto free_events;
 	}
 	pr_info("Oxen hypervisor ABI %u.%u (driver built for %u.%u); /dev/hvctl ready\n",
 		hv_abi_major, hv_abi_minor, OXEN_ABI_VERSION_MAJOR,
 		OXEN_ABI_VERSION_MINOR);
+
+	/* Probes the notification device, if present, before returning. */
+	ret = pci_register_driver(&notify_driver);
+	if (ret)
+		pr_warn("cannot register the notification device's PCI driver (error %d)\n",
+			ret);
+	else
+		pci_registered = true;
+	if (!READ_ONCE(notify_bound))
+		pr_info("no notification device: poll() on /dev/hvctl reports EPOLLERR%s\n",
+			ev_args ? "; OXEN_IOCTL_EVENT_READ still reads the events" :
+				  " (the hypervisor predates events)");
 	return 0;
+
+free_events:
+	percpu_args_free();
+	if (ev_args)
+		bounce_free(ev_args, sizeof(*ev_args));
+	ev_args = NULL;
+	return ret;
 }
 
 static void __exit hvctl_exit(void)
 {
+	if (pci_registered)
+		pci_unregister_driver(&notify_driver);
 	misc_deregister(&hvctl_misc);
 	percpu_args_free();
+	if (ev_args)
+		bounce_free(ev_args, sizeof(*ev_args));
 }
 
 module_init(hvctl_init);

@@ -1,4 +1,4 @@
-//! Hypercall dispatch for the operations of `dom0-abi` (ABI 1.0): decoding
+//! Hypercall dispatch for the operations of `dom0-abi` (ABI 1.2): decoding
 //! the operation, checking every pointer argument against the caller's own
 //! memory and every size against its bound, and producing the status for
 //! RAX. Pure logic: the backend supplies the caller's memory
@@ -8,6 +8,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use dom0_abi::event::{EVENT_READ_PEEK, EventReadArgs};
 use dom0_abi::hypercall::{MAX_BUFFER_BYTES, unknown_op_status};
 use dom0_abi::log::LOG_READ_CLEAR;
 use dom0_abi::{ABI_VERSION, DomainInfo, DomainListArgs, HvInfo, LogReadArgs, Op, Status, VersionArgs};
@@ -52,6 +53,9 @@ pub trait Platform: lifecycle::Lifecycle {
     /// Up to `max` of the oldest bytes of the log ring and the dropped count;
     /// with `clear` they are consumed.
     fn log_read(&mut self, max: usize, clear: bool) -> (Vec<u8>, u64);
+    /// The pending events and their counters; with `clear` the events
+    /// returned are no longer pending (ABI 1.2).
+    fn events_read(&mut self, clear: bool) -> crate::events::EventSnapshot;
 }
 
 /// Who is calling.
@@ -94,6 +98,7 @@ fn run(op: u64, args: [u64; 5], caller: Caller, mem: &mut impl GuestMemory, plat
         Op::VcpuSetEntry => lifecycle::set_entry(args, mem, platform),
         Op::ConsoleRead => lifecycle::console_read(args, mem, platform),
         Op::ConsoleWrite => lifecycle::console_write(args, mem, platform),
+        Op::EventRead => event_read(args[0], mem, platform),
     }
 }
 
@@ -170,5 +175,21 @@ fn domain_info(domid: u64, gpa: u64, mem: &mut impl GuestMemory, platform: &impl
     let domid = u32::try_from(domid).map_err(|_| Status::NoSuchDomain)?;
     let d = platform.domains().into_iter().find(|d| d.domid == domid).ok_or(Status::NoSuchDomain)?;
     mem.write(gpa, d.as_bytes())?;
+    Ok(0)
+}
+
+/// `EVENT_READ` (1.2): checked in full before the mask is cleared, so a bad
+/// address or flag loses no event.
+fn event_read(gpa: u64, mem: &mut impl GuestMemory, platform: &mut impl Platform) -> Result<u64, Status> {
+    let mut a: EventReadArgs = read_struct(gpa, mem)?;
+    if !a.valid() {
+        return Err(Status::InvalidArgument);
+    }
+    mem.check(gpa, core::mem::size_of::<EventReadArgs>() as u64)?;
+    let s = platform.events_read(a.flags & EVENT_READ_PEEK == 0);
+    a.pending = s.pending;
+    a.raised = s.raised;
+    a.interrupts = s.interrupts;
+    mem.write(gpa, a.as_bytes())?;
     Ok(0)
 }

@@ -83,6 +83,9 @@ pub struct SimPlatform {
     pub domus: Registry<SimDomain>,
     /// Pages the simulated pool has left.
     pub free_pages: u64,
+    /// The events: create, destroy and shutdown raise theirs, as the
+    /// hypervisor's do.
+    pub events: crate::events::Events,
 }
 
 impl SimPlatform {
@@ -110,11 +113,13 @@ impl Lifecycle2 for SimPlatform {
             })
         })?;
         self.free_pages -= memory_pages;
+        self.events.raise(dom0_abi::event::EVENT_DOMAIN_CREATED);
         Ok(id)
     }
     fn destroy(&mut self, id: u32) -> Result<(), Status> {
         let d = self.domus.remove(id).ok_or(Status::NoSuchDomain)?;
         self.free_pages += d.ram.len() as u64 / 4096;
+        self.events.raise(dom0_abi::event::EVENT_DOMAIN_DESTROYED);
         Ok(())
     }
     fn pause(&mut self, id: u32) -> Result<(), Status> {
@@ -133,6 +138,7 @@ impl Lifecycle2 for SimPlatform {
             return Err(Status::BadState);
         }
         d.lifecycle.shut_down(reason);
+        self.events.raise(dom0_abi::event::EVENT_DOMAIN_SHUTDOWN);
         Ok(())
     }
     fn copy_in(&mut self, id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemory) -> Result<(), Status> {
@@ -204,5 +210,8 @@ impl Platform for SimPlatform {
             self.log.drain(..n);
         }
         (out, self.dropped)
+    }
+    fn events_read(&mut self, clear: bool) -> crate::events::EventSnapshot {
+        self.events.read(clear)
     }
 }

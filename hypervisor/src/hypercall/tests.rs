@@ -201,3 +201,35 @@ fn bad_create_arguments_are_refused() {
     assert_eq!(call(Op::DomainCreate, [0x2000, 0, 0, 0, 0], &mut m, &mut p), Status::InvalidArgument.as_raw());
     assert_eq!(call(Op::DomainShutdown, [1, 7, 0, 0, 0], &mut m, &mut p), Status::InvalidArgument.as_raw());
 }
+
+#[test]
+fn event_read_returns_clears_and_refuses_without_losing_events() {
+    use dom0_abi::event::{EVENT_DOMAIN_CREATED, EVENT_DOMAIN_DESTROYED, EVENT_READ_PEEK, EventReadArgs};
+    let (mut m, mut p) = fixture();
+    let read = |m: &mut FakeMem, p: &mut FakePlatform, flags: u32| {
+        m.write(0x2000, EventReadArgs { flags, ..EventReadArgs::default() }.as_bytes()).unwrap();
+        let status = call(Op::EventRead, [0x2000, 0, 0, 0, 0], m, p);
+        (status, read_struct::<EventReadArgs>(0x2000, m).unwrap())
+    };
+    assert_eq!(read(&mut m, &mut p, 0).1.pending, 0);
+    p.events.raise(EVENT_DOMAIN_CREATED | EVENT_DOMAIN_DESTROYED);
+    // Refusals first: nothing is cleared by them.
+    assert_eq!(call(Op::EventRead, [0x9000 - 8, 0, 0, 0, 0], &mut m, &mut p), Status::BadAddress.as_raw());
+    assert_eq!(call(Op::EventRead, [u64::MAX - 4, 0, 0, 0, 0], &mut m, &mut p), Status::BadAddress.as_raw());
+    assert_eq!(read(&mut m, &mut p, 2).0, Status::InvalidArgument.as_raw());
+    m.write(0x2000, EventReadArgs { reserved: 1, ..EventReadArgs::default() }.as_bytes()).unwrap();
+    assert_eq!(call(Op::EventRead, [0x2000, 0, 0, 0, 0], &mut m, &mut p), Status::InvalidArgument.as_raw());
+    let (status, peek) = read(&mut m, &mut p, EVENT_READ_PEEK);
+    assert_eq!((status, peek.pending, peek.raised), (0, EVENT_DOMAIN_CREATED | EVENT_DOMAIN_DESTROYED, 1));
+    assert_eq!(read(&mut m, &mut p, 0).1.pending, EVENT_DOMAIN_CREATED | EVENT_DOMAIN_DESTROYED);
+    assert_eq!(read(&mut m, &mut p, 0).1.pending, 0, "cleared by the read");
+    // The lifecycle raises its events.
+    let mut c = dom0_abi::DomainCreateArgs::new("ev", 4, 1).unwrap();
+    m.write(0x3000, c.as_bytes()).unwrap();
+    let id = call(Op::DomainCreate, [0x3000, 0, 0, 0, 0], &mut m, &mut p);
+    assert!(id > 0);
+    c = read_struct(0x3000, &m).unwrap();
+    assert_eq!(read(&mut m, &mut p, 0).1.pending, EVENT_DOMAIN_CREATED);
+    assert_eq!(call(Op::DomainDestroy, [u64::from(c.domid), 0, 0, 0, 0], &mut m, &mut p), 0);
+    assert_eq!(read(&mut m, &mut p, 0).1.pending, EVENT_DOMAIN_DESTROYED);
+}

@@ -1,8 +1,12 @@
 //! What dom0's trapped port I/O means. dom0 owns the platform's ports; the
 //! hypervisor traps only those through which dom0 ends or restarts the
 //! machine (so every CPU leaves VMX operation and the statistics are
-//! printed) and COM1's data port (to watch for debug keys); everything else
-//! passes through to the hardware.
+//! printed), COM1's data port (to watch for debug keys) and the PCI
+//! configuration ports 0xCF8 to 0xCFF (to present the notification device,
+//! [`crate::vdev::notify_pci`]); everything else passes through to the
+//! hardware.
+
+use crate::vdev::pci_config::{self, Bdf, CONFIG_ADDRESS, ConfigAddress};
 
 /// The reset control register of the PCI host bridge (port 0xCF9).
 pub const PORT_RESET_CONTROL: u16 = 0xCF9;
@@ -57,6 +61,51 @@ pub fn is_console_receive(p: &Dom0Ports, port: u16, size: u8) -> bool {
     port == p.console && size == 1
 }
 
+/// What an access by dom0 to one of the configuration ports
+/// ([`pci_config::PORTS`]) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PciPortAccess {
+    /// A dword at `CONFIG_ADDRESS`: dom0's address latch, kept by the
+    /// hypervisor (the hardware register is shared with the hypervisor's
+    /// own accesses).
+    Address,
+    /// `CONFIG_DATA` while the latch names the notification device: the
+    /// first `bytes` bytes of the access are its configuration space at
+    /// `offset`; any further bytes (an access running past 0xCFF) read as
+    /// all-ones and ignore writes.
+    Notify {
+        /// Configuration-space offset of the first byte.
+        offset: u16,
+        /// Bytes inside `CONFIG_DATA`.
+        bytes: u8,
+    },
+    /// `CONFIG_DATA` for anything else (another function, or the latch not
+    /// enabled): on the hardware, with dom0's latch in `CONFIG_ADDRESS`
+    /// first.
+    Hardware,
+    /// A byte or word at 0xCF8 to 0xCFB: not configuration space, ordinary
+    /// port I/O (the reset control register 0xCF9 among them).
+    Plain,
+}
+
+/// Classifies dom0's access of `size` bytes at `port` under its address
+/// latch `latch`, the notification device being at `notify` (if presented).
+/// `None` when `port` is not a configuration port.
+pub fn dom0_pci_port(latch: u32, port: u16, size: u8, notify: Option<Bdf>) -> Option<PciPortAccess> {
+    if !pci_config::PORTS.contains(&port) {
+        return None;
+    }
+    if port < pci_config::CONFIG_DATA {
+        return Some(if port == CONFIG_ADDRESS && size == 4 { PciPortAccess::Address } else { PciPortAccess::Plain });
+    }
+    Some(match (ConfigAddress(latch).data_access(port), notify) {
+        (Some((bdf, offset)), Some(dev)) if bdf == dev => {
+            PciPortAccess::Notify { offset, bytes: pci_config::data_bytes(port, size) }
+        }
+        _ => PciPortAccess::Hardware,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +128,25 @@ mod tests {
         assert_eq!(dom0_out(&P, 0xCF9, 1, 0x02), OutAction::Passthrough);
         assert_eq!(dom0_out(&P, 0x64, 1, 0xFE), OutAction::Reset);
         assert_eq!(dom0_out(&P, 0x64, 1, 0xAD), OutAction::Passthrough);
+    }
+
+    #[test]
+    fn pci_ports() {
+        let dev = Bdf { bus: 0, device: 31, function: 0 };
+        let at = |reg| ConfigAddress::new(dev, reg).0;
+        let other = ConfigAddress::new(Bdf { bus: 0, device: 1, function: 0 }, 0).0;
+        assert_eq!(dom0_pci_port(0, 0xCF8, 4, Some(dev)), Some(PciPortAccess::Address));
+        assert_eq!(dom0_pci_port(0, 0xCF8, 1, Some(dev)), Some(PciPortAccess::Plain));
+        assert_eq!(dom0_pci_port(0, 0xCF9, 1, Some(dev)), Some(PciPortAccess::Plain));
+        assert_eq!(dom0_pci_port(0, 0xCFB, 1, Some(dev)), Some(PciPortAccess::Plain));
+        assert_eq!(dom0_pci_port(at(0), 0xCFC, 4, Some(dev)), Some(PciPortAccess::Notify { offset: 0, bytes: 4 }));
+        assert_eq!(dom0_pci_port(at(0x40), 0xCFE, 2, Some(dev)), Some(PciPortAccess::Notify { offset: 0x42, bytes: 2 }));
+        assert_eq!(dom0_pci_port(at(0x40), 0xCFF, 4, Some(dev)), Some(PciPortAccess::Notify { offset: 0x43, bytes: 1 }));
+        assert_eq!(dom0_pci_port(other, 0xCFC, 4, Some(dev)), Some(PciPortAccess::Hardware));
+        assert_eq!(dom0_pci_port(at(0) & !(1 << 31), 0xCFC, 4, Some(dev)), Some(PciPortAccess::Hardware), "not enabled");
+        assert_eq!(dom0_pci_port(at(0), 0xCFC, 4, None), Some(PciPortAccess::Hardware), "no device presented");
+        assert_eq!(dom0_pci_port(at(0), 0xCF7, 4, Some(dev)), None);
+        assert_eq!(dom0_pci_port(at(0), 0xD00, 4, Some(dev)), None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Emulated platform devices for guest domains (domUs): pure state
-//! machines, host-tested.
+//! Emulated devices: the platform of guest domains (domUs) and dom0's
+//! notification device; pure state machines, host-tested.
 //!
 //! Each model is the register interface of one chip as the guest's drivers
 //! see it. None touches hardware or keeps time: the exit handler decodes the
@@ -12,6 +12,9 @@
 //! - [`uart16550`]: a 16550A UART at COM1 (ports 0x3F8-0x3FF, IRQ 4), the
 //!   domU console; transmitted bytes collect in a bounded ring for
 //!   `xl-rs console`.
+//! - [`notify_pci`]: dom0's notification device, a PCI function with an
+//!   MSI capability, presented through the legacy configuration ports
+//!   ([`pci_config`] decodes them).
 //! - [`ioapic`]: an 82093AA-style I/O APIC with 24 pins at 0xFEC00000,
 //!   which turns pin levels into interrupt messages for the virtual local
 //!   APICs ([`crate::vlapic`]), and takes their EOI broadcasts back for
@@ -29,6 +32,8 @@
 #![deny(unsafe_code)]
 
 pub mod ioapic;
+pub mod notify_pci;
+pub mod pci_config;
 pub mod pm1_events;
 pub mod uart16550;
 

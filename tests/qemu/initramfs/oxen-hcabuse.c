@@ -33,9 +33,12 @@
  *    domain operations of ABI 1.1 (OXEN_OP_DOMAIN_CREATE and the others in
  *    groups 0x03 to 0x06), one more class calls them with bad addresses,
  *    domain ids of no domain (never 0, dom0) and bad sizes; the reserved
- *    group class then leaves their numbers out. Each call must return a
- *    negative status; the one the ABI gives for it is also checked: an
- *    unassigned number in groups 0x03 to 0x06 and 0x80 is NOT_IMPLEMENTED,
+ *    group class then leaves their numbers out. With ABI 1.2's header the
+ *    events operation (OXEN_OP_EVENT_READ, group 0x07) joins that class,
+ *    with bad addresses only, and group 0x07 counts as reserved. Each call
+ *    must return a negative status; the one the ABI gives for it is also
+ *    checked: an unassigned number in groups 0x03 to 0x06 (0x07 from 1.2)
+ *    and 0x80 is NOT_IMPLEMENTED,
  *    elsewhere INVALID_OPERATION. Where a call is wrong in two ways (HV_INFO
  *    with a bad size and a bad address, DOMAIN_INFO with a bad id and a bad
  *    address, the domain operations) any of those refusals is accepted: the
@@ -345,7 +348,18 @@ static const uint64_t known_ops[] = {
     OXEN_OP_DOMAIN_SHUTDOWN, OXEN_OP_DOMAIN_COPY_IN, OXEN_OP_VCPU_SET_ENTRY,
     OXEN_OP_CONSOLE_READ, OXEN_OP_CONSOLE_WRITE,
 #endif
+#ifdef OXEN_OP_EVENT_READ
+    OXEN_OP_EVENT_READ,
+#endif
 };
+
+/* The last group with numbers reserved for later minor versions before
+ * 0x80: 0x06 in ABI 1.1, 0x07 (events) from 1.2. */
+#ifdef OXEN_OP_EVENT_READ
+#define LAST_OPEN_GROUP 0x07
+#else
+#define LAST_OPEN_GROUP 0x06
+#endif
 
 #ifdef OXEN_OP_DOMAIN_CREATE
 /* The domain operations of ABI 1.1 and which of their arguments are no
@@ -359,6 +373,10 @@ static const struct {
     {OXEN_OP_DOMAIN_SHUTDOWN, 1 | 2}, {OXEN_OP_DOMAIN_COPY_IN, 1 | 8},
     {OXEN_OP_VCPU_SET_ENTRY, 1 | 2}, {OXEN_OP_CONSOLE_READ, 1 | 4},
     {OXEN_OP_CONSOLE_WRITE, 1 | 4},
+#ifdef OXEN_OP_EVENT_READ
+    /* 1.2: events; its only argument is an address. */
+    {OXEN_OP_EVENT_READ, 0},
+#endif
 };
 #endif
 
@@ -408,14 +426,20 @@ static uint32_t expect_invalid(uint64_t op)
 {
     uint64_t group = op >> 8;
 
-    if (op <= 0xffff && ((group >= 0x03 && group <= 0x06) || group == 0x80))
+    if (op <= 0xffff && ((group >= 0x03 && group <= LAST_OPEN_GROUP) || group == 0x80))
         return BIT(OXEN_STATUS_NOT_IMPLEMENTED);
     return BIT(OXEN_STATUS_INVALID_OPERATION);
 }
 
 static void make_call(struct call *c)
 {
-    static const uint64_t reserved_groups[] = {0x03, 0x04, 0x05, 0x06, 0x80};
+    static const uint64_t reserved_groups[] = {
+        0x03, 0x04, 0x05, 0x06,
+#ifdef OXEN_OP_EVENT_READ
+        0x07,
+#endif
+        0x80,
+    };
     static const uint64_t huge[] = {
         OXEN_MAX_BUFFER_BYTES + 1, 1ULL << 32, 1ULL << 40, 1ULL << 63, UINT64_MAX,
     };

@@ -89,6 +89,15 @@ pub enum Command {
         /// Only these domains (names or ids).
         domains: Vec<String>,
     },
+    /// Wait for the next hypervisor event (a domain created, shut down or
+    /// destroyed; a warning or error in the hypervisor's log) and print it.
+    /// Exits with status 1 when `--timeout` passes first.
+    #[command(name = "wait-event")]
+    WaitEvent {
+        /// Give up after this many seconds (fractions allowed).
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+        timeout: Option<std::time::Duration>,
+    },
     /// The background process `create` leaves to apply on_poweroff,
     /// on_reboot and on_crash (internal).
     #[command(name = "_monitor", hide = true)]

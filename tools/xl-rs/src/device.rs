@@ -8,10 +8,12 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use dom0_abi::event::EVENT_READ_PEEK;
 use dom0_abi::hypercall::MAX_BUFFER_BYTES;
 use dom0_abi::ioctl::{
-    self, HVCTL_DEVICE, Ioctl, IoctlConsole, IoctlCopyIn, IoctlDomainInfo, IoctlDomainList,
-    IoctlDomainShutdown, IoctlLogRead, IoctlVcpuSetEntry, MAX_DOMAIN_LIST_CAPACITY,
+    self, EVENT_STATUS_NOTIFY, HVCTL_DEVICE, Ioctl, IoctlConsole, IoctlCopyIn, IoctlDomainInfo,
+    IoctlDomainList, IoctlDomainShutdown, IoctlEventRead, IoctlLogRead, IoctlVcpuSetEntry,
+    MAX_DOMAIN_LIST_CAPACITY,
 };
 use dom0_abi::log::LOG_READ_CLEAR;
 use dom0_abi::{
@@ -145,6 +147,34 @@ pub struct LogText {
     pub dropped: u32,
 }
 
+/// Hypervisor events as this open device sees them (ABI 1.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Events {
+    /// The `dom0_abi::event` bits pending for this open device.
+    pub pending: u64,
+    /// Events the hypervisor raised since boot.
+    pub raised: u64,
+    /// Interrupts its notification device sent since boot.
+    pub interrupts: u64,
+    /// Notification interrupts the driver handled since it loaded.
+    pub handled: u64,
+    /// The driver has the notification device: [`Hypervisor::wait_events`]
+    /// sleeps until an event instead of failing.
+    pub notify: bool,
+}
+
+/// How [`Hypervisor::wait_events`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventWait {
+    /// Events are pending (read them with [`Hypervisor::event_read`]).
+    Ready,
+    /// None arrived in time.
+    TimedOut,
+    /// There is no notification interrupt to wait for (no device, an
+    /// older driver or hypervisor): the caller polls instead.
+    Unsupported,
+}
+
 /// What commands need from the hypervisor.
 pub trait Hypervisor {
     /// Negotiates the ABI version; returns the hypervisor's (also when the
@@ -259,6 +289,34 @@ pub trait Hypervisor {
     ///
     /// Any device or hypercall error.
     fn console_write(&mut self, domid: u32, bytes: &[u8]) -> Result<usize, DeviceError>;
+
+    /// The events pending for this open device (1.2), taken unless `peek`.
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error; `NotYetImplemented` where there is
+    /// no event support.
+    fn event_read(&mut self, peek: bool) -> Result<Events, DeviceError> {
+        let _ = peek;
+        Err(DeviceError::NotYetImplemented {
+            what: "reading hypervisor events".to_owned(),
+            reason: "this device has no event support",
+        })
+    }
+
+    /// Sleeps until events are pending for this open device, at most
+    /// `timeout` (`None`: no limit).
+    ///
+    /// # Errors
+    ///
+    /// A failed `poll(2)`.
+    fn wait_events(
+        &mut self,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<EventWait, DeviceError> {
+        let _ = timeout;
+        Ok(EventWait::Unsupported)
+    }
 
     /// Copies all of `bytes` to `dest_gpa` in the domain, in pieces of at
     /// most [`MAX_BUFFER_BYTES`] (one hypercall each). When a piece fails
@@ -457,6 +515,39 @@ pub struct HvctlDevice {
 const FIRST_LIST_CAPACITY: u32 = 64;
 
 impl Hypervisor for HvctlDevice {
+    fn event_read(&mut self, peek: bool) -> Result<Events, DeviceError> {
+        const WHAT: &str = "reading hypervisor events";
+        let mut req = IoctlEventRead {
+            flags: if peek { EVENT_READ_PEEK } else { 0 },
+            ..IoctlEventRead::default()
+        };
+        sys::event_read(&self.file, &mut req)
+            .map_err(|e| ioctl_error(WHAT, Ioctl::EventRead, e))?;
+        Ok(Events {
+            pending: req.pending,
+            raised: req.raised,
+            interrupts: req.interrupts,
+            handled: req.handled,
+            notify: req.status & EVENT_STATUS_NOTIFY != 0,
+        })
+    }
+
+    fn wait_events(
+        &mut self,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<EventWait, DeviceError> {
+        let ms = timeout.map_or(-1, |t| i32::try_from(t.as_millis()).unwrap_or(i32::MAX));
+        match sys::poll_in(&self.file, ms) {
+            Ok(sys::Readiness::Readable) => Ok(EventWait::Ready),
+            Ok(sys::Readiness::TimedOut) => Ok(EventWait::TimedOut),
+            Ok(sys::Readiness::Error) => Ok(EventWait::Unsupported),
+            Err(source) => Err(DeviceError::Driver {
+                what: "waiting for hypervisor events",
+                source,
+            }),
+        }
+    }
+
     fn negotiate(&mut self) -> Result<AbiVersion, DeviceError> {
         const WHAT: &str = "negotiating the ABI version";
         let mut args = VersionArgs::request();

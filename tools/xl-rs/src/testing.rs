@@ -18,7 +18,7 @@ use dom0_abi::{
 };
 
 use crate::commands::monitor::MonitorRequest;
-use crate::device::{DeviceError, HostFacts, Hypervisor, LogText, Opener};
+use crate::device::{DeviceError, EventWait, Events, HostFacts, Hypervisor, LogText, Opener};
 use crate::terminal::{ConsoleInput, Input};
 
 /// Physical address of the fake vmlinux's one segment (a stock kernel's
@@ -170,6 +170,37 @@ pub struct MockState {
     /// Guests that shut themselves down: each domain created takes the
     /// next reason and `DOMAIN_INFO` count, as if the guest had been asked.
     pub auto_shutdowns: VecDeque<(ShutdownReason, u32)>,
+    /// Event support (ABI 1.2); `None`: the driver has none.
+    pub events: Option<MockEvents>,
+}
+
+/// The mock's hypervisor events.
+#[derive(Debug, Clone, Default)]
+pub struct MockEvents {
+    /// The notification device is bound (waits sleep; else they fail).
+    pub notify: bool,
+    /// Event masks that arrive, one per wait (or per read, without
+    /// `notify`).
+    pub arrivals: VecDeque<u64>,
+    /// Pending for the open device.
+    pub pending: u64,
+    /// Events raised so far.
+    pub raised: u64,
+    /// Waits that timed out.
+    pub timeouts: u32,
+}
+
+impl MockEvents {
+    fn arrive(&mut self) -> bool {
+        match self.arrivals.pop_front() {
+            Some(mask) => {
+                self.pending |= mask;
+                self.raised += 1;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// A name as `DomainInfo::name`.
@@ -213,6 +244,7 @@ impl MockState {
             monitors: Vec::new(),
             monitor_fails: false,
             auto_shutdowns: VecDeque::new(),
+            events: None,
         };
         state.add_domain(
             0,
@@ -392,6 +424,52 @@ impl ConsoleInput for ScriptedInput {
 pub struct MockHandle(Rc<RefCell<MockState>>);
 
 impl Hypervisor for MockHandle {
+    fn event_read(&mut self, peek: bool) -> Result<Events, DeviceError> {
+        let mut s = self.0.borrow_mut();
+        s.fail("event_read")?;
+        let Some(e) = s.events.as_mut() else {
+            return Err(DeviceError::UnknownRequest {
+                what: "reading hypervisor events",
+                number: dom0_abi::ioctl::Ioctl::EventRead.number(),
+            });
+        };
+        if !e.notify {
+            e.arrive();
+        }
+        let events = Events {
+            pending: e.pending,
+            raised: e.raised,
+            interrupts: e.raised,
+            handled: if e.notify { e.raised } else { 0 },
+            notify: e.notify,
+        };
+        if !peek {
+            e.pending = 0;
+        }
+        Ok(events)
+    }
+
+    fn wait_events(&mut self, timeout: Option<Duration>) -> Result<EventWait, DeviceError> {
+        let mut s = self.0.borrow_mut();
+        match s.events.as_mut() {
+            Some(e) if e.notify => {
+                if e.pending != 0 || e.arrive() {
+                    return Ok(EventWait::Ready);
+                }
+                e.timeouts += 1;
+                drop(s);
+                // A short real sleep stands for the wait.
+                std::thread::sleep(
+                    timeout
+                        .unwrap_or(Duration::MAX)
+                        .min(Duration::from_millis(5)),
+                );
+                Ok(EventWait::TimedOut)
+            }
+            _ => Ok(EventWait::Unsupported),
+        }
+    }
+
     fn negotiate(&mut self) -> Result<AbiVersion, DeviceError> {
         Ok(self.0.borrow().version)
     }

@@ -131,11 +131,11 @@ free_memory            : 512
 free_pages             : 131072
 dom0_memory            : 256
 hypervisor_version     : oxen 0.1.0
-abi_version            : 1.1
+abi_version            : 1.2
 pagesize               : 4096
 uptime_s               : 1.5
 xl_rs_version          : {}
-xl_rs_abi_version      : 1.1
+xl_rs_abi_version      : 1.2
 ",
         env!("CARGO_PKG_VERSION")
     );
@@ -179,7 +179,7 @@ fn version_flag_names_tool_and_abi() {
     assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
     assert_eq!(
         err.render().to_string(),
-        format!("xl-rs {} (dom0-abi 1.1)\n", env!("CARGO_PKG_VERSION"))
+        format!("xl-rs {} (dom0-abi 1.2)\n", env!("CARGO_PKG_VERSION"))
     );
 }
 
@@ -191,7 +191,7 @@ fn abi_major_mismatch_is_refused_naming_both_versions() {
     assert!(
         result
             .unwrap_err()
-            .contains("xl-rs speaks hypercall ABI 1.1, the hypervisor speaks 2.3")
+            .contains("xl-rs speaks hypercall ABI 1.2, the hypervisor speaks 2.3")
     );
 }
 
@@ -737,6 +737,121 @@ fn missing_device_is_reported_for_every_device_command() {
 fn version_names_the_abi() {
     assert_eq!(
         xl_rs::cli::version_string(),
-        format!("{} (dom0-abi 1.1)", env!("CARGO_PKG_VERSION"))
+        format!("{} (dom0-abi 1.2)", env!("CARGO_PKG_VERSION"))
     );
+}
+
+fn with_events(notify: bool, arrivals: &[u64]) -> MockOpener {
+    let mut state = MockState::new();
+    state.events = Some(xl_rs::testing::MockEvents {
+        notify,
+        arrivals: arrivals.iter().copied().collect(),
+        ..Default::default()
+    });
+    MockOpener::new(state)
+}
+
+#[test]
+fn wait_event_prints_what_woke_it() {
+    use dom0_abi::event::{EVENT_DOMAIN_CREATED, EVENT_LOG};
+    let opener = with_events(true, &[0, EVENT_DOMAIN_CREATED | EVENT_LOG]);
+    let (result, out, err) = run_with(&opener, &["wait-event", "--timeout", "5"]);
+    result.unwrap();
+    assert!(out.contains("events     : domain-created log\n"), "{out}");
+    assert!(out.contains("pending    : 0x9\n"), "{out}");
+    assert!(out.contains("notify     : yes\n"), "{out}");
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn wait_event_times_out_when_nothing_happens() {
+    let opener = with_events(true, &[]);
+    let (result, out, _) = run_with(&opener, &["wait-event", "--timeout", "0.05"]);
+    assert_eq!(result.unwrap_err(), "no hypervisor event within 0.05 s");
+    assert!(out.is_empty());
+    assert!(
+        opener.state.borrow().events.as_ref().unwrap().timeouts > 0,
+        "it waited"
+    );
+}
+
+#[test]
+fn wait_event_without_the_device_reads_periodically_and_says_so() {
+    use dom0_abi::event::EVENT_DOMAIN_DESTROYED;
+    let opener = with_events(false, &[0, EVENT_DOMAIN_DESTROYED]);
+    let (result, out, err) = run_with(&opener, &["wait-event", "--timeout", "5"]);
+    result.unwrap();
+    assert!(out.contains("events     : domain-destroyed\n"), "{out}");
+    assert!(out.contains("notify     : no\n"), "{out}");
+    assert!(err.contains("has no notification device"), "{err}");
+}
+
+#[test]
+fn wait_event_needs_abi_1_2() {
+    let mut state = MockState::new();
+    state.version = AbiVersion::new(1, 1);
+    let (result, _, _) = run_with(&MockOpener::new(state), &["wait-event"]);
+    assert!(
+        result
+            .unwrap_err()
+            .ends_with("needs hypercall ABI 1.2, but the hypervisor speaks 1.1; boot a newer Oxen")
+    );
+}
+
+#[test]
+fn monitor_sleeps_on_events_and_falls_back_without_them() {
+    use xl_rs::commands::monitor::watch;
+    use xl_rs::config::DomainConfig;
+    // With events: the guest shuts down after a few looks; each look
+    // follows a wait on the device, and no wait is a timed sleep.
+    let mut state = MockState::new();
+    state.add_domain(1, "g", DomainState::Running, 256, 1, 0);
+    state.domains.get_mut(&1).unwrap().pending_shutdown = Some((ShutdownReason::Poweroff, 2));
+    state.events = Some(xl_rs::testing::MockEvents {
+        notify: true,
+        arrivals: [0, 2, 2].into_iter().collect(),
+        ..Default::default()
+    });
+    let opener = MockOpener::new(state);
+    let mut hv = opener.open().unwrap();
+    let domain: DomainConfig = xl_rs::config::load("g.cfg", "name = \"g\"\nkernel = \"/k\"\n", &[])
+        .unwrap()
+        .0;
+    let mut log = Vec::new();
+    let outcome = watch(
+        &mut *hv,
+        1,
+        &domain,
+        "g.cfg",
+        &mut log,
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    assert_eq!(
+        outcome,
+        xl_rs::commands::monitor::Outcome::Destroyed(ShutdownReason::Poweroff)
+    );
+    assert!(
+        String::from_utf8(log)
+            .unwrap()
+            .contains("shut down (poweroff)")
+    );
+}
+
+#[test]
+fn shutdown_wait_sleeps_on_events() {
+    let mut state = MockState::new();
+    state.add_domain(1, "guest", DomainState::Running, 256, 1, 0);
+    state.events = Some(xl_rs::testing::MockEvents {
+        notify: true,
+        arrivals: [2, 2, 2].into_iter().collect(),
+        ..Default::default()
+    });
+    let opener = MockOpener::new(state);
+    let (result, _, err) = run_with(&opener, &["shutdown", "-w", "guest"]);
+    result.unwrap();
+    assert!(err.contains("has shut down (poweroff)"), "{err}");
+    let s = opener.state.borrow();
+    let events = s.events.as_ref().unwrap();
+    assert!(events.arrivals.len() < 3, "it waited on the device");
 }

@@ -42,6 +42,10 @@ pub enum InitramfsKind {
     /// The Linux guest's own image (inside `DomuLinux`'s): report, print a
     /// heartbeat, echo console lines, power off on its power button.
     DomuGuest,
+    /// `notify`: the notification device as dom0 sees it, the `hvctl`
+    /// driver bound to it, and `xl-rs wait-event` woken by domain events
+    /// of the tiny guest, then power off.
+    Notify,
 }
 
 impl InitramfsKind {
@@ -56,6 +60,7 @@ impl InitramfsKind {
             Self::Domu => "domu",
             Self::DomuLinux => "domu-linux",
             Self::DomuGuest => "domu-guest",
+            Self::Notify => "notify",
         }
     }
 
@@ -74,7 +79,7 @@ impl InitramfsKind {
             // reports its presses to userspace.
             Self::DomuGuest => &["evdev.ko", "button.ko"],
             // hvctl.ko is not Debian's: it comes as an extra file.
-            Self::Isolation | Self::XlInfo | Self::HypercallAbuse | Self::Domu | Self::DomuLinux => &[],
+            Self::Isolation | Self::XlInfo | Self::HypercallAbuse | Self::Domu | Self::DomuLinux | Self::Notify => &[],
         }
     }
 }

@@ -43,11 +43,14 @@ pub enum NamedAsset {
     /// Debian's vmlinux as the guest kernel, the guest's own initramfs
     /// (`init-domu-guest.sh`) and its xl.cfg.
     InitramfsDomuLinux,
+    /// `@initramfs-notify`: the notify initramfs (`init-notify.sh`) with
+    /// what `@initramfs-domu` carries.
+    InitramfsNotify,
 }
 
 impl NamedAsset {
     /// Every asset, in the order of the documentation.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Dom0Vmlinux,
         Self::Dom0Bzimage,
         Self::InitramfsDom0Boot,
@@ -56,6 +59,7 @@ impl NamedAsset {
         Self::InitramfsHypercallAbuse,
         Self::InitramfsDomu,
         Self::InitramfsDomuLinux,
+        Self::InitramfsNotify,
     ];
 
     /// The name after `@`.
@@ -69,6 +73,7 @@ impl NamedAsset {
             Self::InitramfsHypercallAbuse => "initramfs-hypercall-abuse",
             Self::InitramfsDomu => "initramfs-domu",
             Self::InitramfsDomuLinux => "initramfs-domu-linux",
+            Self::InitramfsNotify => "initramfs-notify",
         }
     }
 
@@ -102,13 +107,15 @@ impl NamedAsset {
             Self::InitramfsXlInfo
             | Self::InitramfsHypercallAbuse
             | Self::InitramfsDomu
-            | Self::InitramfsDomuLinux => {
+            | Self::InitramfsDomuLinux
+            | Self::InitramfsNotify => {
                 let (kind, extras) = match self {
                     Self::InitramfsXlInfo => (InitramfsKind::XlInfo, xl_info_extras(root)?),
                     Self::InitramfsHypercallAbuse => {
                         (InitramfsKind::HypercallAbuse, hypercall_abuse_extras(root)?)
                     }
                     Self::InitramfsDomu => (InitramfsKind::Domu, domu_extras(root)?),
+                    Self::InitramfsNotify => (InitramfsKind::Notify, domu_extras(root)?),
                     _ => (InitramfsKind::DomuLinux, domu_linux_extras(root)?),
                 };
                 let out = assets_dir(root).join(format!("initramfs-{}.cpio", kind.name()));

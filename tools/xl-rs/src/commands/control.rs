@@ -7,7 +7,7 @@ use dom0_abi::domain::{DOM0_ID, DomainState};
 use dom0_abi::{DomainInfo, ShutdownReason, Status};
 
 use super::{LIFECYCLE_ABI, XlError, connect_for, display_name, resolve};
-use crate::device::{Hypervisor, Opener};
+use crate::device::{EventWait, Hypervisor, Opener};
 
 /// How often `-w` looks at the domain (there is no event notification yet).
 pub const WAIT_POLL: Duration = Duration::from_millis(100);
@@ -101,7 +101,30 @@ pub enum Down {
     Gone,
 }
 
-/// Polls the domain every `poll` until it is shut down or gone.
+/// The longest a wait for a domain's change sleeps on events before it
+/// looks at the domain anyway.
+pub const EVENT_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// Sleeps until something may have happened to a domain: a hypervisor
+/// event (ABI 1.2; taken, so the next wait sleeps again) or
+/// [`EVENT_WAIT_MAX`]; without event support (`notify` turns false at the
+/// first sign of that: an older hypervisor or driver, no notification
+/// device) for `poll`.
+pub fn idle(hv: &mut dyn Hypervisor, poll: Duration, notify: &mut bool) {
+    if *notify {
+        match hv.wait_events(Some(EVENT_WAIT_MAX)) {
+            // An old driver without poll() reports readable at once: the
+            // read that fails tells.
+            Ok(EventWait::Ready) if hv.event_read(false).is_ok() => return,
+            Ok(EventWait::TimedOut) => return,
+            _ => *notify = false,
+        }
+    }
+    std::thread::sleep(poll);
+}
+
+/// Waits until the domain is shut down or gone: on hypervisor events, or
+/// looking every `poll` without them ([`idle`]).
 ///
 /// # Errors
 ///
@@ -111,11 +134,12 @@ pub fn wait_until_down(
     domid: u32,
     poll: Duration,
 ) -> Result<Down, XlError> {
+    let mut notify = true;
     loop {
         if let Some(down) = down_state(hv, domid)? {
             return Ok(down);
         }
-        std::thread::sleep(poll);
+        idle(hv, poll, &mut notify);
     }
 }
 

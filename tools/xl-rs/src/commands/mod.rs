@@ -17,6 +17,7 @@ use crate::device::{DeviceError, HostFacts, Hypervisor, Opener};
 pub mod console;
 pub mod control;
 mod create;
+pub mod events;
 pub mod monitor;
 
 /// Errors of xl-rs commands.
@@ -108,6 +109,12 @@ pub enum XlError {
         /// The pattern.
         pattern: String,
     },
+    /// `wait-event --timeout` saw no event.
+    #[error("no hypervisor event within {} s", timeout.as_secs_f64())]
+    EventTimeout {
+        /// The time allowed.
+        timeout: Duration,
+    },
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -154,6 +161,7 @@ pub fn run(
         Command::Pause { domain } => control::pause(opener, &domain, true),
         Command::Unpause { domain } => control::pause(opener, &domain, false),
         Command::Console(args) => console::attach_by_name(opener, &args, out),
+        Command::WaitEvent { timeout } => events::wait_event(opener, timeout, out, err),
         Command::Monitor {
             domid,
             file,

@@ -7,8 +7,11 @@
 //! (`xl-rs _monitor --domid N FILE [key=value...]`, its own process group,
 //! stdin and stdout closed, stderr appended to
 //! `/var/log/xl-rs/domain-ID.log`)
-//! that polls the domain every [`MONITOR_POLL`] (there is no event
-//! notification yet) and, once it is shut down:
+//! that looks at the domain whenever the hypervisor raises an event (it
+//! sleeps in `poll(2)` on `/dev/hvctl`, ABI 1.2, and looks at least every
+//! [`EVENT_WAIT_MAX`] anyway) or, where there is no notification device
+//! (an older hypervisor or driver, an ECAM-only machine), every
+//! [`MONITOR_POLL`]; once the domain is shut down:
 //!
 //! - `destroy`: destroys it, and ends;
 //! - `restart`: destroys it and builds it again from the same
@@ -27,14 +30,16 @@ use std::time::Duration;
 
 use dom0_abi::ShutdownReason;
 
-use super::control::{Down, down_state, reason_word};
+use super::control::{Down, down_state, idle, reason_word};
 use super::create::{load_config, start};
 use super::{LIFECYCLE_ABI, XlError, connect_for};
 use crate::config::{DomainConfig, ShutdownAction};
 use crate::device::{Hypervisor, Opener};
 
-/// How often the monitor looks at its domain.
+/// How often the monitor looks at its domain without event notification.
 pub const MONITOR_POLL: Duration = Duration::from_millis(500);
+
+pub use super::control::EVENT_WAIT_MAX;
 
 /// The hidden subcommand the monitor process runs.
 pub const MONITOR_SUBCOMMAND: &str = "_monitor";
@@ -132,9 +137,10 @@ fn action_word(action: ShutdownAction) -> &'static str {
     }
 }
 
-/// Watches `domid` (created from `domain`, read from `file`) every `poll`
-/// and applies the shutdown actions until one ends the watch. Each step is
-/// logged to `log`.
+/// Watches `domid` (created from `domain`, read from `file`) whenever the
+/// hypervisor raises an event, or every `poll` without events, and applies
+/// the shutdown actions until one ends the watch. Each step is logged to
+/// `log`.
 ///
 /// # Errors
 ///
@@ -147,10 +153,11 @@ pub fn watch(
     log: &mut dyn Write,
     poll: Duration,
 ) -> Result<Outcome, XlError> {
+    let mut notify = true;
     loop {
         let reason = match down_state(hv, domid)? {
             None => {
-                std::thread::sleep(poll);
+                idle(hv, poll, &mut notify);
                 continue;
             }
             Some(Down::Gone) => {

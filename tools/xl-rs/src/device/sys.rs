@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd as _;
 
 use dom0_abi::ioctl::{
     Ioctl, IoctlConsole, IoctlCopyIn, IoctlDomainInfo, IoctlDomainList, IoctlDomainShutdown,
-    IoctlDomid, IoctlLogRead, IoctlVcpuSetEntry,
+    IoctlDomid, IoctlEventRead, IoctlLogRead, IoctlVcpuSetEntry,
 };
 use dom0_abi::{DomainCreateArgs, DomainInfo, HvInfo, VersionArgs};
 use zerocopy::{FromBytes, IntoBytes};
@@ -120,6 +120,52 @@ pub fn console_write(file: &File, req: &mut IoctlConsole, bytes: &[u8]) -> io::R
     // SAFETY: `buffer` is `bytes`, borrowed until this returns, and `size`
     // its length: the driver only reads that many bytes from it.
     unsafe { ioctl(file, Ioctl::ConsoleWrite, req) }
+}
+
+/// [`Ioctl::EventRead`] (`req.flags` as the caller set them).
+pub fn event_read(file: &File, req: &mut IoctlEventRead) -> io::Result<()> {
+    // SAFETY: IoctlEventRead holds no user address.
+    unsafe { ioctl(file, Ioctl::EventRead, req) }
+}
+
+/// What `poll(2)` said about the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// `POLLIN`: events are pending for this open file.
+    Readable,
+    /// `POLLERR`: the driver has no notification device.
+    Error,
+    /// Nothing within the timeout.
+    TimedOut,
+}
+
+/// Waits with `poll(2)` until the device is readable or in error, at most
+/// `timeout_ms` (negative: no limit). An interrupted wait counts as a
+/// timeout (the caller looks again).
+pub fn poll_in(file: &File, timeout_ms: i32) -> io::Result<Readiness> {
+    let mut fd = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `fd` is one live pollfd, the count passed is 1, and the
+    // descriptor stays open (borrowed from `file`) for the call.
+    let rc = unsafe { libc::poll(&raw mut fd, 1, timeout_ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::EINTR) {
+            Ok(Readiness::TimedOut)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(if rc == 0 {
+        Readiness::TimedOut
+    } else if fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+        Readiness::Error
+    } else {
+        Readiness::Readable
+    })
 }
 
 /// Issues `request` with `arg` as its argument struct, which the driver

@@ -298,7 +298,9 @@ fn entry_state(mode: EntryMode) -> (EntryState, u64, u64) {
 pub fn create(caps: VmxCaps, apic_khz: u64, name: &str, pages: u64, vcpus: u32) -> Result<u32, Status> {
     let mut table = DOMUS.lock();
     let id = table.insert(name, |id| build(caps, apic_khz, id, pages, vcpus).map(Arc::new))?;
+    drop(table);
     log::info!("domain {id} '{name}' created: {} KiB, {vcpus} vCPU(s), paused", pages * 4);
+    super::notify::raise(dom0_abi::event::EVENT_DOMAIN_CREATED);
     Ok(id)
 }
 
@@ -311,6 +313,7 @@ pub fn destroy(id: u32) -> Result<(), Status> {
     d.request_stop(3);
     log::info!("domain {id} destroyed");
     kick_all();
+    super::notify::raise(dom0_abi::event::EVENT_DOMAIN_DESTROYED);
     Ok(())
 }
 
@@ -460,15 +463,19 @@ pub fn infos() -> Vec<DomainInfo> {
 /// own shutdown.
 pub fn guest_stopped(d: &Domain, reason: ShutdownReason) {
     if let Some(p) = d.domu.as_ref() {
-        let recorded = {
+        let (changed, recorded) = {
             let mut l = p.lifecycle.lock();
+            let before = l.state();
             l.shut_down(reason);
-            l.reason()
+            (l.state() != before, l.reason())
         };
-        if recorded == reason {
-            log::info!("domain {} shut down ({reason:?})", d.id);
-        } else {
-            log::info!("domain {} shut down ({recorded:?}: the guest's {reason:?} answers the toolstack's request)", d.id);
+        if changed {
+            if recorded == reason {
+                log::info!("domain {} shut down ({reason:?})", d.id);
+            } else {
+                log::info!("domain {} shut down ({recorded:?}: the guest's {reason:?} answers the toolstack's request)", d.id);
+            }
+            super::notify::raise(dom0_abi::event::EVENT_DOMAIN_SHUTDOWN);
         }
     }
 }

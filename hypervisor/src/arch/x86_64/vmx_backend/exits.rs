@@ -321,14 +321,23 @@ fn dom0_ports(v: &Vcpu) -> Dom0Ports {
 }
 
 /// Port I/O on a trapped port: dom0's ports pass through to the hardware,
-/// except for power-off and reset (which end dom0) and the console's
-/// receive buffer (watched for debug keys).
+/// except for power-off and reset (which end dom0), the console's receive
+/// buffer (watched for debug keys) and the PCI configuration ports (where
+/// the notification device lives, `notify.rs`).
 fn io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
     if !v.domain.is_dom0() {
         return domu_io(v, a);
     }
     if a.string {
         log::warn!("{} vCPU{}: string I/O on trapped port {:#x} ignored", v.domain.label(), v.index, a.port);
+        advance(v);
+        return Ok(());
+    }
+    if let Some(val) = super::notify::dom0_config_io(a.port, a.size, a.input, v.regs.rax as u32) {
+        if a.input {
+            let mask = if a.size == 4 { 0xFFFF_FFFF } else { (1u64 << (a.size * 8)) - 1 };
+            v.regs.rax = (v.regs.rax & !mask) | (u64::from(val) & mask);
+        }
         advance(v);
         return Ok(());
     }

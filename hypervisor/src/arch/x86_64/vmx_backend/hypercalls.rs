@@ -114,6 +114,10 @@ impl Platform for State<'_> {
     fn log_read(&mut self, max: usize, clear: bool) -> (Vec<u8>, u64) {
         logger::ring_read(max, clear)
     }
+
+    fn events_read(&mut self, clear: bool) -> crate::events::EventSnapshot {
+        crate::events::EVENTS.read(clear)
+    }
 }
 
 impl Lifecycle for State<'_> {

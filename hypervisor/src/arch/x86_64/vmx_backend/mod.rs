@@ -11,6 +11,7 @@ mod guest_context;
 mod exits;
 pub mod hidden;
 mod hypercalls;
+pub mod notify;
 pub mod pcpu;
 pub mod setup;
 
