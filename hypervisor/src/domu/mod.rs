@@ -5,6 +5,8 @@
 //!   stock Linux entered through its PVH entry needs to find its vCPUs and
 //!   interrupt controllers, and to power off and reboot through I/O ports the
 //!   hypervisor traps. The RSDP's address goes into `hvm_start_info`.
+//! - [`lazy_ram`]: which pieces of a domU's RAM are zeroed and mapped (RAM
+//!   is zeroed on first use, not at creation).
 //! - [`memory`]: the domU's guest-physical RAM layout and its e820 map (the
 //!   [`E820Entry`](crate::dom0::memory::E820Entry) type is shared with dom0).
 //!
@@ -17,6 +19,7 @@ use core::fmt;
 use crate::mm::addr::{ByteSize, GuestPhysAddr};
 
 pub mod acpi_tables;
+pub mod lazy_ram;
 pub mod memory;
 
 /// Why a domU's platform description could not be built. Every message says

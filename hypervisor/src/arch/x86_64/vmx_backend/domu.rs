@@ -19,6 +19,7 @@ use zerocopy::FromZeros;
 use super::domain::Domain;
 use super::setup::{EntryState, Segment, ar};
 use crate::arch::x86_64::paging::IdentityTables;
+use crate::arch::x86_64::vmcs::invept_all;
 use crate::arch::x86_64::physmem::{fill_frame, phys_slice, write_volatile};
 use crate::arch::x86_64::{idt, lapic, percpu};
 use crate::domains::lifecycle::Lifecycle;
@@ -32,6 +33,7 @@ use crate::mm::page_table::{PageTable, TableMemory};
 use crate::vcpu::bitmaps::{IoBitmap, MsrBitmap};
 use crate::vdev::ioapic::IoApic;
 use crate::vdev::pm1_events::Pm1Events;
+use crate::domu::lazy_ram::LazyRam;
 use crate::vdev::uart16550::Uart16550;
 use crate::vmx::caps::VmxCaps;
 
@@ -67,9 +69,13 @@ pub struct DomuParts {
     /// Its lifecycle.
     pub lifecycle: spin::Mutex<Lifecycle>,
     /// RAM: (guest-physical start, host frames, bytes), in order.
-    chunks: Vec<(u64, HostPhysAddr, u64)>,
+    /// Its RAM, zeroed and mapped piece by piece on first use (see
+    /// [`crate::domu::lazy_ram`]).
+    ram: spin::Mutex<LazyRam>,
+    /// Its EPT (RAM pieces are added to it as they are zeroed).
+    ept: spin::Mutex<PageTable<Ept>>,
     /// Every frame it took (RAM, EPT tables, bitmaps, APIC-access page).
-    owned: Vec<(HostPhysAddr, FrameCount)>,
+    owned: spin::Mutex<Vec<(HostPhysAddr, FrameCount)>>,
     /// Pages of RAM.
     pub memory_pages: u64,
     /// vCPUs.
@@ -87,7 +93,7 @@ pub struct DomuParts {
 impl Drop for DomuParts {
     fn drop(&mut self) {
         let mut fa = FRAMES.lock();
-        for &(start, count) in &self.owned {
+        for &(start, count) in self.owned.get_mut().iter() {
             if fa.free(start, count).is_err() {
                 log::error!("domU teardown: frames at {start} ({} pages) were not allocated", count.as_u64());
             }
@@ -99,9 +105,45 @@ impl DomuParts {
     /// The host address of guest-physical `gpa` and how many bytes follow
     /// it in the same chunk.
     pub fn translate(&self, gpa: u64) -> Option<(HostPhysAddr, u64)> {
-        self.chunks.iter().find(|(g, _, len)| *g <= gpa && gpa < g + len).map(|&(g, h, len)| {
-            (HostPhysAddr::new(h.as_u64() + (gpa - g)), len - (gpa - g))
-        })
+        self.ram.lock().translate(gpa).map(|(h, room)| (HostPhysAddr::new(h), room))
+    }
+
+    /// Zeroes and maps piece `i` of the RAM if it is not yet (the caller
+    /// holds `ram`). `false`: the EPT could not grow (out of memory).
+    fn populate(&self, ram: &mut LazyRam, i: usize) -> bool {
+        if ram.is_populated(i) {
+            return true;
+        }
+        let Some(piece) = ram.piece(i) else { return false };
+        for off in (0..piece.len).step_by(PAGE_SIZE as usize) {
+            fill_frame(HostPhysAddr::new(piece.hpa + off), 0);
+        }
+        let flags = EptPerms::ReadWriteExecute.flags(EptMemoryType::WriteBack);
+        let mut owned = self.owned.lock();
+        let mapped = self.ept.lock().map(
+            &mut OwnedTables(&mut owned),
+            piece.gpa,
+            HostPhysAddr::new(piece.hpa),
+            ByteSize::new(piece.len),
+            flags,
+            false,
+        );
+        if mapped.is_err() {
+            return false;
+        }
+        ram.mark_populated(i);
+        true
+    }
+
+    /// Zeroes and maps every piece `[gpa, gpa + len)` touches. `false` if
+    /// the range is not wholly RAM or the EPT could not grow.
+    pub fn populate_range(&self, gpa: u64, len: u64) -> bool {
+        let mut ram = self.ram.lock();
+        let pieces = ram.pieces_in(gpa, len);
+        if pieces.is_empty() && len > 0 {
+            return false;
+        }
+        pieces.into_iter().all(|i| self.populate(&mut ram, i))
     }
 }
 
@@ -137,14 +179,11 @@ fn one_frame(owned: &mut Vec<(HostPhysAddr, FrameCount)>) -> Result<HostPhysAddr
     Ok(f)
 }
 
-/// Allocates `pages` of zeroed RAM (2 MiB chunks where the pool has them)
-/// and maps it at guest-physical 0 in `ept`.
-fn build_ram(
-    pages: u64,
-    ept: &mut PageTable<Ept>,
-    owned: &mut Vec<(HostPhysAddr, FrameCount)>,
-) -> Result<Vec<(u64, HostPhysAddr, u64)>, Status> {
-    let mut chunks: Vec<(u64, HostPhysAddr, u64)> = Vec::new();
+/// Allocates `pages` of RAM (2 MiB chunks where the pool has them) for
+/// guest-physical 0 onwards. Not zeroed and not mapped yet: see
+/// [`crate::domu::lazy_ram`].
+fn build_ram(pages: u64, owned: &mut Vec<(HostPhysAddr, FrameCount)>) -> Result<Vec<(u64, u64, u64)>, Status> {
+    let mut chunks: Vec<(u64, u64, u64)> = Vec::new();
     let mut gpa = 0;
     let mut left = pages;
     while left > 0 {
@@ -158,19 +197,13 @@ fn build_ram(
             None => (frames::allocate().map_err(|_| Status::NoMemory)?, 1),
         };
         owned.push((hpa, FrameCount::new(n)));
-        for i in 0..n {
-            fill_frame(HostPhysAddr::new(hpa.as_u64() + i * PAGE_SIZE), 0);
-        }
+        let hpa = hpa.as_u64();
         match chunks.last_mut() {
-            Some((g, h, len)) if h.as_u64() + *len == hpa.as_u64() && *g + *len == gpa => *len += n * PAGE_SIZE,
+            Some((g, h, len)) if *h + *len == hpa && *g + *len == gpa => *len += n * PAGE_SIZE,
             _ => chunks.push((gpa, hpa, n * PAGE_SIZE)),
         }
         gpa += n * PAGE_SIZE;
         left -= n;
-    }
-    let flags = EptPerms::ReadWriteExecute.flags(EptMemoryType::WriteBack);
-    for &(g, h, len) in &chunks {
-        ept.map(&mut OwnedTables(owned), g, h, ByteSize::new(len), flags, false).map_err(|_| Status::NoMemory)?;
     }
     Ok(chunks)
 }
@@ -189,7 +222,7 @@ fn build(caps: VmxCaps, apic_khz: u64, id: u32, pages: u64, vcpus: u32) -> Resul
     let mut owned: Vec<(HostPhysAddr, FrameCount)> = Vec::new();
     let result = (|| {
         let mut ept = PageTable::<Ept>::new(&mut OwnedTables(&mut owned)).map_err(|_| Status::NoMemory)?;
-        let chunks = build_ram(pages, &mut ept, &mut owned)?;
+        let chunks = build_ram(pages, &mut owned)?;
         let apic_access = one_frame(&mut owned)?;
         ept.map(
             &mut OwnedTables(&mut owned),
@@ -222,14 +255,15 @@ fn build(caps: VmxCaps, apic_khz: u64, id: u32, pages: u64, vcpus: u32) -> Resul
         d.vpid_base = 64 + ((id % 1000) * 64) as u16;
         d.id = id;
         d.ram.call_once(|| chunks.iter().map(|&(g, _, len)| (g, g + len)).collect());
-        Ok((d, chunks))
+        Ok((d, chunks, ept))
     })();
     match result {
-        Ok((mut d, chunks)) => {
+        Ok((mut d, chunks, ept)) => {
             d.domu = Some(DomuParts {
                 lifecycle: spin::Mutex::new(Lifecycle::new()),
-                chunks,
-                owned,
+                ram: spin::Mutex::new(LazyRam::new(&chunks)),
+                ept: spin::Mutex::new(ept),
+                owned: spin::Mutex::new(owned),
                 memory_pages: pages,
                 vcpus,
                 entry: spin::Mutex::new(None),
@@ -364,6 +398,9 @@ pub fn copy_in(id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemor
     if end > p.memory_pages * PAGE_SIZE {
         return Err(Status::BadAddress);
     }
+    if !p.populate_range(gpa, len as u64) {
+        return Err(Status::NoMemory);
+    }
     let mut done = 0usize;
     while done < len {
         let (hpa, room) = p.translate(gpa + done as u64).ok_or(Status::BadAddress)?;
@@ -414,6 +451,24 @@ pub fn shutdown(id: u32, reason: ShutdownReason) -> Result<(), Status> {
     }
     super::domu_mmio::sci_line(None, &d);
     Ok(())
+}
+
+/// A domU's EPT violation at `gpa`: if it is RAM not yet used, zeroes and
+/// maps its piece; `true` when the access can be retried.
+pub fn populate_on_fault(d: &Domain, gpa: u64) -> bool {
+    let Some(p) = d.domu.as_ref() else { return false };
+    let mut ram = p.ram.lock();
+    let Some(i) = ram.piece_of(gpa) else { return false };
+    if ram.is_populated(i) {
+        // Another vCPU populated it meanwhile; this CPU's view is stale.
+        drop(ram);
+        invept_all();
+        return true;
+    }
+    let ok = p.populate(&mut ram, i);
+    drop(ram);
+    invept_all();
+    ok
 }
 
 /// Takes up to `max` bytes of a domU's console output.

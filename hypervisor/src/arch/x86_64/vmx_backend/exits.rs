@@ -172,6 +172,10 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
 /// through into the scratch page; anything else stops dom0.
 fn ept_fault(v: &mut Vcpu, gpa: u64, write: bool, violation: bool) -> Result<(), StopReason> {
     use super::hidden::{Outcome, write_fault};
+    if violation && !v.domain.is_dom0() && super::domu::populate_on_fault(&v.domain, gpa) {
+        // The first touch of a piece of its RAM (see `domu::lazy_ram`).
+        return Ok(());
+    }
     if violation && !v.domain.is_dom0() && super::domu_mmio::is_emulated(gpa) {
         return super::domu_mmio::emulate(v, gpa).map_err(|why| {
             log::error!("{} vCPU{}: MMIO at {gpa:#x} (RIP {:#x}): {why}", v.domain.label(), v.index, read(FN::GuestRip));
