@@ -21,7 +21,7 @@ use super::setup::{EntryState, Segment, ar};
 use crate::arch::x86_64::paging::IdentityTables;
 use crate::arch::x86_64::vmcs::invept_all;
 use crate::arch::x86_64::physmem::{fill_frame, phys_slice, write_volatile};
-use crate::arch::x86_64::{idt, lapic, percpu};
+use crate::arch::x86_64::percpu;
 use crate::domains::lifecycle::Lifecycle;
 use crate::domains::registry::Registry;
 use crate::hypercall::lifecycle::EntryMode;
@@ -290,12 +290,7 @@ fn parts(d: &Domain) -> Result<&DomuParts, Status> {
 
 /// Kicks every CPU out of its guest or its wait, so it looks at its vCPUs.
 fn kick_all() {
-    let me = percpu::current_index();
-    for i in (0..percpu::MAX_CPUS).take_while(|&i| percpu::get(i).online.load(Ordering::Acquire)) {
-        if i != me {
-            lapic::send_fixed(percpu::get(i).apic_id.load(Ordering::Relaxed), idt::VECTOR_IPI);
-        }
-    }
+    super::domu_mmio::kick_others();
 }
 
 /// The CPU that runs vCPU `index` of domain `id`: spread over the CPUs,

@@ -122,6 +122,11 @@ pub fn deliver(v: &mut Vcpu, m: Interrupt) {
 /// is not tracked here; a spurious kick costs one exit).
 pub fn post(domain: &Domain, j: usize, vector: u8) {
     domain.mailbox(j).vectors.set(vector);
+    kick_others();
+}
+
+/// Kicks every other CPU out of its guest or its wait.
+pub fn kick_others() {
     let me = percpu::current_index();
     for i in (0..percpu::MAX_CPUS).take_while(|&i| percpu::get(i).online.load(Ordering::Acquire)) {
         if i != me {

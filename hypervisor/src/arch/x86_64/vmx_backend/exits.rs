@@ -615,9 +615,15 @@ fn deliver(v: &mut Vcpu, j: usize, mode: DeliveryMode, vector: u8) {
             return;
         }
     }
-    // Kick the target's physical CPU out of the guest or out of HLT.
+    // Kick the target's physical CPU out of the guest or out of HLT: dom0's
+    // vCPU j runs on the CPU with its APIC ID; a domU's vCPU on whichever
+    // CPU it was placed (not tracked here), so every other CPU is kicked.
     if j != v.index {
-        lapic::send_fixed(v.domain.vcpu_apic_id(j), idt::VECTOR_IPI);
+        if v.domain.is_dom0() {
+            lapic::send_fixed(v.domain.vcpu_apic_id(j), idt::VECTOR_IPI);
+        } else {
+            super::domu_mmio::kick_others();
+        }
     }
 }
 

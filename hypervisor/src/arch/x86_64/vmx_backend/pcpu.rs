@@ -22,6 +22,9 @@ use crate::arch::x86_64::{cpu, idt, lapic, percpu};
 use crate::logger;
 use dom0_abi::ShutdownReason;
 
+/// After how many seconds of halting a dom0 vCPU's state is logged.
+const STALL_REPORT_S: u64 = 20;
+
 /// A time slice: 10 ms of TSC ticks.
 pub fn slice_ticks() -> u64 {
     logger::tsc_khz().max(1000) * 10
@@ -206,14 +209,33 @@ pub fn run(first: Vcpu) -> StopReason {
         in_cpu: Some(0),
         cursor: 0,
     };
+    // When dom0's vCPU here last ran (or 0: it runs), and whether a long
+    // wait was reported: a dom0 vCPU that stays halted for many seconds is
+    // worth a look (a lost wake-up shows up as exactly that).
+    let mut halted_since = 0u64;
+    let mut reported = false;
     loop {
         r.take_requests();
         r.reap();
         let Some(i) = r.choose() else {
+            let now = cpu::rdtsc();
+            if halted_since == 0 {
+                halted_since = now;
+            } else if !reported && now.wrapping_sub(halted_since) > STALL_REPORT_S * logger::tsc_khz().max(1) * 1000 {
+                reported = true;
+                log::info!("cpu{}: dom0's vCPU here has been halted for {STALL_REPORT_S} s", percpu::current_index());
+                if r.loaded == Some(0) {
+                    super::exits::log_vcpu_state(&mut r.slots[0].vcpu);
+                }
+            }
             let apic_khz = r.slots[0].vcpu.domain.apic_khz;
             wait_for_interrupt(r.next_deadline(), apic_khz);
             continue;
         };
+        if i == 0 {
+            halted_since = 0;
+            reported = false;
+        }
         if let Err(e) = r.switch_to(i) {
             log::error!("cpu{}: cannot switch to a vCPU: {e}", percpu::current_index());
             if i == 0 {
