@@ -81,10 +81,18 @@ pub struct DomuParts {
     /// PM1a_EN as the guest last wrote it (ACPICA reads back the global
     /// lock enable it sets; no event is ever raised yet).
     pub pm1_enable: core::sync::atomic::AtomicU16,
+    /// Reads from unbacked guest-physical addresses so far (they read
+    /// all-ones: `vcpu::gpa_policy`).
+    pub unbacked_reads: core::sync::atomic::AtomicU64,
+    /// Writes to unbacked guest-physical addresses so far (dropped).
+    pub unbacked_writes: core::sync::atomic::AtomicU64,
 }
 
 impl Drop for DomuParts {
     fn drop(&mut self) {
+        for &(start, count) in &self.owned {
+            crate::canaries::returned(start, count.as_u64());
+        }
         let mut fa = FRAMES.lock();
         for &(start, count) in &self.owned {
             if fa.free(start, count).is_err() {
@@ -123,6 +131,9 @@ impl TableMemory for OwnedTables<'_> {
 
 /// Frees what was taken so far when building fails.
 fn give_back(owned: &[(HostPhysAddr, FrameCount)]) {
+    for &(s, c) in owned {
+        crate::canaries::returned(s, c.as_u64());
+    }
     let mut fa = FRAMES.lock();
     for &(s, c) in owned {
         let _ = fa.free(s, c);
@@ -235,6 +246,8 @@ fn build(caps: VmxCaps, apic_khz: u64, id: u32, pages: u64, vcpus: u32) -> Resul
                 uart: spin::Mutex::new(Uart16550::new()),
                 ioapic: spin::Mutex::new(IoApic::new(crate::domu::acpi_tables::DEFAULT_IOAPIC.id)),
                 pm1_enable: core::sync::atomic::AtomicU16::new(0),
+                unbacked_reads: core::sync::atomic::AtomicU64::new(0),
+                unbacked_writes: core::sync::atomic::AtomicU64::new(0),
             });
             Ok(d)
         }

@@ -165,13 +165,21 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
     result
 }
 
-/// An EPT violation or misconfiguration: a write to hidden memory is let
-/// through into the scratch page; anything else stops dom0.
+/// An EPT violation or misconfiguration: a domU's is emulated (its I/O
+/// APIC, or unbacked memory); a dom0 write to hidden memory is let through
+/// into the scratch page; anything else stops the domain.
 fn ept_fault(v: &mut Vcpu, gpa: u64, write: bool, violation: bool) -> Result<(), StopReason> {
     use super::hidden::{Outcome, write_fault};
-    if violation && !v.domain.is_dom0() && super::domu_mmio::is_emulated(gpa) {
+    if violation && !v.domain.is_dom0() {
+        // The I/O APIC, or nothing at all (reads all-ones, writes dropped).
         return super::domu_mmio::emulate(v, gpa).map_err(|why| {
-            log::error!("{} vCPU{}: MMIO at {gpa:#x} (RIP {:#x}): {why}", v.domain.label(), v.index, read(FN::GuestRip));
+            log::error!(
+                "{} vCPU{}: access to guest-physical {gpa:#x} (RIP {:#x}) not emulated: {why}; the domain is stopped",
+                v.domain.label(),
+                v.index,
+                read(FN::GuestRip)
+            );
+            dump_guest_state(v);
             StopReason::Crash
         });
     }
