@@ -8,6 +8,13 @@
  *     (about half a second of emulated time),
  *   - and powers itself off (ACPI PM1a_CNT at 0x604: SLP_TYP 5 | SLP_EN)
  *     when it reads a 'q' from its console (looked at once per tick).
+ * With a command line starting "triple-fault" (xl.cfg `extra`, passed in
+ * the hvm_start_info whose address the PVH entry gets in EBX: field
+ * cmdline_paddr at offset 24), it prints "OXEN-DOMU: triple-faulting now"
+ * after two ticks instead and triple-faults: with an IDT of limit 0, INT3
+ * raises #GP, whose delivery raises #DF, whose delivery fails: a shutdown
+ * (SDM Vol. 3A §7.15, "Interrupt 8—Double Fault Exception"), which VT-x
+ * turns into a triple-fault VM exit (SDM Vol. 3C §27.2, basic reason 2).
  * Built by xtask with gcc/ld (no libc).
  */
         .section .note.Xen, "a"
@@ -23,10 +30,24 @@
         .globl pvh_start
 pvh_start:
         cli
+        cld
         mov     $stack_top, %esp
         mov     $hello, %esi
         call    puts
-        xor     %edi, %edi              /* tick counter */
+        /* The command line: "triple-fault..."? (its high half must be 0:
+           paging is off, only the low 4 GiB are reachable). */
+        mov     24(%ebx), %esi
+        mov     28(%ebx), %eax
+        or      %eax, %eax
+        jnz     0f
+        test    %esi, %esi
+        jz      0f
+        mov     $mode, %edi
+        mov     $12, %ecx               /* strlen("triple-fault") */
+        repe cmpsb
+        jne     0f
+        movb    $1, crash_mode
+0:      xor     %edi, %edi              /* tick counter */
 1:      mov     $0x1000000, %ecx        /* busy work: no exits */
 2:      dec     %ecx
         jnz     2b
@@ -42,7 +63,11 @@ pvh_start:
         je      poweroff
         jmp     3b
 4:      inc     %edi
-        mov     $tick, %esi
+        cmpb    $0, crash_mode
+        je      8f
+        cmp     $3, %edi
+        je      triple_fault
+8:      mov     $tick, %esi
         call    puts
         mov     %edi, %eax
         call    putdec
@@ -58,6 +83,14 @@ poweroff:
         out     %ax, %dx
 5:      hlt
         jmp     5b
+
+triple_fault:
+        mov     $fault, %esi
+        call    puts
+        lidt    null_idt
+        int3
+9:      hlt                             /* not reached */
+        jmp     9b
 
 /* putc: AL to COM1's transmit register (the emulated UART never fills). */
 putc:
@@ -97,8 +130,16 @@ putdec:
 hello:  .asciz "OXEN-DOMU: hello from domain\n"
 tick:   .asciz "OXEN-DOMU: tick "
 bye:    .asciz "OXEN-DOMU: powering off\n"
+fault:  .asciz "OXEN-DOMU: triple-faulting now\n"
+mode:   .ascii "triple-fault"
+        .balign 8
+null_idt:
+        .word   0                       /* limit 0: no gate at all */
+        .long   0
 
         .bss
+crash_mode:
+        .byte   0
         .balign 16
         .skip 4096
 stack_top:

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 
-use super::guests::{domu_extras, domu_linux_extras};
+use super::guests::{domu_extras, domu_isolation_extras, domu_linux_extras};
 use super::hvctl::{hypercall_abuse_extras, xl_info_extras};
 use super::{
     ExtraFile, InitramfsKind, assets_dir, build_initramfs, debian_kernel, debian_vmlinux,
@@ -43,11 +43,17 @@ pub enum NamedAsset {
     /// Debian's vmlinux as the guest kernel, the guest's own initramfs
     /// (`init-domu-guest.sh`) and its xl.cfg.
     InitramfsDomuLinux,
+    /// `@initramfs-domu-isolation`: the domu-isolation initramfs
+    /// (`init-domu-isolation.sh`) with what `@initramfs-xl-info` carries,
+    /// `oxen-domuprobe`, the tiny guest and its crashing xl.cfg, Debian's
+    /// vmlinux and the probing guest's own initramfs (`init-domu-probe.sh`)
+    /// and xl.cfg.
+    InitramfsDomuIsolation,
 }
 
 impl NamedAsset {
     /// Every asset, in the order of the documentation.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Dom0Vmlinux,
         Self::Dom0Bzimage,
         Self::InitramfsDom0Boot,
@@ -56,6 +62,7 @@ impl NamedAsset {
         Self::InitramfsHypercallAbuse,
         Self::InitramfsDomu,
         Self::InitramfsDomuLinux,
+        Self::InitramfsDomuIsolation,
     ];
 
     /// The name after `@`.
@@ -69,6 +76,7 @@ impl NamedAsset {
             Self::InitramfsHypercallAbuse => "initramfs-hypercall-abuse",
             Self::InitramfsDomu => "initramfs-domu",
             Self::InitramfsDomuLinux => "initramfs-domu-linux",
+            Self::InitramfsDomuIsolation => "initramfs-domu-isolation",
         }
     }
 
@@ -102,13 +110,17 @@ impl NamedAsset {
             Self::InitramfsXlInfo
             | Self::InitramfsHypercallAbuse
             | Self::InitramfsDomu
-            | Self::InitramfsDomuLinux => {
+            | Self::InitramfsDomuLinux
+            | Self::InitramfsDomuIsolation => {
                 let (kind, extras) = match self {
                     Self::InitramfsXlInfo => (InitramfsKind::XlInfo, xl_info_extras(root)?),
                     Self::InitramfsHypercallAbuse => {
                         (InitramfsKind::HypercallAbuse, hypercall_abuse_extras(root)?)
                     }
                     Self::InitramfsDomu => (InitramfsKind::Domu, domu_extras(root)?),
+                    Self::InitramfsDomuIsolation => {
+                        (InitramfsKind::DomuIsolation, domu_isolation_extras(root)?)
+                    }
                     _ => (InitramfsKind::DomuLinux, domu_linux_extras(root)?),
                 };
                 let out = assets_dir(root).join(format!("initramfs-{}.cpio", kind.name()));
