@@ -7,10 +7,12 @@
 #    "destroy": the domain disappears and its pages come back; created
 #    again with on_crash=preserve: it stays, crashed (`c` in `xl-rs
 #    list`), its console shows its last words, destroy gives the pages back.
+#    The same guest in its "hypercalls" mode then issues every operation
+#    of the hypercall ABI from its kernel: all must be refused.
 # 2. dom0 writes a marker (OXEN-DOM0-SECRET-<random>) at the start of each
-#    page of a 64-page file of its own (ramfs, so in RAM) and finds the
-#    physical address of one above 256 MiB (oxen-domuprobe where); it
-#    creates the Linux guest of
+#    page of 64-page files of its own (ramfs, so in RAM) until one page
+#    lies above 256 MiB (oxen-domuprobe where gives its physical address);
+#    it creates the Linux guest of
 #    /etc/oxen/probe.cfg with both on its command line; the guest
 #    (init-domu-probe.sh) probes memory, MSRs, ports and hypercalls, and
 #    its lines come through `xl-rs console` (printed as `probe| ...`).
@@ -26,7 +28,9 @@
 #   crash: on_crash=preserve: state ----c-: yes|NO (state S)
 #   crash: its console shows the triple fault coming: yes|NO
 #   crash: free pages after destroy: N (same|DIFFERENT)
-#   marker at 0x... (TEXT)
+#   hypercalls from a guest kernel: R of N refused with NOT_PERMITTED: yes|NO
+#   hypercalls: free pages after destroy: N (same|DIFFERENT)
+#   marker at 0x... (TEXT, in file N of 64 pages)
 #   probe: guest finished: yes|NO
 #   dom0's marker intact: yes|NO
 #   dom0 alive after the guests: yes|NO (...)
@@ -85,20 +89,39 @@ run destroy1 xl-rs destroy crashy
 after=$(free_pages_back_to "$before")
 echo "OXEN-DOMU-ISOL: crash: free pages after destroy: $after ($(same "$before" "$after"))"
 
+# --- The control hypercalls from a guest's kernel: the tiny guest in its
+# "hypercalls" mode issues every operation of the ABI with VMCALL at CPL 0
+# (dom0 as the target where one takes a domain) and prints the statuses.
+run hcall xl-rs create -e /etc/oxen/crash.cfg 'name="hcall"' 'extra="hypercalls console=ttyS0"'
+run hcalls xl-rs console --until 'OXEN-DOMU: hypercalls done' --timeout 60 hcall
+calls=$(grep -c 'OXEN-DOMU: hypercall 0000' /tmp/hcalls.out)
+refused=$(grep -c 'OXEN-DOMU: hypercall 0000.... -> ffffffff' /tmp/hcalls.out)
+if [ "$calls" -gt 0 ] && [ "$calls" = "$refused" ]; then
+    echo "OXEN-DOMU-ISOL: hypercalls from a guest kernel: $refused of $calls refused with NOT_PERMITTED: yes"
+else
+    echo "OXEN-DOMU-ISOL: hypercalls from a guest kernel: $refused of $calls refused with NOT_PERMITTED: NO"
+fi
+run destroy3 xl-rs destroy hcall
+after=$(free_pages_back_to "$before")
+echo "OXEN-DOMU-ISOL: hypercalls: free pages after destroy: $after ($(same "$before" "$after"))"
+
 # --- 2. The probing Linux guest.
-# 64 pages, each starting with the marker (the rest dots): one of them
-# lies above 256 MiB, outside the range the guest's own RAM has as
-# guest-physical addresses (below it, the same numbers name its own RAM).
+# Files of 64 pages, each page starting with the marker (the rest dots),
+# until one page lies above 256 MiB: below it, the same numbers are the
+# guest's own RAM as guest-physical addresses.
 secret="OXEN-DOM0-SECRET-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-marker_pages() {
-    for _ in $(seq 1 64); do
-        printf '%s' "$secret"
-        head -c $((4096 - ${#secret})) /dev/zero | tr '\0' .
-    done
-}
-marker_pages > /tmp/secret
-where=$(oxen-domuprobe where /tmp/secret 0x10000000)
-echo "OXEN-DOMU-ISOL: marker at ${where:-?} ($secret)"
+{ printf '%s' "$secret"; head -c $((4096 - ${#secret})) /dev/zero | tr '\0' .; } > /tmp/marker1
+for n in 2 4 8 16 32 64; do
+    cat /tmp/marker$((n / 2)) /tmp/marker$((n / 2)) > /tmp/marker$n
+done
+where=
+files=0
+while [ -z "$where" ] && [ $files -lt 64 ]; do
+    files=$((files + 1))
+    cp /tmp/marker64 /tmp/secret.$files
+    where=$(oxen-domuprobe where /tmp/secret.$files 0x10000000 2> /dev/null)
+done
+echo "OXEN-DOMU-ISOL: marker at ${where:-?} ($secret, in file $files of 64 pages)"
 
 run create xl-rs create -e /etc/oxen/probe.cfg "extra+=\" oxen.target=$where oxen.marker=$secret\""
 xl-rs console --until 'OXEN-DOMU-PROBE: done' --timeout 700 probe > /tmp/probe.out 2>&1
@@ -118,11 +141,14 @@ for _ in $(seq 1 60); do
 done
 run list2 xl-rs list
 
-marker_pages > /tmp/secret.again
-if cmp -s /tmp/secret /tmp/secret.again && [ "$(oxen-domuprobe where /tmp/secret 0x10000000)" = "$where" ]; then
-    echo "OXEN-DOMU-ISOL: dom0's marker intact: yes (64 pages, the one at $where unmoved)"
+intact=yes
+for i in $(seq 1 $files); do
+    cmp -s /tmp/secret.$i /tmp/marker64 || intact=NO
+done
+if [ $intact = yes ] && [ -n "$where" ] && [ "$(oxen-domuprobe where /tmp/secret.$files 0x10000000)" = "$where" ]; then
+    echo "OXEN-DOMU-ISOL: dom0's marker intact: yes ($files file(s) of 64 pages, the page at $where unmoved)"
 else
-    echo "OXEN-DOMU-ISOL: dom0's marker intact: NO"
+    echo "OXEN-DOMU-ISOL: dom0's marker intact: NO (files intact: $intact, page at ${where:-?})"
 fi
 t1=$(cut -d' ' -f1 /proc/uptime)
 echo ping | cat > /tmp/pipe.out

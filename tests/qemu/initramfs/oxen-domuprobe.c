@@ -599,7 +599,7 @@ static int cmd_vmcall(void)
 	pid_t pid = fork();
 	if (pid == 0) {
 		/* OXEN_OP_VERSION with no argument: a hypercall if it ran. */
-		__asm__ volatile("vmcall" : : "a"(0x0001UL), "D"(0UL) : "memory");
+		__asm__ volatile("vmcall" : : "a"(0x0100UL), "D"(0UL) : "memory");
 		_exit(0);
 	}
 	int status = 0;
