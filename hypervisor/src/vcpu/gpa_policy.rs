@@ -46,6 +46,36 @@ pub fn classify(gpa: u64, ram: &[(u64, u64)]) -> DomuGpa {
     DomuGpa::Unbacked
 }
 
+/// How the faulting access was made (from the EPT violation's exit
+/// qualification, SDM Vol. 3C Table 28-7, and the IDT-vectoring
+/// information, §28.2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Access {
+    /// An instruction fetch.
+    pub fetch: bool,
+    /// The CPU walking the guest's page tables.
+    pub paging_structure: bool,
+    /// The delivery of an interrupt or exception (IDT, stack).
+    pub during_delivery: bool,
+}
+
+/// Why an access outside the domain's RAM cannot be emulated, if it
+/// cannot: only the data access of the instruction at RIP is decoded and
+/// carried out; code, page tables, an IDT or a stack outside its RAM are
+/// the guest's own fatal error (the caller stops the domain, as Xen does
+/// when its emulator gives up).
+pub fn not_emulable(a: Access) -> Option<&'static str> {
+    if a.fetch {
+        Some("an instruction fetch from outside its RAM")
+    } else if a.paging_structure {
+        Some("its page tables lie outside its RAM")
+    } else if a.during_delivery {
+        Some("an interrupt or exception delivery touched memory outside its RAM")
+    } else {
+        None
+    }
+}
+
 /// What a load of `bytes` (1, 2, 4 or 8) from an unbacked address reads:
 /// all-ones of that width.
 pub const fn unbacked_read(bytes: u8) -> u64 {
@@ -78,6 +108,17 @@ mod tests {
         assert_eq!(classify(0x3000_0000, RAM), DomuGpa::Unbacked, "dom0's memory in host terms");
         assert_eq!(classify(u64::MAX, RAM), DomuGpa::Unbacked);
         assert_eq!(classify(0, &[]), DomuGpa::Unbacked);
+    }
+
+    #[test]
+    fn only_data_accesses_are_emulated() {
+        assert_eq!(not_emulable(Access::default()), None);
+        let fetch = Access { fetch: true, ..Access::default() };
+        assert!(not_emulable(fetch).is_some_and(|w| w.contains("fetch")));
+        let walk = Access { paging_structure: true, ..Access::default() };
+        assert!(not_emulable(walk).is_some_and(|w| w.contains("page tables")));
+        let delivery = Access { during_delivery: true, ..Access::default() };
+        assert!(not_emulable(delivery).is_some_and(|w| w.contains("delivery")));
     }
 
     #[test]
