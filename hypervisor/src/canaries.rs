@@ -2,7 +2,9 @@
 //! (command-line option `canary`): one record in the hypervisor image, one in
 //! a heap page, and one every [`POOL_STRIDE`] bytes of the free pool. Checked
 //! when dom0 ends: a record that changed means dom0 reached memory it must
-//! not (a free-pool frame the hypervisor has allocated since is skipped).
+//! not (a free-pool frame the hypervisor has allocated since is skipped; a
+//! domU's frames get their records again when they return to the pool,
+//! [`returned`]).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -10,7 +12,7 @@ use alloc::vec::Vec;
 use crate::arch::x86_64::paging::KERNEL_VMA;
 use crate::arch::x86_64::physmem::{read_volatile, write_volatile};
 use crate::mm::addr::{HostPhysAddr, PAGE_SIZE};
-use crate::mm::canary::{POOL_STRIDE, RECORD_LEN, is_intact, record};
+use crate::mm::canary::{POOL_STRIDE, RECORD_LEN, is_intact, planted_in, record};
 use crate::mm::frames::FRAMES;
 
 /// A record in the hypervisor image (`.data`).
@@ -48,6 +50,7 @@ pub fn plant() {
                 a += POOL_STRIDE;
             }
         }
+        pool.sort_unstable();
         Canaries { image: image_pa, heap: (page, heap_pa), pool }
     });
     log::info!(
@@ -57,6 +60,20 @@ pub fn plant() {
         c.heap.1,
         c.pool.len()
     );
+}
+
+/// Frames `[start, start + pages)` go back to the free pool (a destroyed
+/// domU's): the records planted there before they were allocated are
+/// written again (the domain had them zeroed and used them), so that they
+/// are free-pool canaries again for [`check`]. Call it before freeing them.
+pub fn returned(start: HostPhysAddr, pages: u64) {
+    let Some(c) = PLANTED.get() else {
+        return;
+    };
+    let end = start.as_u64().saturating_add(pages.saturating_mul(PAGE_SIZE));
+    for &a in planted_in(&c.pool, start.as_u64(), end) {
+        write_volatile(HostPhysAddr::new(a), &record(a));
+    }
 }
 
 /// Checks the records, if planted, and logs the verdict.

@@ -953,6 +953,12 @@ static int __init hvctl_init(void)
 		       hv_abi_major, hv_abi_minor);
 		return -EPROTO;
 	}
+	if (status == OXEN_STATUS_NOT_PERMITTED) {
+		/* A guest domain (domU): control hypercalls are dom0's only. */
+		pr_err("the hypervisor refuses control hypercalls from this domain (status %lld, NOT_PERMITTED): /dev/hvctl works in dom0 only; refusing to load\n",
+		       status);
+		return -EPERM;
+	}
 	if (status < 0) {
 		pr_err("ABI negotiation failed: the VERSION hypercall returned status %lld; refusing to load\n",
 		       status);

@@ -233,3 +233,36 @@ fn event_read_returns_clears_and_refuses_without_losing_events() {
     assert_eq!(call(Op::DomainDestroy, [u64::from(c.domid), 0, 0, 0, 0], &mut m, &mut p), 0);
     assert_eq!(read(&mut m, &mut p, 0).1.pending, EVENT_DOMAIN_DESTROYED);
 }
+
+/// A domU (what a guest's kernel reaches with VMCALL at CPL 0) is refused
+/// every operation with NOT_PERMITTED, with arguments that would do
+/// something for dom0, and nothing is read or written: its memory, the log
+/// ring and the domains stay as they were.
+#[test]
+fn a_domu_is_refused_every_operation_before_anything_is_touched() {
+    let (mut m, mut p) = fixture();
+    let a = VersionArgs::request();
+    m.write(0x2000, a.as_bytes()).unwrap();
+    let args = LogReadArgs { buffer_gpa: 0x10_0000, size: 9, flags: LOG_READ_CLEAR, returned: 0, dropped: 0 };
+    m.write(0x3000, args.as_bytes()).unwrap();
+    let snapshot = |m: &FakeMem| {
+        let mut low = vec![0u8; 0x8000];
+        let mut high = vec![0u8; 0x2000];
+        m.read(0x1000, &mut low).unwrap();
+        m.read(0x10_0000, &mut high).unwrap();
+        (low, high)
+    };
+    let before = snapshot(&m);
+    let domu = Caller { privileged: false };
+    for op in Op::ALL {
+        for args in [[0x2000, 88, 0, 0, 0], [0x3000, 0, 0, 0, 0], [1, 0x2000, 0x10, 0, 0], [0; 5]] {
+            assert_eq!(dispatch(op.number(), args, domu, &mut m, &mut p), Status::NotPermitted.as_raw(), "{op:?} {args:?}");
+        }
+    }
+    assert!(snapshot(&m) == before, "the caller's memory changed");
+    assert_eq!(p.log, b"line one\nline two\n");
+    assert_eq!(p.domus.iter().count(), 0);
+    // The same calls from dom0 do something (the refusal is the caller's).
+    assert_eq!(call(Op::Version, [0x2000, 0, 0, 0, 0], &mut m, &mut p), 0);
+    assert_eq!(call(Op::LogRead, [0x3000, 0, 0, 0, 0], &mut m, &mut p), 9);
+}

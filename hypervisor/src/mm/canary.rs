@@ -39,9 +39,26 @@ pub fn is_intact(bytes: &[u8], addr: u64) -> bool {
     bytes.len() >= RECORD_LEN && bytes[..RECORD_LEN] == record(addr)
 }
 
+/// The addresses of `planted` (sorted) that lie in `[start, end)`.
+pub fn planted_in(planted: &[u64], start: u64, end: u64) -> &[u64] {
+    let from = planted.partition_point(|&a| a < start);
+    let to = planted.partition_point(|&a| a < end).max(from);
+    &planted[from..to]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn planted_in_a_range() {
+        let p = [0x4_0000, 0x8_0000, 0xC_0000, 0x10_0000];
+        assert_eq!(planted_in(&p, 0x8_0000, 0x10_0000), &[0x8_0000, 0xC_0000]);
+        assert_eq!(planted_in(&p, 0x8_0001, 0xC_0001), &[0xC_0000]);
+        assert_eq!(planted_in(&p, 0, 0x4_0000), &[] as &[u64]);
+        assert_eq!(planted_in(&p, 0x20_0000, 0x10_0000), &[] as &[u64]);
+        assert_eq!(planted_in(&p, 0, u64::MAX), &p);
+    }
 
     #[test]
     fn records_name_their_address_and_differ() {

@@ -93,6 +93,12 @@ pub enum ExitEvent {
         write: bool,
         /// It was an instruction fetch.
         fetch: bool,
+        /// It was the CPU's walk of the guest's own page tables, not the
+        /// access the instruction made.
+        paging_structure: bool,
+        /// It happened while an event (interrupt, exception) was being
+        /// delivered: reading the IDT, pushing on the stack.
+        during_delivery: bool,
     },
     /// The second-level tables themselves are malformed.
     NestedPageMisconfig {

@@ -6,6 +6,7 @@ pub mod bitmaps;
 pub mod cpuid;
 pub mod debug_keys;
 pub mod exit_event;
+pub mod gpa_policy;
 pub mod guest_walk;
 pub mod hidden_write;
 pub mod io_policy;

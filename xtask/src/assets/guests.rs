@@ -1,6 +1,6 @@
 //! Test guests for domU scenarios: `tests/qemu/guests/tiny-pvh.S`, the
-//! smallest PVH guest (built with gcc and ld, no libc), and the domu
-//! initramfs's files.
+//! smallest PVH guest (built with gcc and ld, no libc), and the files of
+//! the domu, domu-linux and domu-isolation initramfs images.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +9,7 @@ use anyhow::{Context, Result, ensure};
 
 use super::hvctl::xl_info_extras;
 use super::initramfs::{ExtraFile, InitramfsKind, build_initramfs};
-use super::{assets_dir, debian_vmlinux};
+use super::{assets_dir, debian_vmlinux, oxen_domuprobe};
 
 const SOURCE: &str = "tests/qemu/guests/tiny-pvh.S";
 const SCRIPT: &str = "tests/qemu/guests/tiny-pvh.ld";
@@ -79,5 +79,36 @@ pub fn domu_linux_extras(root: &Path) -> Result<Vec<ExtraFile>> {
     // Scenario domu-churn (`oxen.test=churn`) and its timings.
     extras.push(ExtraFile { source: root.join("tests/qemu/initramfs/domu-churn.sh"), dest: "/lib/oxen/domu-churn.sh".to_owned(), mode: 0o755 });
     extras.push(ExtraFile { source: super::oxen_bench(root)?, dest: "/bin/oxen-bench".to_owned(), mode: 0o755 });
+    Ok(extras)
+}
+
+/// The files the domu-isolation initramfs adds: those of the xl-info image,
+/// `/bin/oxen-domuprobe` (dom0 uses its `where`), the tiny guest at
+/// `/guests/tiny-pvh.elf` with `/etc/oxen/crash.cfg` (it triple-faults),
+/// Debian's vmlinux at `/guests/vmlinux`, the probing guest's own initramfs
+/// (`init-domu-probe.sh` with `oxen-domuprobe`, `hvctl.ko` and `msr.ko`) at
+/// `/guests/domu-probe-initramfs.cpio` and its configuration at
+/// `/etc/oxen/probe.cfg`.
+pub fn domu_isolation_extras(root: &Path) -> Result<Vec<ExtraFile>> {
+    let mut extras = xl_info_extras(root)?;
+    let probe = oxen_domuprobe(root)?;
+    let hvctl = extras
+        .iter()
+        .find(|e| e.dest == "/lib/modules/hvctl.ko")
+        .map(|e| e.source.clone())
+        .context("the xl-info files have no hvctl.ko")?;
+    let guest_image = assets_dir(root).join("initramfs-domu-probe.cpio");
+    let guest_extras = [
+        ExtraFile { source: probe.clone(), dest: "/bin/oxen-domuprobe".to_owned(), mode: 0o755 },
+        ExtraFile { source: hvctl, dest: "/lib/modules/hvctl.ko".to_owned(), mode: 0o644 },
+    ];
+    build_initramfs(root, InitramfsKind::DomuProbe, &guest_extras, &guest_image)?;
+    let (_, vmlinux, _) = debian_vmlinux(root)?;
+    extras.push(ExtraFile { source: probe, dest: "/bin/oxen-domuprobe".to_owned(), mode: 0o755 });
+    extras.push(ExtraFile { source: tiny_pvh(root)?, dest: "/guests/tiny-pvh.elf".to_owned(), mode: 0o644 });
+    extras.push(ExtraFile { source: root.join("tests/qemu/guests/crash.cfg"), dest: "/etc/oxen/crash.cfg".to_owned(), mode: 0o644 });
+    extras.push(ExtraFile { source: vmlinux, dest: "/guests/vmlinux".to_owned(), mode: 0o644 });
+    extras.push(ExtraFile { source: guest_image, dest: "/guests/domu-probe-initramfs.cpio".to_owned(), mode: 0o644 });
+    extras.push(ExtraFile { source: root.join("tests/qemu/guests/probe.cfg"), dest: "/etc/oxen/probe.cfg".to_owned(), mode: 0o644 });
     Ok(extras)
 }

@@ -46,6 +46,14 @@ pub enum InitramfsKind {
     /// driver bound to it, and `xl-rs wait-event` woken by domain events
     /// of the tiny guest, then power off.
     Notify,
+    /// `domu-isolation`: load the `hvctl` driver, crash a tiny guest under
+    /// both on_crash policies, then create a Linux guest that probes what
+    /// is not its own, and check dom0 and the free pages afterwards.
+    DomuIsolation,
+    /// The probing Linux guest's own image (inside `DomuIsolation`'s):
+    /// `oxen-domuprobe` on memory, MSRs (`msr.ko`), ports, VMCALL, and
+    /// `hvctl.ko`, which must be refused.
+    DomuProbe,
 }
 
 impl InitramfsKind {
@@ -61,6 +69,8 @@ impl InitramfsKind {
             Self::DomuLinux => "domu-linux",
             Self::DomuGuest => "domu-guest",
             Self::Notify => "notify",
+            Self::DomuIsolation => "domu-isolation",
+            Self::DomuProbe => "domu-probe",
         }
     }
 
@@ -78,8 +88,16 @@ impl InitramfsKind {
             // The ACPI power button's driver and the event device that
             // reports its presses to userspace.
             Self::DomuGuest => &["evdev.ko", "button.ko"],
+            // /dev/cpu/N/msr, for the probe's MSR accesses.
+            Self::DomuProbe => &["msr.ko"],
             // hvctl.ko is not Debian's: it comes as an extra file.
-            Self::Isolation | Self::XlInfo | Self::HypercallAbuse | Self::Domu | Self::DomuLinux | Self::Notify => &[],
+            Self::Isolation
+            | Self::XlInfo
+            | Self::HypercallAbuse
+            | Self::Domu
+            | Self::DomuLinux
+            | Self::Notify
+            | Self::DomuIsolation => &[],
         }
     }
 }
@@ -103,7 +121,7 @@ pub struct ExtraFile {
 /// The busybox applets the images link in `/bin`: what the init scripts use
 /// and a few for looking around by hand.
 pub const APPLETS: &[&str] = &[
-    "[", "awk", "cat", "cp", "cut", "dd", "devmem", "dmesg", "echo", "env", "false", "free",
+    "[", "awk", "cat", "cmp", "cp", "cut", "dd", "devmem", "dmesg", "echo", "env", "false", "free",
     "grep", "head", "hexdump", "insmod", "kill", "ln", "ls", "lsmod", "mkdir", "mkfifo", "mknod",
     "mount", "mv", "nproc", "od", "poweroff", "printf", "ps", "reboot", "rm", "rmmod", "sed",
     "seq", "sh", "sleep", "strings", "sync", "tail", "tee", "test", "timeout", "tr", "true",

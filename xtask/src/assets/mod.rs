@@ -36,6 +36,8 @@ mod hvctl;
 mod initramfs;
 #[cfg(test)]
 mod memprobe_tests;
+#[cfg(test)]
+mod domuprobe_tests;
 mod named;
 
 use std::collections::BTreeMap;
@@ -438,6 +440,14 @@ pub fn oxen_memprobe(root: &Path) -> Result<PathBuf> {
         "tests/qemu/initramfs/oxen-memprobe.c",
         "oxen-memprobe",
     )
+}
+
+/// `tests/qemu/initramfs/oxen-domuprobe.c`, the domu-isolation probe (a
+/// domU's reads and writes outside its memory, MSRs, ports, VMCALL; dom0's
+/// `where`), built into `target/assets/oxen-domuprobe` (see
+/// [`static_c_tool`]).
+pub fn oxen_domuprobe(root: &Path) -> Result<PathBuf> {
+    static_c_tool(root, "tests/qemu/initramfs/oxen-domuprobe.c", "oxen-domuprobe")
 }
 
 /// Headers (relative to the workspace root) the C programs of

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 
-use super::guests::{domu_extras, domu_linux_extras};
+use super::guests::{domu_extras, domu_isolation_extras, domu_linux_extras};
 use super::hvctl::{hypercall_abuse_extras, xl_info_extras};
 use super::{
     ExtraFile, InitramfsKind, assets_dir, build_initramfs, debian_kernel, debian_vmlinux,
@@ -46,11 +46,17 @@ pub enum NamedAsset {
     /// `@initramfs-notify`: the notify initramfs (`init-notify.sh`) with
     /// what `@initramfs-domu` carries.
     InitramfsNotify,
+    /// `@initramfs-domu-isolation`: the domu-isolation initramfs
+    /// (`init-domu-isolation.sh`) with what `@initramfs-xl-info` carries,
+    /// `oxen-domuprobe`, the tiny guest and its crashing xl.cfg, Debian's
+    /// vmlinux and the probing guest's own initramfs (`init-domu-probe.sh`)
+    /// and xl.cfg.
+    InitramfsDomuIsolation,
 }
 
 impl NamedAsset {
     /// Every asset, in the order of the documentation.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Dom0Vmlinux,
         Self::Dom0Bzimage,
         Self::InitramfsDom0Boot,
@@ -60,6 +66,7 @@ impl NamedAsset {
         Self::InitramfsDomu,
         Self::InitramfsDomuLinux,
         Self::InitramfsNotify,
+        Self::InitramfsDomuIsolation,
     ];
 
     /// The name after `@`.
@@ -74,6 +81,7 @@ impl NamedAsset {
             Self::InitramfsDomu => "initramfs-domu",
             Self::InitramfsDomuLinux => "initramfs-domu-linux",
             Self::InitramfsNotify => "initramfs-notify",
+            Self::InitramfsDomuIsolation => "initramfs-domu-isolation",
         }
     }
 
@@ -108,7 +116,8 @@ impl NamedAsset {
             | Self::InitramfsHypercallAbuse
             | Self::InitramfsDomu
             | Self::InitramfsDomuLinux
-            | Self::InitramfsNotify => {
+            | Self::InitramfsNotify
+            | Self::InitramfsDomuIsolation => {
                 let (kind, extras) = match self {
                     Self::InitramfsXlInfo => (InitramfsKind::XlInfo, xl_info_extras(root)?),
                     Self::InitramfsHypercallAbuse => {
@@ -116,6 +125,9 @@ impl NamedAsset {
                     }
                     Self::InitramfsDomu => (InitramfsKind::Domu, domu_extras(root)?),
                     Self::InitramfsNotify => (InitramfsKind::Notify, domu_extras(root)?),
+                    Self::InitramfsDomuIsolation => {
+                        (InitramfsKind::DomuIsolation, domu_isolation_extras(root)?)
+                    }
                     _ => (InitramfsKind::DomuLinux, domu_linux_extras(root)?),
                 };
                 let out = assets_dir(root).join(format!("initramfs-{}.cpio", kind.name()));

@@ -79,7 +79,16 @@ pub fn decode(raw: u32) -> ExitEvent {
         }
         R::EptViolation => {
             let q = EptViolationQualification(read(FN::ExitQualification));
-            ExitEvent::NestedPageFault { gpa: read(F64::GuestPhysicalAddress), write: q.write(), fetch: q.fetch() }
+            // Bits 7 and 8 (SDM Vol. 3C Table 28-7); the IDT-vectoring
+            // information is valid when the exit interrupted an event's
+            // delivery (§28.2.4).
+            ExitEvent::NestedPageFault {
+                gpa: read(F64::GuestPhysicalAddress),
+                write: q.write(),
+                fetch: q.fetch(),
+                paging_structure: q.linear_address_valid() && !q.translated_access(),
+                during_delivery: read(F32::IdtVectoringInfo) & (1 << 31) != 0,
+            }
         }
         R::EptMisconfiguration => ExitEvent::NestedPageMisconfig { gpa: read(F64::GuestPhysicalAddress) },
         other => ExitEvent::Unhandled { reason: other as u16 },

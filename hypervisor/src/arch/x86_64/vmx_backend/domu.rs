@@ -88,10 +88,18 @@ pub struct DomuParts {
     pub ioapic: spin::Mutex<IoApic>,
     /// Its ACPI PM1a event registers (the power button).
     pub pm1: spin::Mutex<Pm1Events>,
+    /// Reads from unbacked guest-physical addresses so far (they read
+    /// all-ones: `vcpu::gpa_policy`).
+    pub unbacked_reads: core::sync::atomic::AtomicU64,
+    /// Writes to unbacked guest-physical addresses so far (dropped).
+    pub unbacked_writes: core::sync::atomic::AtomicU64,
 }
 
 impl Drop for DomuParts {
     fn drop(&mut self) {
+        for &(start, count) in self.owned.get_mut().iter() {
+            crate::canaries::returned(start, count.as_u64());
+        }
         let mut fa = FRAMES.lock();
         for &(start, count) in self.owned.get_mut().iter() {
             if fa.free(start, count).is_err() {
@@ -166,6 +174,9 @@ impl TableMemory for OwnedTables<'_> {
 
 /// Frees what was taken so far when building fails.
 fn give_back(owned: &[(HostPhysAddr, FrameCount)]) {
+    for &(s, c) in owned {
+        crate::canaries::returned(s, c.as_u64());
+    }
     let mut fa = FRAMES.lock();
     for &(s, c) in owned {
         let _ = fa.free(s, c);
@@ -270,6 +281,8 @@ fn build(caps: VmxCaps, apic_khz: u64, id: u32, pages: u64, vcpus: u32) -> Resul
                 uart: spin::Mutex::new(Uart16550::new()),
                 ioapic: spin::Mutex::new(IoApic::new(crate::domu::acpi_tables::DEFAULT_IOAPIC.id)),
                 pm1: spin::Mutex::new(Pm1Events::new()),
+                unbacked_reads: core::sync::atomic::AtomicU64::new(0),
+                unbacked_writes: core::sync::atomic::AtomicU64::new(0),
             });
             Ok(d)
         }

@@ -5,6 +5,9 @@
 //! (`vcpu::guest_walk`), decoded (`vcpu::mmio_decode`) and carried out on
 //! the emulated I/O APIC (`vdev::ioapic`), whose interrupt messages go to
 //! the domain's virtual local APICs. The UART's interrupt line is pin 4.
+//! Any other address outside its RAM is unbacked: the same decoding, then
+//! the load reads all-ones and the store is dropped
+//! ([`crate::vcpu::gpa_policy`]).
 
 use core::sync::atomic::Ordering;
 
@@ -14,6 +17,7 @@ use super::{GuestRegs, Vcpu};
 use crate::arch::x86_64::physmem::read_volatile;
 use crate::arch::x86_64::vmcs::read;
 use crate::arch::x86_64::{cpu, idt, lapic, percpu};
+use crate::vcpu::gpa_policy::{self, DomuGpa};
 use crate::vcpu::guest_walk::{GuestPaging, GuestPhysRead, PagingRegs, fetch};
 use crate::vcpu::mmio_decode::{CpuMode, Registers, decode};
 use crate::vdev::ioapic::{DeliveryMode, Interrupt};
@@ -21,8 +25,6 @@ use crate::vlapic::Destination;
 use crate::vmx::exit::Gpr;
 use crate::vmx::fields::{Field32 as F32, Field64 as F64, FieldNat as FN};
 
-/// The I/O APIC's page.
-pub const IOAPIC_BASE: u64 = 0xFEC0_0000;
 /// The emulated UART's I/O APIC pin (IRQ 4, identity-mapped GSI).
 pub const UART_PIN: u32 = 4;
 
@@ -53,16 +55,18 @@ impl Registers for Regs<'_> {
     }
 }
 
-/// Whether `gpa` is a domU MMIO page this module emulates.
-pub fn is_emulated(gpa: u64) -> bool {
-    (IOAPIC_BASE..IOAPIC_BASE + 0x1000).contains(&gpa)
-}
-
-/// Emulates the access at `gpa` that just faulted. `Err` names why it could
-/// not be (the caller stops the domain).
+/// Emulates the access at `gpa` that just faulted, on whatever the domain
+/// has there ([`gpa_policy::classify`]): its I/O APIC, or nothing (reads
+/// all-ones, writes dropped). `Err` names why it could not be (the caller
+/// stops the domain): an access inside its RAM, or an instruction that is
+/// not a plain move.
 pub fn emulate(v: &mut Vcpu, gpa: u64) -> Result<(), &'static str> {
     let domain = v.domain.clone();
     let parts = domain.domu.as_ref().ok_or("not a domU")?;
+    let target = gpa_policy::classify(gpa, domain.ram());
+    if target == DomuGpa::Ram {
+        return Err("a fault inside the domain's own RAM");
+    }
     let paging = GuestPaging::new(
         PagingRegs { cr0: read(FN::GuestCr0), cr3: read(FN::GuestCr3), cr4: read(FN::GuestCr4), efer: read(F64::GuestIa32Efer) },
         maxphyaddr(),
@@ -74,13 +78,34 @@ pub fn emulate(v: &mut Vcpu, gpa: u64) -> Result<(), &'static str> {
     let fetched = fetch(&paging, &DomuMemory(parts), linear, 15).map_err(|_| "cannot fetch the instruction")?;
     let d = decode(fetched.as_slice(), if long { CpuMode::Long64 } else { CpuMode::Protected32 })
         .map_err(|_| "instruction is not an MMIO move this hypervisor emulates")?;
-    let offset = gpa - IOAPIC_BASE;
     let mut regs = Regs(&mut v.regs);
-    let message = match d.write_value(&regs) {
-        Some(value) => parts.ioapic.lock().mmio_write(offset, value as u32),
-        None => {
-            let value = parts.ioapic.lock().mmio_read(offset);
-            d.apply_read(u64::from(value), &mut regs);
+    let written = d.write_value(&regs);
+    let message = match target {
+        DomuGpa::IoApic { offset } => match written {
+            Some(value) => parts.ioapic.lock().mmio_write(offset, value as u32),
+            None => {
+                let value = parts.ioapic.lock().mmio_read(offset);
+                d.apply_read(u64::from(value), &mut regs);
+                None
+            }
+        },
+        _ => {
+            if written.is_none() {
+                d.apply_read(gpa_policy::unbacked_read(d.size), &mut regs);
+            }
+            let (counter, what, outcome) = match written {
+                Some(_) => (&parts.unbacked_writes, "write", "dropped"),
+                None => (&parts.unbacked_reads, "read", "reads all-ones"),
+            };
+            let count = counter.fetch_add(1, Ordering::Relaxed) + 1;
+            if gpa_policy::log_unbacked(count) {
+                log::info!(
+                    "{} vCPU{}: {what} of {} byte(s) at unbacked guest-physical {gpa:#x} {outcome} ({count} unbacked {what}(s) so far)",
+                    domain.label(),
+                    v.index,
+                    d.size,
+                );
+            }
             None
         }
     };

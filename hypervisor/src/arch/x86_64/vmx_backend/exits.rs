@@ -13,6 +13,7 @@ use crate::logger;
 use crate::vcpu::cpuid::{CpuidContext, guest_cpuid};
 use crate::vcpu::debug_keys::{DebugKey, HELP};
 use crate::vcpu::exit_event::{CrAccess, ExitEvent, IoAccess};
+use crate::vcpu::gpa_policy::{self, Access};
 use crate::vcpu::io_policy::{self, Dom0Ports, OutAction};
 use crate::vcpu::msr_policy::{self, ReadAction, WriteAction};
 use crate::vlapic::{Action, ApicFault, DeliveryMode, Shorthand};
@@ -148,8 +149,11 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
-        ExitEvent::NestedPageFault { gpa, write, .. } => ept_fault(v, gpa, write, true),
-        ExitEvent::NestedPageMisconfig { gpa } => ept_fault(v, gpa, false, false),
+        ExitEvent::NestedPageFault { gpa, write, fetch, paging_structure, during_delivery } => {
+            let access = Access { fetch, paging_structure, during_delivery };
+            ept_fault(v, gpa, write, Some(access))
+        }
+        ExitEvent::NestedPageMisconfig { gpa } => ept_fault(v, gpa, false, None),
         ExitEvent::Unhandled { reason } => {
             let name = crate::vmx::exit::ExitReason::from_basic(reason).map_or("unknown", |x| x.name());
             log::error!("{} vCPU{}: unhandled VM exit reason {reason} ({name})", v.domain.label(), v.index);
@@ -168,17 +172,34 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
     result
 }
 
-/// An EPT violation or misconfiguration: a write to hidden memory is let
-/// through into the scratch page; anything else stops dom0.
-fn ept_fault(v: &mut Vcpu, gpa: u64, write: bool, violation: bool) -> Result<(), StopReason> {
+/// An EPT violation (`access` says how it was made) or misconfiguration
+/// (`None`): a domU's data access is emulated (its I/O APIC, or unbacked
+/// memory); a dom0 write to hidden memory is let through into the scratch
+/// page; anything else stops the domain.
+fn ept_fault(v: &mut Vcpu, gpa: u64, write: bool, access: Option<Access>) -> Result<(), StopReason> {
     use super::hidden::{Outcome, write_fault};
+    let violation = access.is_some();
     if violation && !v.domain.is_dom0() && super::domu::populate_on_fault(&v.domain, gpa) {
         // The first touch of a piece of its RAM (see `domu::lazy_ram`).
         return Ok(());
     }
-    if violation && !v.domain.is_dom0() && super::domu_mmio::is_emulated(gpa) {
-        return super::domu_mmio::emulate(v, gpa).map_err(|why| {
-            log::error!("{} vCPU{}: MMIO at {gpa:#x} (RIP {:#x}): {why}", v.domain.label(), v.index, read(FN::GuestRip));
+    let violation = access.is_some();
+    if let Some(access) = access
+        && !v.domain.is_dom0()
+    {
+        // The I/O APIC, or nothing at all (reads all-ones, writes dropped).
+        let result = match gpa_policy::not_emulable(access) {
+            Some(why) => Err(why),
+            None => super::domu_mmio::emulate(v, gpa),
+        };
+        return result.map_err(|why| {
+            log::error!(
+                "{} vCPU{}: access to guest-physical {gpa:#x} (RIP {:#x}) not emulated: {why}; the domain is stopped",
+                v.domain.label(),
+                v.index,
+                read(FN::GuestRip)
+            );
+            dump_guest_state(v);
             StopReason::Crash
         });
     }

@@ -234,6 +234,9 @@ impl Vcpu {
     /// the VMCS was last current).
     pub fn release(self) {
         let _ = self._vmcs.clear();
+        for frame in [self._vmcs.phys(), self.vapic_page] {
+            crate::canaries::returned(frame, 1);
+        }
         let mut fa = crate::mm::frames::FRAMES.lock();
         for frame in [self._vmcs.phys(), self.vapic_page] {
             if fa.free(frame, crate::mm::addr::FrameCount::new(1)).is_err() {
