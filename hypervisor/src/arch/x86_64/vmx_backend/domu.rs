@@ -126,32 +126,55 @@ impl DomuParts {
         for off in (0..piece.len).step_by(PAGE_SIZE as usize) {
             fill_frame(HostPhysAddr::new(piece.hpa + off), 0);
         }
-        let flags = EptPerms::ReadWriteExecute.flags(EptMemoryType::WriteBack);
-        let mut owned = self.owned.lock();
-        let mapped = self.ept.lock().map(
-            &mut OwnedTables(&mut owned),
-            piece.gpa,
-            HostPhysAddr::new(piece.hpa),
-            ByteSize::new(piece.len),
-            flags,
-            false,
-        );
-        if mapped.is_err() {
+        if !self.map_piece(piece.gpa, piece.hpa, piece.len) {
             return false;
         }
         ram.mark_populated(i);
         true
     }
 
-    /// Zeroes and maps every piece `[gpa, gpa + len)` touches. `false` if
-    /// the range is not wholly RAM or the EPT could not grow.
-    pub fn populate_range(&self, gpa: u64, len: u64) -> bool {
+    /// Prepares every piece `[gpa, gpa + len)` touches for a copy of the
+    /// toolstack (see [`crate::domu::lazy_ram`]): maps untouched pieces and
+    /// zeroes the pages the copy writes only in part. `false` if the range
+    /// is not wholly RAM or the EPT could not grow.
+    pub fn prepare_copy(&self, gpa: u64, len: u64) -> bool {
         let mut ram = self.ram.lock();
         let pieces = ram.pieces_in(gpa, len);
         if pieces.is_empty() && len > 0 {
             return false;
         }
-        pieces.into_iter().all(|i| self.populate(&mut ram, i))
+        for i in pieces {
+            let Some(piece) = ram.piece(i) else { return false };
+            let prep = ram.begin_copy(i, gpa, len);
+            for &page in &prep.zero_pages {
+                fill_frame(HostPhysAddr::new(page), 0);
+            }
+            if prep.map && !self.map_piece(piece.gpa, piece.hpa, piece.len) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Zeroes what the toolstack's copies left unwritten, before the domain
+    /// first runs.
+    pub fn finish_loading(&self) {
+        let runs = self.ram.lock().finish_loading();
+        for (hpa, len) in runs {
+            for off in (0..len).step_by(PAGE_SIZE as usize) {
+                fill_frame(HostPhysAddr::new(hpa + off), 0);
+            }
+        }
+    }
+
+    /// Maps `len` bytes of RAM at `gpa` in the domain's EPT.
+    fn map_piece(&self, gpa: u64, hpa: u64, len: u64) -> bool {
+        let flags = EptPerms::ReadWriteExecute.flags(EptMemoryType::WriteBack);
+        let mut owned = self.owned.lock();
+        self.ept
+            .lock()
+            .map(&mut OwnedTables(&mut owned), gpa, HostPhysAddr::new(hpa), ByteSize::new(len), flags, false)
+            .is_ok()
     }
 }
 
@@ -377,6 +400,10 @@ pub fn unpause(id: u32) -> Result<(), Status> {
         if l.is_loadable() && entry.is_none() {
             return Err(Status::BadState);
         }
+        if l.is_loadable() {
+            // Before any vCPU can run (the lifecycle lock is held).
+            p.finish_loading();
+        }
         l.unpause()?
     };
     if first {
@@ -406,7 +433,7 @@ pub fn copy_in(id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemor
     if end > p.memory_pages * PAGE_SIZE {
         return Err(Status::BadAddress);
     }
-    if !p.populate_range(gpa, len as u64) {
+    if !p.prepare_copy(gpa, len as u64) {
         return Err(Status::NoMemory);
     }
     let mut done = 0usize;
@@ -416,11 +443,28 @@ pub fn copy_in(id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemor
         let dest = phys_slice(PhysRange::new(hpa, HostPhysAddr::new(hpa.as_u64() + n as u64)));
         // The domain never ran and cannot start (its lifecycle is locked):
         // nothing else reads or writes these frames while `dest` lives.
-        mem.read(src_gpa + done as u64, dest)?;
+        if let Err(e) = mem.read(src_gpa + done as u64, dest) {
+            // The pages count as written (`prepare_copy`): write zeros
+            // where the copy did not happen, so nothing stale remains.
+            dest.fill(0);
+            zero_guest_range(p, gpa + (done + n) as u64, len - done - n);
+            return Err(e);
+        }
         done += n;
     }
     drop(lifecycle);
     Ok(())
+}
+
+/// Zeroes `len` bytes of a loading domU's RAM at `gpa` (mapped pieces only).
+fn zero_guest_range(p: &DomuParts, gpa: u64, len: usize) {
+    let mut done = 0usize;
+    while done < len {
+        let Some((hpa, room)) = p.translate(gpa + done as u64) else { return };
+        let n = (len - done).min(usize::try_from(room).unwrap_or(usize::MAX));
+        phys_slice(PhysRange::new(hpa, HostPhysAddr::new(hpa.as_u64() + n as u64))).fill(0);
+        done += n;
+    }
 }
 
 /// Sets how a domU's boot vCPU starts.
