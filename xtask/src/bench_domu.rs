@@ -230,7 +230,7 @@ fn section(t: &Timings, domu_boot: Option<f64>, bare_boot: f64, passed: bool) ->
          MWAIT (dom0 keeps MONITOR/MWAIT, see docs/architecture.md) and so keep their CPU \
          until their 10 ms slice ends: while dom0 idles the domU gets about half a CPU, the \
          likely cause of the ratio above (not yet confirmed: with dom0 idling in HLT instead, \
-         dom0 hits a lost-wakeup bug that is still open).\n"
+         dom0 deadlocks in about half the runs, see \"Known problems\" in docs/testing.md).\n"
     )
     .unwrap();
     writeln!(
