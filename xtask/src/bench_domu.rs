@@ -40,7 +40,8 @@ const SCENARIO: &str = "domu-churn";
 
 /// The guest's marker: its kernel's uptime at userspace and the TSC
 /// frequency it believes.
-const UPTIME: &str = r"OXEN-DOMU-LINUX: uptime: ([0-9]+(?:\.[0-9]+)?), tsc-mhz: ([0-9]+(?:\.[0-9]+)?)";
+const UPTIME: &str =
+    r"OXEN-DOMU-LINUX: uptime: ([0-9]+(?:\.[0-9]+)?), tsc-mhz: ([0-9]+(?:\.[0-9]+)?)";
 
 /// The goals for a 256 MiB domU (the issue), in emulated seconds.
 const CREATE_GOAL_S: f64 = 1.0;
@@ -61,7 +62,9 @@ struct Timings {
 
 /// `OXEN-BENCH: LABEL-ticks: N exit 0` of `oxen-bench time`.
 fn ticks(text: &str, label: &str) -> Option<u64> {
-    capture(text, &format!(r"OXEN-BENCH: {label}-ticks: (\d+) exit 0"))?.parse().ok()
+    capture(text, &format!(r"OXEN-BENCH: {label}-ticks: (\d+) exit 0"))?
+        .parse()
+        .ok()
 }
 
 /// The guest's uptime marker: (uptime s, TSC MHz).
@@ -104,7 +107,9 @@ pub fn domu_create() -> Result<bool> {
     let guest_initramfs = crate::assets::domu_guest_initramfs(&root)?;
     let dir = target_dir().join("bench");
 
-    println!("bench domu-create 1/2: the {SCENARIO} scenario (create, boot, destroy timed in dom0)");
+    println!(
+        "bench domu-create 1/2: the {SCENARIO} scenario (create, boot, destroy timed in dom0)"
+    );
     let started = Instant::now();
     let image = iso::make_iso(&hypervisor.path, &spec, "bench-domu-churn")?;
     let passed = run_scenario(&churn, image, &dir)? == Verdict::Pass;
@@ -112,7 +117,10 @@ pub fn domu_create() -> Result<bool> {
     let log = dir.join(format!("{}.log", churn.name));
     let text = std::fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
     let t = timings(&String::from_utf8_lossy(&text)).with_context(|| {
-        format!("no `OXEN-BENCH: create/marker/destroy-ticks` lines in {}", log.display())
+        format!(
+            "no `OXEN-BENCH: create/marker/destroy-ticks` lines in {}",
+            log.display()
+        )
     })?;
     if !passed {
         eprintln!(
@@ -125,18 +133,30 @@ pub fn domu_create() -> Result<bool> {
     println!("bench domu-create 2/2: the same kernel and guest initramfs bare");
     let bare = bare_scenario()?;
     let started = Instant::now();
-    let args = format!("console=ttyS0,115200 loglevel=4 tsc_early_khz={}", BOCHS_IPS / 1000);
+    let args = format!(
+        "console=ttyS0,115200 loglevel=4 tsc_early_khz={}",
+        BOCHS_IPS / 1000
+    );
     let image = iso::make_linux_iso(&bzimage, &args, &guest_initramfs, "bench-bare-domu")?;
     let bare_passed = run_scenario(&bare, image, &dir)? == Verdict::Pass;
     let bare_wall = started.elapsed().as_secs_f64();
     let bare_log = dir.join(format!("{}.log", bare.name));
-    let bare_text = std::fs::read(&bare_log).with_context(|| format!("reading {}", bare_log.display()))?;
+    let bare_text =
+        std::fs::read(&bare_log).with_context(|| format!("reading {}", bare_log.display()))?;
     let bare_uptime = guest_uptime(&String::from_utf8_lossy(&bare_text))
         .filter(|_| bare_passed)
-        .with_context(|| format!("the bare run printed no guest uptime (log {})", bare_log.display()))?;
+        .with_context(|| {
+            format!(
+                "the bare run printed no guest uptime (log {})",
+                bare_log.display()
+            )
+        })?;
 
-    let (create, marker, destroy) =
-        (seconds(t.create_ticks), seconds(t.create_ticks + t.marker_ticks), seconds(t.destroy_ticks));
+    let (create, marker, destroy) = (
+        seconds(t.create_ticks),
+        seconds(t.create_ticks + t.marker_ticks),
+        seconds(t.destroy_ticks),
+    );
     let domu_boot = t.guest.map(guest_emulated_s);
     let bare_boot = guest_emulated_s(bare_uptime);
     println!(
@@ -177,8 +197,11 @@ fn bare_scenario() -> Result<Scenario> {
 
 fn section(t: &Timings, domu_boot: Option<f64>, bare_boot: f64, passed: bool) -> String {
     let date = first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
-    let (create, marker, destroy) =
-        (seconds(t.create_ticks), seconds(t.create_ticks + t.marker_ticks), seconds(t.destroy_ticks));
+    let (create, marker, destroy) = (
+        seconds(t.create_ticks),
+        seconds(t.create_ticks + t.marker_ticks),
+        seconds(t.destroy_ticks),
+    );
     let verdict = |value: f64, goal: f64| if value <= goal { "met" } else { "**not met**" };
     let mut s = String::new();
     writeln!(s, "{}", begin_marker("domu-create")).unwrap();
@@ -209,7 +232,11 @@ fn section(t: &Timings, domu_boot: Option<f64>, bare_boot: f64, passed: bool) ->
         verdict(create, CREATE_GOAL_S)
     )
     .unwrap();
-    writeln!(s, "| create's start to the guest's marker | {marker:.2} | | |").unwrap();
+    writeln!(
+        s,
+        "| create's start to the guest's marker | {marker:.2} | | |"
+    )
+    .unwrap();
     writeln!(
         s,
         "| `xl-rs destroy` returns | {destroy:.3} | <= {DESTROY_GOAL_S} s: {} | ~{PRODUCTION_DESTROY_S} |",
@@ -223,7 +250,11 @@ fn section(t: &Timings, domu_boot: Option<f64>, bare_boot: f64, passed: bool) ->
         domu_boot.map_or("?".to_owned(), |d| format!("{d:.2}"))
     )
     .unwrap();
-    writeln!(s, "| the same kernel bare | {bare_boot:.2} | ratio {ratio} | |\n").unwrap();
+    writeln!(
+        s,
+        "| the same kernel bare | {bare_boot:.2} | ratio {ratio} | |\n"
+    )
+    .unwrap();
     writeln!(
         s,
         "The domU's boot shares the machine's two CPUs with dom0's two vCPUs, which idle in \
@@ -239,16 +270,14 @@ fn section(t: &Timings, domu_boot: Option<f64>, bare_boot: f64, passed: bool) ->
         t.create_ticks,
         t.marker_ticks,
         t.destroy_ticks,
-        if passed { "" } else { " **The scenario failed after the timed cycle** (see its log)." }
+        if passed {
+            ""
+        } else {
+            " **The scenario failed after the timed cycle** (see its log)."
+        }
     )
     .unwrap();
-    writeln!(
-        s,
-        "Measured {date} at {} on {}.",
-        revision(),
-        host_cpu()
-    )
-    .unwrap();
+    writeln!(s, "Measured {date} at {} on {}.", revision(), host_cpu()).unwrap();
     writeln!(s, "{}", end_marker("domu-create")).unwrap();
     s
 }
@@ -266,7 +295,10 @@ mod tests {
     #[test]
     fn reads_the_timed_cycle() {
         let t = timings(LOG).unwrap();
-        assert_eq!((t.create_ticks, t.marker_ticks, t.destroy_ticks), (64_000_000, 128_000_000, 3_200_000));
+        assert_eq!(
+            (t.create_ticks, t.marker_ticks, t.destroy_ticks),
+            (64_000_000, 128_000_000, 3_200_000)
+        );
         assert_eq!(t.guest, Some((2.5, 64.0)));
         assert!((seconds(t.create_ticks) - 1.0).abs() < 1e-9);
         assert!((guest_emulated_s(t.guest.unwrap()) - 2.5).abs() < 1e-9);
@@ -274,15 +306,27 @@ mod tests {
 
     #[test]
     fn a_failed_command_is_not_a_timing() {
-        assert_eq!(timings(&LOG.replace("destroy-ticks: 3200000 exit 0", "destroy-ticks: 3200000 exit 1")), None);
+        assert_eq!(
+            timings(&LOG.replace(
+                "destroy-ticks: 3200000 exit 0",
+                "destroy-ticks: 3200000 exit 1"
+            )),
+            None
+        );
     }
 
     #[test]
     fn the_section_says_whether_goals_are_met() {
         let t = timings(LOG).unwrap();
         let s = section(&t, Some(2.5), 2.0, true);
-        assert!(s.contains("| `xl-rs create` returns | 1.00 | <= 1 s: met"), "{s}");
-        assert!(s.contains("| `xl-rs destroy` returns | 0.050 | <= 0.1 s: met"), "{s}");
+        assert!(
+            s.contains("| `xl-rs create` returns | 1.00 | <= 1 s: met"),
+            "{s}"
+        );
+        assert!(
+            s.contains("| `xl-rs destroy` returns | 0.050 | <= 0.1 s: met"),
+            "{s}"
+        );
         assert!(s.contains("ratio 1.25x"), "{s}");
         assert!(s.starts_with(&begin_marker("domu-create")));
     }

@@ -82,7 +82,12 @@ impl LazyRam {
                 let at = gpa + off;
                 let to_boundary = PIECE_BYTES - at % PIECE_BYTES;
                 let n = to_boundary.min(len - off);
-                pieces.push(Piece { gpa: at, hpa: hpa + off, len: n, state: State::Untouched });
+                pieces.push(Piece {
+                    gpa: at,
+                    hpa: hpa + off,
+                    len: n,
+                    state: State::Untouched,
+                });
                 off += n;
             }
         }
@@ -102,7 +107,9 @@ impl LazyRam {
 
     /// Whether piece `i` is mapped (zeroed, or loading).
     pub fn is_populated(&self, i: usize) -> bool {
-        self.pieces.get(i).is_some_and(|p| p.state != State::Untouched)
+        self.pieces
+            .get(i)
+            .is_some_and(|p| p.state != State::Untouched)
     }
 
     /// Records that piece `i` was zeroed and mapped.
@@ -117,7 +124,9 @@ impl LazyRam {
     /// writes.
     pub fn begin_copy(&mut self, i: usize, gpa: u64, len: u64) -> CopyPrep {
         let mut prep = CopyPrep::default();
-        let Some(p) = self.pieces.get_mut(i) else { return prep };
+        let Some(p) = self.pieces.get_mut(i) else {
+            return prep;
+        };
         let mut mask = match p.state {
             State::Populated => return prep,
             State::Untouched => {
@@ -150,7 +159,9 @@ impl LazyRam {
     pub fn finish_loading(&mut self) -> Vec<(u64, u64)> {
         let mut runs: Vec<(u64, u64)> = Vec::new();
         for p in &mut self.pieces {
-            let State::Loading(mask) = p.state else { continue };
+            let State::Loading(mask) = p.state else {
+                continue;
+            };
             for n in 0..(p.len / 4096) as usize {
                 if mask[n / 64] & (1 << (n % 64)) != 0 {
                     continue;
@@ -190,7 +201,13 @@ impl LazyRam {
 
     /// How many pieces are zeroed, and how many there are.
     pub fn populated_count(&self) -> (usize, usize) {
-        (self.pieces.iter().filter(|p| p.state != State::Untouched).count(), self.pieces.len())
+        (
+            self.pieces
+                .iter()
+                .filter(|p| p.state != State::Untouched)
+                .count(),
+            self.pieces.len(),
+        )
     }
 }
 
@@ -203,8 +220,14 @@ mod tests {
     #[test]
     fn chunks_are_cut_at_2_mib_boundaries_of_guest_space() {
         // 4 MiB + 12 KiB in one chunk, then a lone frame elsewhere.
-        let ram = LazyRam::new(&[(0, 0x4000_0000, 4 * MIB + 0x3000), (4 * MIB + 0x3000, 0x7000_0000, 0x1000)]);
-        let pieces: Vec<_> = (0..5).filter_map(|i| ram.piece(i)).map(|p| (p.gpa, p.hpa, p.len)).collect();
+        let ram = LazyRam::new(&[
+            (0, 0x4000_0000, 4 * MIB + 0x3000),
+            (4 * MIB + 0x3000, 0x7000_0000, 0x1000),
+        ]);
+        let pieces: Vec<_> = (0..5)
+            .filter_map(|i| ram.piece(i))
+            .map(|p| (p.gpa, p.hpa, p.len))
+            .collect();
         assert_eq!(
             pieces,
             [
@@ -248,18 +271,44 @@ mod tests {
         let mut ram = LazyRam::new(&[(0, 0x4000_0000, 4 * MIB)]);
         // Whole pages 1 and 2 of piece 0, then half of page 3.
         let prep = ram.begin_copy(0, 0x1000, 0x2800);
-        assert_eq!(prep, CopyPrep { map: true, zero_pages: vec![0x4000_3000] });
+        assert_eq!(
+            prep,
+            CopyPrep {
+                map: true,
+                zero_pages: vec![0x4000_3000]
+            }
+        );
         assert!(ram.is_populated(0), "mapped while loading");
         assert_eq!(ram.translate(0x1000), Some((0x4000_1000, 2 * MIB - 0x1000)));
         // The rest of page 3 and all of page 4: page 3 is already initialised.
         let prep = ram.begin_copy(0, 0x3800, 0x1800);
-        assert_eq!(prep, CopyPrep { map: false, zero_pages: vec![] });
+        assert_eq!(
+            prep,
+            CopyPrep {
+                map: false,
+                zero_pages: vec![]
+            }
+        );
         // A copy across the piece boundary is asked about per piece.
-        assert_eq!(ram.begin_copy(1, 2 * MIB - 0x10, 0x20).zero_pages, vec![0x4020_0000]);
+        assert_eq!(
+            ram.begin_copy(1, 2 * MIB - 0x10, 0x20).zero_pages,
+            vec![0x4020_0000]
+        );
         let runs = ram.finish_loading();
         // Piece 0: page 0, then pages 5..512; piece 1: pages 1..512.
-        assert_eq!(runs, vec![(0x4000_0000, 0x1000), (0x4000_5000, 2 * MIB - 0x5000), (0x4020_1000, 2 * MIB - 0x1000)]);
-        assert_eq!(ram.begin_copy(0, 0, 0x1000), CopyPrep::default(), "populated: nothing to do");
+        assert_eq!(
+            runs,
+            vec![
+                (0x4000_0000, 0x1000),
+                (0x4000_5000, 2 * MIB - 0x5000),
+                (0x4020_1000, 2 * MIB - 0x1000)
+            ]
+        );
+        assert_eq!(
+            ram.begin_copy(0, 0, 0x1000),
+            CopyPrep::default(),
+            "populated: nothing to do"
+        );
         assert_eq!(ram.finish_loading(), vec![]);
     }
 }

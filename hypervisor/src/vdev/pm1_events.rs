@@ -49,7 +49,10 @@ pub struct Pm1Events {
 impl Pm1Events {
     /// Nothing pending, nothing enabled (the state at power-on).
     pub const fn new() -> Self {
-        Self { status: 0, enable: 0 }
+        Self {
+            status: 0,
+            enable: 0,
+        }
     }
 
     /// Presses the power button: PWRBTN_STS is set (and stays set until the
@@ -122,8 +125,15 @@ mod tests {
     fn a_press_raises_the_sci_only_when_enabled() {
         let mut p = Pm1Events::new();
         assert!(!p.press_power_button(), "not enabled: no SCI");
-        assert_eq!(p.read(0, 2), u32::from(bits::PWRBTN), "but the status is set");
-        assert!(p.write(2, 2, u32::from(bits::PWRBTN)), "enabling it with the status set raises the SCI");
+        assert_eq!(
+            p.read(0, 2),
+            u32::from(bits::PWRBTN),
+            "but the status is set"
+        );
+        assert!(
+            p.write(2, 2, u32::from(bits::PWRBTN)),
+            "enabling it with the status set raises the SCI"
+        );
         assert!(p.power_button_enabled());
         // The guest clears the status: the SCI drops.
         assert!(!p.write(0, 2, u32::from(bits::PWRBTN)));
@@ -136,9 +146,17 @@ mod tests {
         let mut p = Pm1Events::new();
         p.press_power_button();
         p.write(0, 2, 0);
-        assert_eq!(p.read(0, 2), u32::from(bits::PWRBTN), "writing 0 clears nothing");
+        assert_eq!(
+            p.read(0, 2),
+            u32::from(bits::PWRBTN),
+            "writing 0 clears nothing"
+        );
         p.write(0, 2, 0xFFFF & !u32::from(bits::PWRBTN));
-        assert_eq!(p.read(0, 2), u32::from(bits::PWRBTN), "other bits do not clear it");
+        assert_eq!(
+            p.read(0, 2),
+            u32::from(bits::PWRBTN),
+            "other bits do not clear it"
+        );
         // The high byte alone (PWRBTN is bit 0 of byte 1).
         p.write(1, 1, 0x01);
         assert_eq!(p.read(0, 2), 0);
@@ -164,10 +182,16 @@ mod tests {
         let mut p = Pm1Events::new();
         p.press_power_button();
         p.write(0, 4, u32::from(bits::PWRBTN) << 16);
-        assert_eq!(p.read(0, 4), (u32::from(bits::PWRBTN) << 16) | u32::from(bits::PWRBTN));
+        assert_eq!(
+            p.read(0, 4),
+            (u32::from(bits::PWRBTN) << 16) | u32::from(bits::PWRBTN)
+        );
         assert!(p.sci_level());
         assert_eq!(p.read(3, 2), 0xFF01, "byte 4 is past the block");
-        assert!(!p.write(0, 4, u32::from(bits::PWRBTN)), "clears status, and enable becomes 0");
+        assert!(
+            !p.write(0, 4, u32::from(bits::PWRBTN)),
+            "clears status, and enable becomes 0"
+        );
         assert_eq!(p.read(0, 4), 0);
     }
 }

@@ -20,7 +20,10 @@ pub struct FileBytes {
 
 #[derive(Debug)]
 enum Inner {
-    Mapped { ptr: *mut core::ffi::c_void, len: usize },
+    Mapped {
+        ptr: *mut core::ffi::c_void,
+        len: usize,
+    },
     Read(Vec<u8>),
 }
 
@@ -51,12 +54,16 @@ impl FileBytes {
                 )
             };
             if let Ok(ptr) = mapped {
-                return Ok(Self { inner: Inner::Mapped { ptr, len } });
+                return Ok(Self {
+                    inner: Inner::Mapped { ptr, len },
+                });
             }
         }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
-        Ok(Self { inner: Inner::Read(bytes) })
+        Ok(Self {
+            inner: Inner::Read(bytes),
+        })
     }
 }
 
@@ -67,7 +74,9 @@ impl Deref for FileBytes {
         match &self.inner {
             // SAFETY: `ptr` maps `len` readable bytes for as long as `self`
             // lives (unmapped only in `drop`), and nothing writes them.
-            Inner::Mapped { ptr, len } => unsafe { core::slice::from_raw_parts(ptr.cast::<u8>(), *len) },
+            Inner::Mapped { ptr, len } => unsafe {
+                core::slice::from_raw_parts(ptr.cast::<u8>(), *len)
+            },
             Inner::Read(bytes) => bytes,
         }
     }
