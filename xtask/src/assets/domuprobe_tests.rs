@@ -7,59 +7,16 @@
 
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+
+use super::c_tool_tests::{Scratch, run};
 
 const MIB: u64 = 1 << 20;
 
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
+const TOOL: &str = "oxen-domuprobe";
 
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("oxen-domuprobe-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Builds the probe into `dir`; `None` when there is no gcc here.
 fn build(dir: &Scratch) -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let source = root.join("tests/qemu/initramfs/oxen-domuprobe.c");
-    let out = dir.path("oxen-domuprobe");
-    let status = match Command::new("gcc")
-        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .status()
-    {
-        Ok(status) => status,
-        Err(error) => {
-            eprintln!("note: no gcc here ({error}); oxen-domuprobe not tested");
-            return None;
-        }
-    };
-    assert!(status.success(), "gcc failed on {}", source.display());
-    Some(out)
-}
-
-fn run(probe: &Path, args: &[&str]) -> (i32, String) {
-    let output = Command::new(probe).args(args).output().unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    eprintln!("$ oxen-domuprobe {}\n{stdout}", args.join(" "));
-    (output.status.code().unwrap_or(-1), stdout)
+    super::c_tool_tests::build(dir, TOOL)
 }
 
 /// A fake memmap: one "System RAM" entry `[0, ram_end)` and a reserved one.
@@ -104,7 +61,7 @@ fn ones_where_read(from: u64) -> Vec<(u64, Vec<u8>)> {
 
 #[test]
 fn domuprobe_mem_on_files() {
-    let dir = Scratch::new("mem");
+    let dir = Scratch::new(TOOL, "mem");
     let Some(probe) = build(&dir) else { return };
     // The domain's RAM ends at 3840 MiB: 256 MiB above it to 4 GiB, less
     // the reserved entry's MiB and the two APIC pages, and the top MiB.
@@ -152,7 +109,7 @@ fn domuprobe_mem_on_files() {
 
 #[test]
 fn domuprobe_msr_and_usage() {
-    let dir = Scratch::new("msr");
+    let dir = Scratch::new(TOOL, "msr");
     let Some(probe) = build(&dir) else { return };
     // A file takes every "MSR" write: the refusals the policy demands are
     // missing, and each is named. (EFER, at 0xc0000080, lies past the end

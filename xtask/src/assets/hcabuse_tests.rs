@@ -6,59 +6,13 @@
 //! address points into dom0's RAM (the hypervisor would really write there).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
+use super::c_tool_tests::{Scratch, run};
 
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("oxen-hcabuse-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
+const TOOL: &str = "oxen-hcabuse";
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Builds the program into `dir` (dynamically linked: the host may lack the
-/// static glibc); `None` when there is no gcc here.
 fn build(dir: &Scratch) -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let source = root.join("tests/qemu/initramfs/oxen-hcabuse.c");
-    let out = dir.path("oxen-hcabuse");
-    let status = match Command::new("gcc")
-        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .status()
-    {
-        Ok(status) => status,
-        Err(error) => {
-            eprintln!("note: no gcc here ({error}); oxen-hcabuse not tested");
-            return None;
-        }
-    };
-    assert!(status.success(), "gcc failed on {}", source.display());
-    Some(out)
-}
-
-/// Runs the program; returns its exit status and stdout.
-fn run(program: &Path, args: &[&str]) -> (i32, String) {
-    let output = Command::new(program).args(args).output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8(output.stdout).unwrap(),
-    )
+    super::c_tool_tests::build(dir, TOOL)
 }
 
 /// A fake memmap directory: entries `(start, end inclusive, type)`.
@@ -178,7 +132,7 @@ const NOT_IMPLEMENTED: u32 = 1 << 11;
 
 #[test]
 fn hcabuse_addresses_stay_out_of_ram() {
-    let dir = Scratch::new("ram");
+    let dir = Scratch::new(TOOL, "ram");
     let Some(program) = build(&dir) else { return };
     let memmap = memmap(&dir, MAP);
     let iomem = dir.path("iomem");
@@ -243,7 +197,7 @@ fn hcabuse_addresses_stay_out_of_ram() {
 
 #[test]
 fn hcabuse_classes_and_expected_statuses() {
-    let dir = Scratch::new("classes");
+    let dir = Scratch::new(TOOL, "classes");
     let Some(program) = build(&dir) else { return };
     let memmap = memmap(&dir, MAP);
     let args = [
@@ -371,7 +325,7 @@ fn hcabuse_classes_and_expected_statuses() {
 
 #[test]
 fn hcabuse_seed_repeats_a_run() {
-    let dir = Scratch::new("seed");
+    let dir = Scratch::new(TOOL, "seed");
     let Some(program) = build(&dir) else { return };
     let memmap = memmap(&dir, MAP);
     let memmap = memmap.to_str().unwrap();
@@ -398,7 +352,7 @@ fn hcabuse_seed_repeats_a_run() {
 
 #[test]
 fn hcabuse_refuses_without_a_ram_map() {
-    let dir = Scratch::new("noram");
+    let dir = Scratch::new(TOOL, "noram");
     let Some(program) = build(&dir) else { return };
     let memmap = memmap(&dir, &[(0x20_0000, 0x3fff_ffff, "Reserved")]);
     let (status, stdout) = run(&program, &["-d", "-m", memmap.to_str().unwrap()]);

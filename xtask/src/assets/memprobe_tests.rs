@@ -4,61 +4,16 @@
 //! stick, so the "writes dropped" path is only exercised under the
 //! hypervisor; here the probe must see them stick and undo them.)
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+
+use super::c_tool_tests::{Scratch, run};
 
 const MIB: usize = 1 << 20;
 
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
+const TOOL: &str = "oxen-memprobe";
 
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("oxen-memprobe-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Builds the probe into `dir` (dynamically linked: the host may lack the
-/// static glibc); `None` when there is no gcc here.
 fn build(dir: &Scratch) -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let source = root.join("tests/qemu/initramfs/oxen-memprobe.c");
-    let out = dir.path("oxen-memprobe");
-    let status = match Command::new("gcc")
-        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .status()
-    {
-        Ok(status) => status,
-        Err(error) => {
-            eprintln!("note: no gcc here ({error}); oxen-memprobe not tested");
-            return None;
-        }
-    };
-    assert!(status.success(), "gcc failed on {}", source.display());
-    Some(out)
-}
-
-/// Runs the probe; returns its exit status and stdout.
-fn run(probe: &Path, args: &[&str]) -> (i32, String) {
-    let output = Command::new(probe).args(args).output().unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    eprintln!("$ oxen-memprobe {}\n{stdout}", args.join(" "));
-    (output.status.code().unwrap_or(-1), stdout)
+    super::c_tool_tests::build(dir, TOOL)
 }
 
 /// A fake memmap directory: entries `(start, end inclusive, type)`.
@@ -78,7 +33,7 @@ const CANARY: &[u8] = b"OXEN-CANARY-";
 
 #[test]
 fn memprobe_on_files() {
-    let dir = Scratch::new("files");
+    let dir = Scratch::new(TOOL, "files");
     let Some(probe) = build(&dir) else { return };
     let ones = vec![0xffu8; 20 * MIB];
     let ones_path = dir.path("ones");
@@ -213,7 +168,7 @@ fn memprobe_on_files() {
 
 #[test]
 fn memprobe_discovers_reserved_ranges() {
-    let dir = Scratch::new("memmap");
+    let dir = Scratch::new(TOOL, "memmap");
     let Some(probe) = build(&dir) else { return };
     let ones = dir.path("ones");
     std::fs::write(&ones, vec![0xffu8; 16 * MIB]).unwrap();
@@ -274,7 +229,7 @@ fn memprobe_discovers_reserved_ranges() {
     assert!(!out.contains("WRITE STUCK at 0x8000c0"), "{out}");
 
     // No reserved range at all is a failure.
-    let empty = Scratch::new("empty");
+    let empty = Scratch::new(TOOL, "empty");
     let map = memmap(&empty, &[(0, 0x9_efff, "System RAM")]);
     let (status, out) = run(&probe, &["-f", ones, "-m", map.to_str().unwrap(), "-n"]);
     assert_eq!(status, 1, "{out}");

@@ -31,6 +31,8 @@ mod cpio;
 mod debian;
 mod guests;
 #[cfg(test)]
+mod c_tool_tests;
+#[cfg(test)]
 mod hcabuse_tests;
 mod hvctl;
 mod initramfs;

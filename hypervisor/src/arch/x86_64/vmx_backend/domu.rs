@@ -17,6 +17,7 @@ use dom0_abi::{DomainInfo, ShutdownReason, Status};
 use zerocopy::FromZeros;
 
 use super::domain::Domain;
+use super::domu_mmio::kick_others;
 use super::setup::{EntryState, Segment, ar};
 use crate::arch::x86_64::paging::IdentityTables;
 use crate::arch::x86_64::vmcs::invept_all;
@@ -324,11 +325,6 @@ fn parts(d: &Domain) -> Result<&DomuParts, Status> {
     d.domu.as_ref().ok_or(Status::NotPermitted)
 }
 
-/// Kicks every CPU out of its guest or its wait, so it looks at its vCPUs.
-fn kick_all() {
-    super::domu_mmio::kick_others();
-}
-
 /// The CPU that runs vCPU `index` of domain `id`: spread over the CPUs,
 /// starting after the boot CPU.
 fn home_cpu(id: u32, index: usize, cpus: usize) -> usize {
@@ -377,7 +373,7 @@ pub fn destroy(id: u32) -> Result<(), Status> {
     p.lifecycle.lock().destroy()?;
     d.request_stop(3);
     log::info!("domain {id} destroyed");
-    kick_all();
+    kick_others();
     super::notify::raise(dom0_abi::event::EVENT_DOMAIN_DESTROYED);
     Ok(())
 }
@@ -386,7 +382,7 @@ pub fn destroy(id: u32) -> Result<(), Status> {
 pub fn pause(id: u32) -> Result<(), Status> {
     let d = find(id)?;
     parts(&d)?.lifecycle.lock().pause()?;
-    kick_all();
+    kick_others();
     Ok(())
 }
 
@@ -414,7 +410,7 @@ pub fn unpause(id: u32) -> Result<(), Status> {
             INBOX[cpu].lock().push(VcpuRequest { domain: d.clone(), index, start });
         }
     }
-    kick_all();
+    kick_others();
     Ok(())
 }
 
