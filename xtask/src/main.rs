@@ -93,6 +93,9 @@ enum Command {
         /// Run the host tests only.
         #[arg(long)]
         host_only: bool,
+        /// How many emulators run at once (default: one per host CPU).
+        #[arg(long, short)]
+        jobs: Option<usize>,
     },
     /// Measure under Bochs and write the results to docs/benchmarks.md.
     Bench {
@@ -138,7 +141,11 @@ fn main() -> ExitCode {
             modules,
             timeout,
         }),
-        Command::Test { names, host_only } => test::test(&names, host_only),
+        Command::Test {
+            names,
+            host_only,
+            jobs,
+        } => test::test(&names, host_only, jobs),
         Command::Bench { which } => bench::bench(which),
         Command::Demo { timeout, no_dom0 } => demo::demo(timeout, !no_dom0),
     };

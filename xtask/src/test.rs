@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -23,7 +25,7 @@ const HOST_TESTS: &str = "host-tests";
 const TAIL_LINES: usize = 40;
 
 /// Runs what was asked and prints the summary; `Ok(false)` if anything failed.
-pub fn test(names: &[String], host_only: bool) -> Result<bool> {
+pub fn test(names: &[String], host_only: bool, jobs: Option<usize>) -> Result<bool> {
     let all = scenario::load_all(&scenario::dir())?;
     for name in names {
         if name != HOST_TESTS && !all.iter().any(|scenario| &scenario.name == name) {
@@ -58,7 +60,7 @@ pub fn test(names: &[String], host_only: bool) -> Result<bool> {
         results.push(host_tests()?);
     }
     if !selected.is_empty() && !signal::interrupted() {
-        results.extend(scenarios(&selected)?);
+        results.extend(scenarios(&selected, lanes(jobs))?);
     }
     let passed = results.iter().filter(|(_, ok)| *ok).count();
     let failed = results.len() - passed;
@@ -95,9 +97,20 @@ fn host_tests() -> Result<(String, bool)> {
     Ok((HOST_TESTS.to_owned(), status.success()))
 }
 
+/// How many emulators run at once: `--jobs`, or one per host CPU (each Bochs
+/// is one host thread, and Bochs runs on emulated time, `clock: sync=none`,
+/// so a busy host slows a scenario down but does not change what it sees).
+fn lanes(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    })
+    .max(1)
+}
+
 /// Builds once, makes one ISO per distinct command line and module set, and
-/// runs the scenarios one after another.
-fn scenarios(selected: &[&Scenario]) -> Result<Vec<(String, bool)>> {
+/// runs the scenarios, up to `lanes` at a time (the longest first, by their
+/// time limits); results come back in the order of `selected`.
+fn scenarios(selected: &[&Scenario], lanes: usize) -> Result<Vec<(String, bool)>> {
     let mut packages = vec![deps::ISO];
     packages.extend(
         selected
@@ -130,80 +143,112 @@ fn scenarios(selected: &[&Scenario]) -> Result<Vec<(String, bool)>> {
     };
 
     // The generated assets (`@dom0-vmlinux`, ...) are made before any ISO, each
-    // once; a scenario whose assets cannot be made fails, the others run.
+    // once, and every ISO before any emulator starts; a scenario whose assets
+    // or ISO cannot be made fails, the others run.
     let mut resolver = Resolver::new(&workspace_root());
-    let mut specs = Vec::new();
+    let mut isos: HashMap<IsoSpec, std::result::Result<PathBuf, String>> = HashMap::new();
+    let mut images = Vec::new();
     for scenario in selected {
-        let spec = scenario
+        let image = scenario
             .iso_spec(&mut resolver)
-            .map_err(|error| format!("{error:#}"));
-        specs.push(spec);
+            .map_err(|error| format!("{error:#}"))
+            .and_then(|spec| {
+                isos.entry(spec.clone())
+                    .or_insert_with(|| {
+                        iso::make_iso(&hypervisor.path, &spec, &scenario.name)
+                            .map_err(|error| format!("cannot make its ISO: {error:#}"))
+                    })
+                    .clone()
+            });
+        images.push(image);
     }
 
-    let mut isos: HashMap<IsoSpec, std::result::Result<PathBuf, String>> = HashMap::new();
-    let mut results = Vec::new();
-    for (scenario, spec) in selected.iter().zip(specs) {
-        if signal::interrupted() {
-            println!(
-                "interrupted: {} scenario(s) not run",
-                selected.len() - results.len()
-            );
-            break;
-        }
-        let spec = match spec {
-            Ok(spec) => spec,
-            Err(error) => {
-                println!("scenario {}: FAIL: {error}", scenario.name);
-                results.push((scenario.name.clone(), false));
+    let dir = target_dir().join("scenarios");
+    let order = longest_first(selected);
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<bool>>> = selected.iter().map(|_| Mutex::new(None)).collect();
+    let lanes = lanes.min(selected.len()).max(1);
+    if lanes > 1 {
+        println!("scenarios: {} to run, {lanes} at a time", selected.len());
+    }
+    let worker = || -> Result<()> {
+        loop {
+            let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                return Ok(());
+            };
+            if signal::interrupted() {
                 continue;
             }
-        };
-        let image = isos
-            .entry(spec.clone())
-            .or_insert_with(|| {
-                iso::make_iso(&hypervisor.path, &spec, &scenario.name)
-                    .map_err(|error| format!("{error:#}"))
-            })
-            .clone();
-        let passed = match image {
-            Ok(image) => {
-                let dir = target_dir().join("scenarios");
-                match run_scenario(scenario, image.clone(), &dir)? {
-                    Verdict::Pass => true,
-                    Verdict::Fail => false,
-                    Verdict::TimedOut if !signal::interrupted() => {
-                        // A dom0 boot hangs now and then (a hypervisor bug
-                        // being chased: docs/testing.md, "Known problems");
-                        // the first run's log is kept, the scenario runs once
-                        // more, and a pass says it needed two runs.
-                        let first = dir.join(format!("{}.log", scenario.name));
-                        let kept = dir.join(format!("{}.timeout.log", scenario.name));
-                        let _ = std::fs::rename(&first, &kept);
-                        println!(
-                            "scenario {}: timed out: running it once more (first run's log: {})",
-                            scenario.name,
-                            kept.display()
-                        );
-                        let again = run_scenario(scenario, image, &dir)? == Verdict::Pass;
-                        if again {
-                            println!("scenario {}: FLAKY: passed on the second run only", scenario.name);
-                        }
-                        again
-                    }
-                    Verdict::TimedOut => false,
+            let scenario = selected[index];
+            let passed = match &images[index] {
+                Ok(image) => run_with_retry(scenario, image, &dir)?,
+                Err(error) => {
+                    println!("scenario {}: FAIL: {error}", scenario.name);
+                    false
                 }
-            }
-            Err(error) => {
+            };
+            *results[index].lock().unwrap_or_else(PoisonError::into_inner) = Some(passed);
+        }
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..lanes).map(|_| scope.spawn(worker)).collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect::<Result<Vec<()>>>()
+    })?;
+
+    let mut finished = Vec::new();
+    let mut not_run = 0;
+    for (scenario, result) in selected.iter().zip(results) {
+        match result.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            Some(passed) => finished.push((scenario.name.clone(), passed)),
+            None => not_run += 1,
+        }
+    }
+    if not_run > 0 {
+        println!("interrupted: {not_run} scenario(s) not run");
+    }
+    Ok(finished)
+}
+
+/// Indices of `selected`, the longest time limit first, so that the long
+/// scenarios do not end up last in one lane while the other lanes idle.
+fn longest_first(selected: &[&Scenario]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..selected.len()).collect();
+    order.sort_by_key(|&index| std::cmp::Reverse(selected[index].timeout));
+    order
+}
+
+/// Runs one scenario; one that timed out runs once more.
+fn run_with_retry(scenario: &Scenario, image: &Path, dir: &Path) -> Result<bool> {
+    Ok(match run_scenario(scenario, image.to_owned(), dir)? {
+        Verdict::Pass => true,
+        Verdict::Fail => false,
+        Verdict::TimedOut if !signal::interrupted() => {
+            // A dom0 boot hangs now and then (a hypervisor bug being
+            // chased: docs/testing.md, "Known problems"); the first run's
+            // log is kept, the scenario runs once more, and a pass says it
+            // needed two runs.
+            let first = dir.join(format!("{}.log", scenario.name));
+            let kept = dir.join(format!("{}.timeout.log", scenario.name));
+            let _ = std::fs::rename(&first, &kept);
+            println!(
+                "scenario {}: timed out: running it once more (first run's log: {})",
+                scenario.name,
+                kept.display()
+            );
+            let again = run_scenario(scenario, image.to_owned(), dir)? == Verdict::Pass;
+            if again {
                 println!(
-                    "scenario {}: FAIL: cannot make its ISO: {error}",
+                    "scenario {}: FLAKY: passed on the second run only",
                     scenario.name
                 );
-                false
             }
-        };
-        results.push((scenario.name.clone(), passed));
-    }
-    Ok(results)
+            again
+        }
+        Verdict::TimedOut => false,
+    })
 }
 
 /// Why the observer stopped a run that passed.
@@ -258,7 +303,11 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<Ver
                 match event {
                     Event::Seen { index, .. } => {
                         let seconds = started.elapsed().as_secs_f64();
-                        println!("  {seconds:6.1} s  seen /{}/", matcher.pass_pattern(index));
+                        println!(
+                            "  {}: {seconds:6.1} s  seen /{}/",
+                            scenario.name,
+                            matcher.pass_pattern(index)
+                        );
                     }
                     Event::Failed { pattern, line } => {
                         return Some(format!("fail pattern /{pattern}/ seen: {line}"));
@@ -298,25 +347,28 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<Ver
             Ok(Verdict::Pass)
         }
         Some(reason) => {
-            println!(
-                "scenario {}: FAIL: {reason} ({seconds:.1} s)",
+            // One print for the whole report, so that the lines of a
+            // scenario running beside it do not cut into it.
+            let mut report = format!(
+                "scenario {}: FAIL: {reason} ({seconds:.1} s)\n",
                 scenario.name
             );
-            print_tail("serial log", &machine.serial_log(), TAIL_LINES, |_| true);
-            print_tail("emulator log", &machine.emulator_log(), 10, worth_showing);
+            report += &tail("serial log", &machine.serial_log(), TAIL_LINES, |_| true);
+            report += &tail("emulator log", &machine.emulator_log(), 10, worth_showing);
             if machine.output_log() != machine.emulator_log() {
-                print_tail("emulator output", &machine.output_log(), 5, |line| {
+                report += &tail("emulator output", &machine.output_log(), 5, |line| {
                     !line.trim().is_empty()
                 });
             }
+            print!("{report}");
             Ok(if timed_out { Verdict::TimedOut } else { Verdict::Fail })
         }
     }
 }
 
-/// Prints the last `count` lines of a log that `keep` accepts, or says it is
-/// missing. Escape sequences (GRUB's screen drawing) are dropped.
-fn print_tail(what: &str, path: &Path, count: usize, keep: fn(&str) -> bool) {
+/// The last `count` lines of a log that `keep` accepts, or a line saying it
+/// is missing. Escape sequences (GRUB's screen drawing) are dropped.
+fn tail(what: &str, path: &Path, count: usize, keep: fn(&str) -> bool) -> String {
     match std::fs::read(path) {
         Ok(bytes) => {
             let text = EscapeFilter::default().apply(&bytes);
@@ -327,16 +379,17 @@ fn print_tail(what: &str, path: &Path, count: usize, keep: fn(&str) -> bool) {
                 .filter(|line| keep(line))
                 .collect();
             let shown = &lines[lines.len().saturating_sub(count)..];
-            println!(
-                "  --- last {} lines of the {what} ({}):",
+            let mut out = format!(
+                "  --- last {} lines of the {what} ({}):\n",
                 shown.len(),
                 path.display()
             );
             for line in shown {
-                println!("  | {line}");
+                out += &format!("  | {line}\n");
             }
+            out
         }
-        Err(error) => println!("  --- no {what} at {}: {error}", path.display()),
+        Err(error) => format!("  --- no {what} at {}: {error}\n", path.display()),
     }
 }
 
@@ -354,6 +407,32 @@ fn worth_showing(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scenario_with_limit(name: &str, seconds: u64) -> Scenario {
+        let text = format!(
+            "description = \"d\"\nemulator = \"bochs\"\ncmdline = \"\"\n\
+             timeout_s = {seconds}\npass = ['x']\nend = \"pattern\"\n"
+        );
+        scenario::parse(name, &text).expect("a valid scenario")
+    }
+
+    #[test]
+    fn the_longest_time_limits_start_first() {
+        let short = scenario_with_limit("short", 60);
+        let long = scenario_with_limit("long", 900);
+        let middle = scenario_with_limit("middle", 480);
+        let also_long = scenario_with_limit("also-long", 900);
+        let selected = [&short, &long, &middle, &also_long];
+        // Equal limits keep their given order (a stable sort).
+        assert_eq!(longest_first(&selected), vec![1, 3, 2, 0]);
+    }
+
+    #[test]
+    fn lanes_default_to_the_host_cpus_and_are_never_zero() {
+        assert_eq!(lanes(Some(3)), 3);
+        assert_eq!(lanes(Some(0)), 1);
+        assert!(lanes(None) >= 1);
+    }
 
     #[test]
     fn bochs_errors_and_panics_are_shown_info_is_not() {

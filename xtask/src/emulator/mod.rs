@@ -16,9 +16,10 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::deps;
 use crate::signal;
@@ -124,11 +125,21 @@ pub struct SerialInput {
     pub send: Vec<u8>,
 }
 
-/// A local TCP port that was free a moment ago.
+/// A local TCP port that was free a moment ago and that this process has not
+/// handed out before (scenarios run side by side each need their own).
 pub fn free_port() -> Result<u16> {
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot find a free local port")?;
-    Ok(listener.local_addr()?.port())
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(PoisonError::into_inner);
+    for _ in 0..64 {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .context("cannot find a free local port")?;
+        let port = listener.local_addr()?.port();
+        if !given.contains(&port) {
+            given.push(port);
+            return Ok(port);
+        }
+    }
+    bail!("cannot find a free local port that was not given out already")
 }
 
 /// Connects to the emulator's serial socket (it listens once started) and
@@ -351,6 +362,14 @@ mod tests {
         assert!(!nested_enabled("N\n"));
         assert!(!nested_enabled("0"));
         assert!(!nested_enabled(""));
+    }
+
+    #[test]
+    fn free_ports_are_never_handed_out_twice() {
+        let mut ports: Vec<u16> = (0..32).map(|_| free_port().expect("a port")).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), 32);
     }
 
     #[test]
