@@ -48,6 +48,9 @@ pub struct Options {
     /// pool, and check them when dom0 ends (for isolation tests). Default
     /// off.
     pub canary: bool,
+    /// `crashtest=`: once every CPU is in VMX root, deliberately fault or
+    /// panic, to show the fault and panic reports (for tests). Default none.
+    pub crashtest: CrashTest,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             on_exit: ExitAction::Reboot,
             exit_stats: true,
             canary: false,
+            crashtest: CrashTest::None,
         }
     }
 }
@@ -118,6 +122,19 @@ impl fmt::Display for ExitAction {
             Self::Reboot => "reboot",
         })
     }
+}
+
+/// A deliberate failure for testing the hypervisor's own fault and panic
+/// reports, from `crashtest=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashTest {
+    /// Nothing (the default).
+    None,
+    /// The second CPU reads an unmapped address: its page-fault report, that
+    /// CPU stopped, the others going on.
+    Fault,
+    /// The boot CPU panics: the panic report with its location.
+    Panic,
 }
 
 /// A problem found on the command line. Its `Display` is a complete sentence.
@@ -202,10 +219,11 @@ enum Opt {
     ExitStats,
     NoReboot,
     Canary,
+    CrashTest,
 }
 
 impl Opt {
-    const ALL: [(&'static str, Opt); 9] = [
+    const ALL: [(&'static str, Opt); 10] = [
         ("loglvl", Opt::Loglvl),
         ("dom0_mem", Opt::Dom0Mem),
         ("console", Opt::Console),
@@ -215,6 +233,7 @@ impl Opt {
         ("exit_stats", Opt::ExitStats),
         ("noreboot", Opt::NoReboot),
         ("canary", Opt::Canary),
+        ("crashtest", Opt::CrashTest),
     ];
 
     /// The option a name denotes, treating `-` and `_` alike (as Xen's
@@ -247,6 +266,7 @@ const DOM0_MEM_EXPECTED: &str =
 const CONSOLE_EXPECTED: &str = "a comma-separated list of com1, com2, vga, none";
 const COUNT_EXPECTED: &str = "a positive integer";
 const ON_EXIT_EXPECTED: &str = "one of halt, poweroff, reboot";
+const CRASHTEST_EXPECTED: &str = "one of none, fault, panic";
 
 /// Parses a command line. Problems go to `report`, in order; the result holds
 /// the defaults for everything not (validly) set.
@@ -387,6 +407,15 @@ fn apply<'a>(options: &mut Options, token: &'a str, report: &mut dyn FnMut(Diagn
             _ => {
                 options.on_exit = Options::default().on_exit;
                 malformed(ON_EXIT_EXPECTED, "reboot");
+            }
+        },
+        Opt::CrashTest => match keyword(value_text, &["none", "fault", "panic"]) {
+            Some("none") => options.crashtest = CrashTest::None,
+            Some("fault") => options.crashtest = CrashTest::Fault,
+            Some("panic") => options.crashtest = CrashTest::Panic,
+            _ => {
+                options.crashtest = Options::default().crashtest;
+                malformed(CRASHTEST_EXPECTED, "none");
             }
         },
         Opt::ExitStats | Opt::NoReboot | Opt::Canary => {}

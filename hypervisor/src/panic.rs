@@ -17,5 +17,6 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         )),
         None => write_raw(format_args!("\n*** PANIC on cpu{cpu}: {}\n*** cpu{cpu} stopped.\n", info.message())),
     }
+    percpu::current().stopped.store(true, core::sync::atomic::Ordering::Release);
     cpu::halt_forever()
 }

@@ -10,7 +10,7 @@ use crate::arch::x86_64::{
     vmx,
 };
 use crate::boot::multiboot2::{self, BootInfo, MemoryKind};
-use crate::cmdline::{self, Console, ExitAction, Options};
+use crate::cmdline::{self, Console, CrashTest, ExitAction, Options};
 use crate::logger;
 use crate::mm::addr::{ByteSize, HostPhysAddr, PAGE_SIZE, PhysRange};
 use crate::mm::frames::{self, FRAMES};
@@ -25,6 +25,11 @@ const STACK_SIZE: ByteSize = ByteSize::kib(64);
 /// Settings shared with the APs once the BSP has decided them.
 static VMX_REVISION: spin::Once<u32> = spin::Once::new();
 static HV_CR3: spin::Once<HostPhysAddr> = spin::Once::new();
+/// `crashtest=fault`: set by the boot CPU for the second CPU to fault.
+static CRASH_FAULT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// An address no page table of the hypervisor maps (the top of the lower
+/// canonical half), for `crashtest=fault`.
+const UNMAPPED: u64 = 0x0000_7fff_dead_0000;
 /// The local APIC timer rate after divide-by-16, kHz.
 static APIC_TIMER_KHZ: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
@@ -270,6 +275,11 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
     } else {
         log::error!("only {in_root} of {started} CPUs entered VMX root operation");
     }
+    match opts.crashtest {
+        CrashTest::None => {}
+        CrashTest::Fault => crash_test_fault(started),
+        CrashTest::Panic => panic!("crashtest=panic: a panic on purpose, to show the report"),
+    }
 
     if info.modules().next().is_none() {
         log::info!("no dom0 kernel module given: nothing to run");
@@ -285,6 +295,28 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
         log::error!("FATAL: dom0 not started: {e}");
     }
     finish(opts.on_exit)
+}
+
+/// `crashtest=fault`: the second CPU (the boot CPU if it is alone) reads an
+/// unmapped address; its page-fault report is printed and it stops, and the
+/// boot CPU goes on to the end of the run.
+fn crash_test_fault(started: usize) {
+    if started < 2 {
+        log::warn!("crashtest=fault: only one CPU, so the boot CPU faults");
+        cpu::fault_on_purpose(UNMAPPED);
+    }
+    log::info!("crashtest=fault: cpu1 reads the unmapped address {UNMAPPED:#x}");
+    CRASH_FAULT.store(true, Ordering::Release);
+    lapic::send_fixed(percpu::get(1).apic_id.load(Ordering::Relaxed), idt::VECTOR_IPI);
+    let deadline = cpu::rdtsc() + logger::tsc_khz().max(1) * 1000;
+    while !percpu::get(1).stopped.load(Ordering::Acquire) && cpu::rdtsc() < deadline {
+        cpu::pause();
+    }
+    if percpu::get(1).stopped.load(Ordering::Acquire) {
+        log::info!("crashtest=fault: cpu1 stopped after its report; cpu0 goes on");
+    } else {
+        log::error!("crashtest=fault: cpu1 did not stop within 1 s");
+    }
 }
 
 /// Checks the local APIC timer: measures its rate against the TSC and takes a
@@ -343,6 +375,9 @@ extern "C" fn ap_entry(index: u64) -> ! {
         percpu::get(index).failed.store(true, Ordering::Release);
     }
     loop {
+        if index == 1 && CRASH_FAULT.load(Ordering::Acquire) {
+            cpu::fault_on_purpose(UNMAPPED);
+        }
         crate::dom0_launch::ap_run(index);
         cpu::sti();
         cpu::hlt();

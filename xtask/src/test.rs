@@ -45,7 +45,10 @@ pub fn test(names: &[String], host_only: bool, jobs: Option<usize>) -> Result<bo
             .filter(|scenario| {
                 if names.is_empty() {
                     if let Some(why) = &scenario.wip {
-                        println!("scenario {}: not run (work in progress: {why}; run it by name)", scenario.name);
+                        println!(
+                            "scenario {}: not run (work in progress: {why}; run it by name)",
+                            scenario.name
+                        );
                         return false;
                     }
                     return true;
@@ -187,14 +190,20 @@ fn scenarios(selected: &[&Scenario], lanes: usize) -> Result<Vec<(String, bool)>
                     false
                 }
             };
-            *results[index].lock().unwrap_or_else(PoisonError::into_inner) = Some(passed);
+            *results[index]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(passed);
         }
     };
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..lanes).map(|_| scope.spawn(worker)).collect();
         handles
             .into_iter()
-            .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect::<Result<Vec<()>>>()
     })?;
 
@@ -283,7 +292,11 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<Ver
         name: scenario.name.clone(),
         // Bochs' COM1 is a socket for every scenario, so that a timed-out
         // run can be asked for its vCPUs' state (see emulator::supervise).
-        serial_socket: if emulator == Emulator::Bochs { Some(emulator::free_port()?) } else { None },
+        serial_socket: if emulator == Emulator::Bochs {
+            Some(emulator::free_port()?)
+        } else {
+            None
+        },
     };
     println!(
         "scenario {}: {} [{}, {} CPU(s), {} MiB, limit {} s]",
@@ -297,26 +310,31 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<Ver
     let mut rejoiner = Rejoiner::default();
     let mut matcher = Matcher::new(scenario.pass.clone(), scenario.fail.clone());
     let started = Instant::now();
-    let outcome = emulator::supervise(&machine, Some(scenario.timeout), &scenario.inputs, |chunk| {
-        for line in chunk.lines.iter().flat_map(|l| rejoiner.feed(l)) {
-            for event in matcher.feed(&line) {
-                match event {
-                    Event::Seen { index, .. } => {
-                        let seconds = started.elapsed().as_secs_f64();
-                        println!(
-                            "  {}: {seconds:6.1} s  seen /{}/",
-                            scenario.name,
-                            matcher.pass_pattern(index)
-                        );
-                    }
-                    Event::Failed { pattern, line } => {
-                        return Some(format!("fail pattern /{pattern}/ seen: {line}"));
+    let outcome = emulator::supervise(
+        &machine,
+        Some(scenario.timeout),
+        &scenario.inputs,
+        |chunk| {
+            for line in chunk.lines.iter().flat_map(|l| rejoiner.feed(l)) {
+                for event in matcher.feed(&line) {
+                    match event {
+                        Event::Seen { index, .. } => {
+                            let seconds = started.elapsed().as_secs_f64();
+                            println!(
+                                "  {}: {seconds:6.1} s  seen /{}/",
+                                scenario.name,
+                                matcher.pass_pattern(index)
+                            );
+                        }
+                        Event::Failed { pattern, line } => {
+                            return Some(format!("fail pattern /{pattern}/ seen: {line}"));
+                        }
                     }
                 }
             }
-        }
-        (scenario.end == End::Pattern && matcher.done()).then(|| ALL_SEEN.to_owned())
-    })?;
+            (scenario.end == End::Pattern && matcher.done()).then(|| ALL_SEEN.to_owned())
+        },
+    )?;
     let seconds = started.elapsed().as_secs_f64();
     let waiting = matcher.waiting_for().unwrap_or_default();
     let outcome_kind = match &outcome {
@@ -361,7 +379,11 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<Ver
                 });
             }
             print!("{report}");
-            Ok(if timed_out { Verdict::TimedOut } else { Verdict::Fail })
+            Ok(if timed_out {
+                Verdict::TimedOut
+            } else {
+                Verdict::Fail
+            })
         }
     }
 }

@@ -40,7 +40,7 @@ fn empty_line_gives_defaults() {
 fn everything_at_once() {
     let options = parse_clean(
         "loglvl=debug dom0_mem=512M,max:1G console=com2 maxcpus=4 dom0_max_vcpus=2 \
-         on_exit=poweroff exit_stats=no",
+         on_exit=poweroff exit_stats=no crashtest=fault",
     );
     assert_eq!(
         options,
@@ -56,7 +56,27 @@ fn everything_at_once() {
             on_exit: ExitAction::PowerOff,
             exit_stats: false,
             canary: false,
+            crashtest: CrashTest::Fault,
         }
+    );
+}
+
+#[test]
+fn crashtest_values() {
+    assert_eq!(parse_clean("crashtest=panic").crashtest, CrashTest::Panic);
+    assert_eq!(parse_clean("crashtest=FAULT").crashtest, CrashTest::Fault);
+    assert_eq!(
+        parse_clean("crashtest=fault crashtest=none").crashtest,
+        CrashTest::None
+    );
+    let (options, messages) = run("crashtest=panic crashtest=boom");
+    assert_eq!(options.crashtest, CrashTest::None);
+    assert_eq!(
+        messages,
+        [
+            "malformed value 'boom' for crashtest= (expected one of none, fault, panic); using the \
+          default 'none'"
+        ]
     );
 }
 
@@ -139,6 +159,7 @@ fn missing_values_are_malformed() {
         "maxcpus",
         "dom0_max_vcpus",
         "on_exit",
+        "crashtest",
     ] {
         for token in [name.to_string(), format!("{name}=")] {
             let (options, diagnostics) = run_raw(&token);

@@ -109,6 +109,8 @@ mod tests {
             serial_socket: Some(5555),
             ..machine
         };
-        assert!(bochsrc(&typed).contains("com1: enabled=1, mode=socket-server, dev=localhost:5555\n"));
+        assert!(
+            bochsrc(&typed).contains("com1: enabled=1, mode=socket-server, dev=localhost:5555\n")
+        );
     }
 }

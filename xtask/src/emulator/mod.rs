@@ -131,8 +131,8 @@ pub fn free_port() -> Result<u16> {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(PoisonError::into_inner);
     for _ in 0..64 {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .context("cannot find a free local port")?;
+        let listener =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot find a free local port")?;
         let port = listener.local_addr()?.port();
         if !given.contains(&port) {
             given.push(port);
@@ -264,7 +264,9 @@ impl Running {
             .serial
             .as_mut()
             .context("this machine's serial console takes no input")?;
-        stream.write_all(bytes).context("cannot type on the serial console")
+        stream
+            .write_all(bytes)
+            .context("cannot type on the serial console")
     }
 
     /// Kills the emulator (SIGKILL to its own process id) and reaps it.

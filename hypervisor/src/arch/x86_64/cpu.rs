@@ -177,6 +177,19 @@ pub fn halt_forever() -> ! {
     }
 }
 
+/// Reads a byte at `addr`, which the caller knows is not mapped, to take a
+/// page fault on purpose (`crashtest=fault`). The fault handler reports it
+/// and stops this CPU, so this never returns.
+pub fn fault_on_purpose(addr: u64) -> ! {
+    // SAFETY: a load from a non-present page raises #PF before anything is
+    // read (SDM Vol. 3A §4.7); the handler reports and halts this CPU, so
+    // nothing after the load runs and no memory is changed.
+    unsafe {
+        core::arch::asm!("mov {0}, byte ptr [{1}]", out(reg_byte) _, in(reg) addr, options(nostack, readonly));
+    }
+    halt_forever()
+}
+
 /// Whether CPUID reports VMX (leaf 1, ECX bit 5).
 pub fn has_vmx() -> bool {
     cpuid(1, 0)[2] & (1 << 5) != 0

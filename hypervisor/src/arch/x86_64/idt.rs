@@ -181,5 +181,6 @@ fn exception(f: &TrapFrame) -> ! {
         f.rax, f.rbx, f.rcx, f.rdx, f.rsi, f.rdi, f.rbp, f.r8,
         f.r9, f.r10, f.r11, f.r12, f.r13, f.r14, f.r15,
     ));
+    percpu::current().stopped.store(true, Ordering::Release);
     cpu::halt_forever()
 }

@@ -22,6 +22,8 @@ pub struct PerCpu {
     pub in_vmx_root: AtomicBool,
     /// Set when the CPU gave up during bring-up (the reason is in the log).
     pub failed: AtomicBool,
+    /// Set when the CPU stopped after a fault or panic report.
+    pub stopped: AtomicBool,
     /// Address of this CPU's TSS (for the VMCS host state).
     pub tss_base: AtomicU64,
     /// Physical device interrupts taken on this CPU, not yet given to dom0.
@@ -85,6 +87,7 @@ impl PerCpu {
             online: AtomicBool::new(false),
             in_vmx_root: AtomicBool::new(false),
             failed: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             tss_base: AtomicU64::new(0),
             pending_device_vectors: VectorSet::new(),
         }
