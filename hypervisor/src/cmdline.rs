@@ -400,26 +400,39 @@ fn apply<'a>(options: &mut Options, token: &'a str, report: &mut dyn FnMut(Diagn
                 malformed(COUNT_EXPECTED, "one per physical CPU");
             }
         }
-        Opt::OnExit => match keyword(value_text, &["halt", "poweroff", "reboot"]) {
-            Some("halt") => options.on_exit = ExitAction::Halt,
-            Some("poweroff") => options.on_exit = ExitAction::PowerOff,
-            Some("reboot") => options.on_exit = ExitAction::Reboot,
-            _ => {
-                options.on_exit = Options::default().on_exit;
+        Opt::OnExit => {
+            const CHOICES: [(&str, ExitAction); 3] = [
+                ("halt", ExitAction::Halt),
+                ("poweroff", ExitAction::PowerOff),
+                ("reboot", ExitAction::Reboot),
+            ];
+            options.on_exit = choice(value_text, &CHOICES).unwrap_or_else(|| {
                 malformed(ON_EXIT_EXPECTED, "reboot");
-            }
-        },
-        Opt::CrashTest => match keyword(value_text, &["none", "fault", "panic"]) {
-            Some("none") => options.crashtest = CrashTest::None,
-            Some("fault") => options.crashtest = CrashTest::Fault,
-            Some("panic") => options.crashtest = CrashTest::Panic,
-            _ => {
-                options.crashtest = Options::default().crashtest;
+                Options::default().on_exit
+            });
+        }
+        Opt::CrashTest => {
+            const CHOICES: [(&str, CrashTest); 3] = [
+                ("none", CrashTest::None),
+                ("fault", CrashTest::Fault),
+                ("panic", CrashTest::Panic),
+            ];
+            options.crashtest = choice(value_text, &CHOICES).unwrap_or_else(|| {
                 malformed(CRASHTEST_EXPECTED, "none");
-            }
-        },
+                Options::default().crashtest
+            });
+        }
         Opt::ExitStats | Opt::NoReboot | Opt::Canary => {}
     }
+}
+
+/// The value paired with the keyword of `table` that equals `s` ignoring
+/// ASCII case.
+fn choice<T: Copy>(s: &str, table: &[(&str, T)]) -> Option<T> {
+    table
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(s))
+        .map(|&(_, value)| value)
 }
 
 /// The keyword of `list` that equals `s` ignoring ASCII case.
