@@ -4,7 +4,8 @@
 //! in `docs/testing.md` are the whole story: `build` (the bare-metal ELF, its
 //! multiboot2 header checked on the host), `iso` (a GRUB rescue ISO), `run`
 //! (boot it in the best emulator this host offers), `test` (host tests, then
-//! the emulator scenarios of `tests/qemu/scenarios/`), `demo` (dom0 booted
+//! the emulator scenarios of `tests/qemu/scenarios/`), `soak` (one
+//! scenario many times, counted), `demo` (dom0 booted
 //! for a look) and `bench` (measurements written to `docs/benchmarks.md`).
 
 mod assets;
@@ -18,6 +19,7 @@ mod iso;
 mod run;
 mod scenario;
 mod signal;
+mod soak;
 mod test;
 mod watch;
 
@@ -97,6 +99,18 @@ enum Command {
         #[arg(long, short)]
         jobs: Option<usize>,
     },
+    /// Run one scenario many times and count the passes (for rare hangs;
+    /// every run keeps its log under target/soak/NAME/).
+    Soak {
+        /// The scenario's name (as in tests/qemu/scenarios/NAME.toml).
+        name: String,
+        /// How many runs.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// How many emulators run at once (default: one per host CPU).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+    },
     /// Measure under Bochs and write the results to docs/benchmarks.md.
     Bench {
         /// `dom0-boot`: dom0's kernel to userspace under the hypervisor vs bare;
@@ -146,6 +160,7 @@ fn main() -> ExitCode {
             host_only,
             jobs,
         } => test::test(&names, host_only, jobs),
+        Command::Soak { name, runs, jobs } => soak::soak(&name, runs, jobs),
         Command::Bench { which } => bench::bench(which),
         Command::Demo { timeout, no_dom0 } => demo::demo(timeout, !no_dom0),
     };

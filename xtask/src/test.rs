@@ -63,7 +63,8 @@ pub fn test(names: &[String], host_only: bool, jobs: Option<usize>) -> Result<bo
         results.push(host_tests()?);
     }
     if !selected.is_empty() && !signal::interrupted() {
-        results.extend(scenarios(&selected, lanes(jobs))?);
+        let dir = target_dir().join("scenarios");
+        results.extend(scenarios(&selected, lanes(jobs), &dir)?);
     }
     let passed = results.iter().filter(|(_, ok)| *ok).count();
     let failed = results.len() - passed;
@@ -103,7 +104,7 @@ fn host_tests() -> Result<(String, bool)> {
 /// How many emulators run at once: `--jobs`, or one per host CPU (each Bochs
 /// is one host thread, and Bochs runs on emulated time, `clock: sync=none`,
 /// so a busy host slows a scenario down but does not change what it sees).
-fn lanes(jobs: Option<usize>) -> usize {
+pub fn lanes(jobs: Option<usize>) -> usize {
     jobs.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     })
@@ -112,8 +113,10 @@ fn lanes(jobs: Option<usize>) -> usize {
 
 /// Builds once, makes one ISO per distinct command line and module set, and
 /// runs the scenarios, up to `lanes` at a time (the longest first, by their
-/// time limits); results come back in the order of `selected`.
-fn scenarios(selected: &[&Scenario], lanes: usize) -> Result<Vec<(String, bool)>> {
+/// time limits), each once: a run that times out fails (no retry; its report
+/// holds the vCPUs' state, see `emulator::supervise`). Logs go to
+/// `dir/NAME.log`; results come back in the order of `selected`.
+pub fn scenarios(selected: &[&Scenario], lanes: usize, dir: &Path) -> Result<Vec<(String, bool)>> {
     let mut packages = vec![deps::ISO];
     packages.extend(
         selected
@@ -166,7 +169,6 @@ fn scenarios(selected: &[&Scenario], lanes: usize) -> Result<Vec<(String, bool)>
         images.push(image);
     }
 
-    let dir = target_dir().join("scenarios");
     let order = longest_first(selected);
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<bool>>> = selected.iter().map(|_| Mutex::new(None)).collect();
@@ -184,7 +186,7 @@ fn scenarios(selected: &[&Scenario], lanes: usize) -> Result<Vec<(String, bool)>
             }
             let scenario = selected[index];
             let passed = match &images[index] {
-                Ok(image) => run_with_retry(scenario, image, &dir)?,
+                Ok(image) => run_scenario(scenario, image.clone(), dir)? == Verdict::Pass,
                 Err(error) => {
                     println!("scenario {}: FAIL: {error}", scenario.name);
                     false
@@ -227,37 +229,6 @@ fn longest_first(selected: &[&Scenario]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..selected.len()).collect();
     order.sort_by_key(|&index| std::cmp::Reverse(selected[index].timeout));
     order
-}
-
-/// Runs one scenario; one that timed out runs once more.
-fn run_with_retry(scenario: &Scenario, image: &Path, dir: &Path) -> Result<bool> {
-    Ok(match run_scenario(scenario, image.to_owned(), dir)? {
-        Verdict::Pass => true,
-        Verdict::Fail => false,
-        Verdict::TimedOut if !signal::interrupted() => {
-            // A dom0 boot hangs now and then (a hypervisor bug being
-            // chased: docs/testing.md, "Known problems"); the first run's
-            // log is kept, the scenario runs once more, and a pass says it
-            // needed two runs.
-            let first = dir.join(format!("{}.log", scenario.name));
-            let kept = dir.join(format!("{}.timeout.log", scenario.name));
-            let _ = std::fs::rename(&first, &kept);
-            println!(
-                "scenario {}: timed out: running it once more (first run's log: {})",
-                scenario.name,
-                kept.display()
-            );
-            let again = run_scenario(scenario, image.to_owned(), dir)? == Verdict::Pass;
-            if again {
-                println!(
-                    "scenario {}: FLAKY: passed on the second run only",
-                    scenario.name
-                );
-            }
-            again
-        }
-        Verdict::TimedOut => false,
-    })
 }
 
 /// Why the observer stopped a run that passed.

@@ -26,8 +26,6 @@ pub struct CpuidContext {
     pub apic_khz: u64,
     /// The vCPU's APIC ID.
     pub apic_id: u32,
-    /// Hide MONITOR/MWAIT (domUs: see leaf 1 below).
-    pub hide_mwait: bool,
 }
 
 /// Computes the guest's answer for `leaf`/`subleaf` from the host's answer
@@ -45,16 +43,12 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, host: [u32; 4], ctx: &CpuidContext) 
         1 => {
             c &= !(1 << 5); // VMX: not nested
             c &= !(1 << 6); // SMX
-            // MONITOR/MWAIT, for domUs: a guest idling in MWAIT stays in the
-            // guest, and the scheduler never learns the vCPU is idle;
-            // without it Linux idles with HLT, which exits (the vCPU blocks
-            // and the CPU goes to other vCPUs). dom0 keeps it: its vCPU has
-            // a CPU of its own, and its idle time is only given away at the
-            // end of a slice. (With HLT idle, dom0 hung in dom0-isolation
-            // runs: docs/testing.md, known problems.)
-            if ctx.hide_mwait {
-                c &= !(1 << 3);
-            }
+            // MONITOR/MWAIT, for every guest, dom0 included: a guest idling
+            // in MWAIT stays in the guest and keeps its CPU, and the
+            // scheduler never learns the vCPU is idle; without it Linux
+            // idles with HLT, which exits (the vCPU blocks and the CPU goes
+            // to other vCPUs or waits). docs/architecture.md, "Idle".
+            c &= !(1 << 3);
             c |= 1 << 31; // hypervisor present
             b = (b & 0x00FF_FFFF) | ((ctx.apic_id & 0xFF) << 24);
         }
@@ -144,7 +138,7 @@ pub fn xcr0_loadable(value: u64, supported: u64) -> bool {
 mod tests {
     use super::*;
 
-    const CTX: CpuidContext = CpuidContext { tsc_khz: 64_000, apic_khz: 4_000, apic_id: 3, hide_mwait: true };
+    const CTX: CpuidContext = CpuidContext { tsc_khz: 64_000, apic_khz: 4_000, apic_id: 3 };
 
     #[test]
     fn vmx_hidden_hypervisor_bit_set() {
@@ -189,8 +183,6 @@ mod tests {
         let r = guest_cpuid(1, 0, [0, 0, 1 << 3, 0], &CTX);
         assert_eq!(r[2] & (1 << 3), 0);
         assert_ne!(r[2] & (1 << 31), 0);
-        let dom0 = CpuidContext { hide_mwait: false, ..CTX };
-        assert_ne!(guest_cpuid(1, 0, [0, 0, 1 << 3, 0], &dom0)[2] & (1 << 3), 0);
     }
 
     #[test]

@@ -13,3 +13,4 @@ pub mod io_policy;
 pub mod mmio_decode;
 pub mod msr_policy;
 pub mod stats;
+pub mod vid_guard;

@@ -262,8 +262,18 @@ impl VLapic {
     /// vectors (TMR), whose EOI the IO-APIC must hear about. Bit `v % 64` of
     /// word `v / 64` is vector `v`, as in the VMCS fields.
     pub fn eoi_exit_bitmap(&self) -> [u64; 4] {
-        let tmr = self.regs.bitmap(regs::TMR);
-        core::array::from_fn(|i| u64::from(tmr[2 * i]) | u64::from(tmr[2 * i + 1]) << 32)
+        as_vmcs_words(self.regs.bitmap(regs::TMR))
+    }
+
+    /// The in-service vectors (ISR) in the layout of the VMCS EOI-exit
+    /// bitmap: bit `v % 64` of word `v / 64` is vector `v`.
+    pub fn in_service_bitmap(&self) -> [u64; 4] {
+        as_vmcs_words(self.regs.bitmap(regs::ISR))
+    }
+
+    /// How many vectors are pending (set in IRR).
+    pub fn pending_count(&self) -> u32 {
+        self.regs.bitmap(regs::IRR).iter().map(|w| w.count_ones()).sum()
     }
 
     /// For TPR shadow without virtual-interrupt delivery: the TPR threshold
@@ -394,4 +404,10 @@ impl VLapic {
         let lint1 = self.lvt_lint1();
         self.software_enabled() && lint1 & regs::LVT_MASKED == 0 && (lint1 >> 8) & 7 == 4
     }
+}
+
+/// Eight 32-bit APIC bitmap words as the four 64-bit words of a VMCS bitmap
+/// (SDM Vol. 3C §25.6.8: EOI-exit bitmap 0 holds vectors 0-63).
+fn as_vmcs_words(words: [u32; 8]) -> [u64; 4] {
+    core::array::from_fn(|i| u64::from(words[2 * i]) | u64::from(words[2 * i + 1]) << 32)
 }

@@ -706,6 +706,35 @@ impl EntryInterruption {
         Self::hardware_exception(vector, code)
     }
 
+    /// The event whose delivery a VM exit interrupted, to be delivered again
+    /// at the next entry (SDM Vol. 3C §28.2.4, "Information for VM Exits
+    /// That Occur During Event Delivery"; the VMM re-injects it, §28.2.3):
+    /// made from the IDT-vectoring information and error code fields, or
+    /// `None` when that information is not valid. Bit 12 (undefined) and
+    /// the reserved bits are dropped. A software interrupt or exception also
+    /// needs the VM-entry instruction length
+    /// ([`Self::needs_instruction_length`]).
+    pub const fn redelivery(idt_vectoring_info: u32, error_code: u32) -> Option<Self> {
+        if idt_vectoring_info & Self::VALID == 0 {
+            return None;
+        }
+        let info = idt_vectoring_info & (0x7FF | Self::DELIVER_ERROR_CODE | Self::VALID);
+        let error_code = if info & Self::DELIVER_ERROR_CODE != 0 {
+            Some(error_code)
+        } else {
+            None
+        };
+        Some(Self { info, error_code })
+    }
+
+    /// Whether the entry must also be given the instruction length: software
+    /// interrupts (INT n) and software or privileged software exceptions
+    /// (INT3, INTO, INT1), whose return address follows the instruction
+    /// (SDM Vol. 3C §25.8.3).
+    pub const fn needs_instruction_length(self) -> bool {
+        matches!((self.info >> 8) & 7, 4..=6)
+    }
+
     /// The value for the VM-entry interruption-information field.
     pub const fn info(self) -> u32 {
         self.info

@@ -274,7 +274,6 @@ fn cpuid(v: &mut Vcpu) {
         tsc_khz: logger::tsc_khz(),
         apic_khz: v.domain.apic_khz,
         apic_id: v.vlapic.id(),
-        hide_mwait: !v.domain.is_dom0(),
     };
     let mut r = guest_cpuid(leaf, sub, host, &ctx);
     if leaf == 1 {

@@ -22,7 +22,9 @@ use crate::arch::x86_64::{cpu, percpu};
 use crate::logger;
 use crate::mm::addr::HostPhysAddr;
 use crate::mm::frames;
+use crate::vcpu::vid_guard::{self, GuestWindow};
 use crate::vlapic::{VLapic, VLapicConfig};
+use crate::vmx::exit::EntryInterruption;
 use crate::vmx::fields::{Field16 as F16, Field32 as F32, Field64 as F64, FieldNat as FN};
 
 use domain::Domain;
@@ -130,6 +132,13 @@ pub struct Vcpu {
     pub blocked: bool,
     /// Single-stepping a write to hidden memory (see [`hidden`]).
     pub stepping: bool,
+    /// The EOI-exit bitmap the vLAPIC and the domain ask for (level-triggered
+    /// vectors, dom0's device vectors), and what the VMCS holds now (that,
+    /// plus the exits [`vid_guard::gate`] asked for).
+    eoi_exit_base: [u64; 4],
+    eoi_exit_written: [u64; 4],
+    /// A pending vector is kept out of RVI (see [`vid_guard::Gate::held`]).
+    vid_held: bool,
 }
 
 /// Why [`Vcpu::run_slice`] returned.
@@ -189,6 +198,9 @@ impl Vcpu {
             ept_generation,
             blocked: false,
             stepping: false,
+            eoi_exit_base: [0; 4],
+            eoi_exit_written: [0; 4],
+            vid_held: false,
         };
         v.sync_vlapic_to_page();
         Ok(v)
@@ -213,15 +225,65 @@ impl Vcpu {
             let eoi = self.vlapic.eoi_exit_bitmap();
             // Physical device vectors need the guest's EOI to reach the real APIC.
             let dev = self.domain.device_vectors_eoi_exit();
-            for (i, f) in [F64::EoiExitBitmap0, F64::EoiExitBitmap1, F64::EoiExitBitmap2, F64::EoiExitBitmap3]
-                .into_iter()
-                .enumerate()
-            {
-                vmcs::write(f, eoi[i] | dev[i]);
-            }
+            self.eoi_exit_base = core::array::from_fn(|i| eoi[i] | dev[i]);
+            self.write_eoi_exits(self.eoi_exit_base);
+            self.vid_held = false;
         } else {
             vmcs::write(F32::TprThreshold, u64::from(self.vlapic.tpr_threshold()));
         }
+    }
+
+    fn write_eoi_exits(&mut self, bits: [u64; 4]) {
+        for (i, f) in [F64::EoiExitBitmap0, F64::EoiExitBitmap1, F64::EoiExitBitmap2, F64::EoiExitBitmap3]
+            .into_iter()
+            .enumerate()
+        {
+            vmcs::write(f, bits[i]);
+        }
+        self.eoi_exit_written = bits;
+    }
+
+    /// Sets or clears interrupt-window exiting (SDM Vol. 3C §26.7.5).
+    fn set_window_exiting(&mut self, on: bool) {
+        let proc = if on {
+            self.controls.proc | setup::PROC_INTERRUPT_WINDOW_EXITING
+        } else {
+            self.controls.proc & !setup::PROC_INTERRUPT_WINDOW_EXITING
+        };
+        if proc != self.controls.proc {
+            self.controls.proc = proc;
+            vmcs::write(F32::ProcBasedControls, u64::from(proc));
+        }
+    }
+
+    /// The last step before every VM entry under virtual-interrupt delivery:
+    /// shows the CPU only a virtual interrupt the guest can take now, and
+    /// arranges the window or EOI exits that bring the rest
+    /// ([`vid_guard`]). RVI is the highest vector of the virtual IRR unless
+    /// the last gate held one back, so RVI = 0 with nothing held means
+    /// nothing is pending, the common case, decided with one VMREAD.
+    fn gate_virtual_interrupts(&mut self) {
+        let status = vmcs::read(F16::GuestInterruptStatus) as u16;
+        let window_on = self.controls.proc & setup::PROC_INTERRUPT_WINDOW_EXITING != 0;
+        if status & 0xFF == 0 && !self.vid_held && !window_on && self.eoi_exit_written == self.eoi_exit_base {
+            return;
+        }
+        self.sync_vlapic_from_page();
+        let window = GuestWindow::from_guest_state(
+            vmcs::read(FN::GuestRflags),
+            vmcs::read(F32::GuestInterruptibilityState) as u32,
+            vmcs::read(F32::EntryInterruptionInfo) as u32,
+        );
+        let gate = vid_guard::gate(window, &self.vlapic);
+        if gate.interrupt_status() != status {
+            vmcs::write(F16::GuestInterruptStatus, u64::from(gate.interrupt_status()));
+        }
+        let eoi: [u64; 4] = core::array::from_fn(|i| self.eoi_exit_base[i] | gate.eoi_exits[i]);
+        if eoi != self.eoi_exit_written {
+            self.write_eoi_exits(eoi);
+        }
+        self.set_window_exiting(gate.window_exiting);
+        self.vid_held = gate.held;
     }
 
     /// Reads back what the hardware changed in the virtual-APIC page (TPR,
@@ -302,6 +364,7 @@ impl Vcpu {
                 return SliceEnd::Stopped(StopReason::Crash);
             }
             self.launched = true;
+            redeliver_interrupted_event();
             let raw = vmcs::read(F32::ExitReason) as u32;
             if let Err(stop) = exits::handle(self, raw) {
                 return SliceEnd::Stopped(stop);
@@ -367,7 +430,8 @@ impl Vcpu {
         }
         if changed {
             // Virtual-interrupt delivery (required for dom0) evaluates RVI and
-            // delivers when the guest can take the interrupt.
+            // delivers when the guest can take the interrupt; the gate at the
+            // end decides what RVI may show.
             self.sync_vlapic_to_page();
         }
         // VMX-preemption timer: exit at the next vLAPIC timer deadline, or
@@ -378,5 +442,28 @@ impl Vcpu {
             None => budget,
         };
         vmcs::write(F32::GuestPreemptionTimerValue, (until >> shift).min(u64::from(u32::MAX)));
+        if self.has_vid() {
+            self.gate_virtual_interrupts();
+        }
+    }
+}
+
+/// An exit that interrupted the delivery of an event (a virtual interrupt
+/// whose stack page was not yet in a domU's EPT, say) would lose it: the
+/// event is queued for the next entry, as the SDM asks (Vol. 3C §28.2.4).
+/// An exit handler that injects something itself overrides it.
+fn redeliver_interrupted_event() {
+    let Some(event) = EntryInterruption::redelivery(
+        vmcs::read(F32::IdtVectoringInfo) as u32,
+        vmcs::read(F32::IdtVectoringErrorCode) as u32,
+    ) else {
+        return;
+    };
+    vmcs::write(F32::EntryInterruptionInfo, u64::from(event.info()));
+    if let Some(code) = event.error_code() {
+        vmcs::write(F32::EntryExceptionErrorCode, u64::from(code));
+    }
+    if event.needs_instruction_length() {
+        vmcs::write(F32::EntryInstructionLength, vmcs::read(F32::ExitInstructionLength));
     }
 }

@@ -22,6 +22,7 @@ pub const PIN_EXTERNAL_INTERRUPT_EXITING: u32 = PinBased::EXTERNAL_INTERRUPT_EXI
 pub const PIN_NMI_EXITING: u32 = PinBased::NMI_EXITING.bits();
 pub const PIN_VIRTUAL_NMIS: u32 = PinBased::VIRTUAL_NMIS.bits();
 pub const PIN_PREEMPTION_TIMER: u32 = PinBased::PREEMPTION_TIMER.bits();
+pub const PROC_INTERRUPT_WINDOW_EXITING: u32 = ProcBased::INTERRUPT_WINDOW_EXITING.bits();
 pub const PROC_HLT_EXITING: u32 = ProcBased::HLT_EXITING.bits();
 pub const PROC_USE_TPR_SHADOW: u32 = ProcBased::USE_TPR_SHADOW.bits();
 pub const PROC_USE_IO_BITMAPS: u32 = ProcBased::USE_IO_BITMAPS.bits();
@@ -142,6 +143,11 @@ pub fn controls_and_host(msrs: &VmxMsrs, pages: &VcpuPages, vpid: u16, host_rip:
     let mut proc2 = proc2;
     if proc & PROC_USE_TPR_SHADOW == 0 {
         proc2 &= !(PROC2_VIRTUAL_INTERRUPT_DELIVERY | PROC2_APIC_REGISTER_VIRTUALIZATION | PROC2_VIRTUALIZE_X2APIC);
+    }
+    // Virtual interrupts are held back while the guest cannot take them, and
+    // an interrupt-window exit says when it can (vcpu::vid_guard).
+    if proc2 & PROC2_VIRTUAL_INTERRUPT_DELIVERY != 0 && (msrs.procbased >> 32) as u32 & PROC_INTERRUPT_WINDOW_EXITING == 0 {
+        return Err("interrupt-window exiting missing");
     }
     let c = Controls { pin, proc, proc2, exit, entry };
     write(F32::PinBasedControls, u64::from(pin));
