@@ -86,7 +86,11 @@ pub fn parse_rsdp(b: &[u8]) -> Result<Rsdp, AcpiError> {
         }
         xsdt = u64_at(b, 24);
     }
-    Ok(Rsdp { revision, rsdt, xsdt })
+    Ok(Rsdp {
+        revision,
+        rsdt,
+        xsdt,
+    })
 }
 
 /// A whole table copied into memory (heap: tables can be tens of KiB).
@@ -137,8 +141,11 @@ fn read_table(
 /// Finds the physical address of the table with `signature` through the XSDT
 /// (or RSDT) (ACPI 6.5 §5.2.7, §5.2.8).
 pub fn find_table(mem: &dyn PhysRead, rsdp: &Rsdp, signature: &[u8; 4]) -> Result<u64, AcpiError> {
-    let (root, entry, root_sig) =
-        if rsdp.xsdt != 0 { (rsdp.xsdt, 8, b"XSDT") } else { (rsdp.rsdt, 4, b"RSDT") };
+    let (root, entry, root_sig) = if rsdp.xsdt != 0 {
+        (rsdp.xsdt, 8, b"XSDT")
+    } else {
+        (rsdp.rsdt, 4, b"RSDT")
+    };
     let mut hdr = [0u8; HEADER_LEN];
     if !mem.read(root, &mut hdr) || &hdr[0..4] != root_sig {
         return Err(AcpiError::BadTable(*root_sig));
@@ -196,7 +203,10 @@ pub fn parse_madt<const N: usize>(mem: &dyn PhysRead, addr: u64) -> Result<Madt<
     }
     let mut m = Madt {
         lapic_addr: u64::from(u32_at(b, 36)),
-        cpus: [MadtCpu { apic_id: 0, enabled: false }; N],
+        cpus: [MadtCpu {
+            apic_id: 0,
+            enabled: false,
+        }; N],
         cpu_count: 0,
         cpus_dropped: 0,
         ioapic_count: 0,
@@ -211,7 +221,10 @@ pub fn parse_madt<const N: usize>(mem: &dyn PhysRead, addr: u64) -> Result<Madt<
         let e = &b[off..off + len];
         let cpu = match (kind, len) {
             // Processor Local APIC (§5.2.12.2): id at 3, flags at 4.
-            (0, 8..) => Some(MadtCpu { apic_id: u32::from(e[3]), enabled: u32_at(e, 4) & 1 != 0 }),
+            (0, 8..) => Some(MadtCpu {
+                apic_id: u32::from(e[3]),
+                enabled: u32_at(e, 4) & 1 != 0,
+            }),
             // I/O APIC (§5.2.12.3).
             (1, 12..) => {
                 m.ioapic_count += 1;
@@ -223,7 +236,10 @@ pub fn parse_madt<const N: usize>(mem: &dyn PhysRead, addr: u64) -> Result<Madt<
                 None
             }
             // Processor Local x2APIC (§5.2.12.12): id at 4, flags at 8.
-            (9, 16..) => Some(MadtCpu { apic_id: u32_at(e, 4), enabled: u32_at(e, 8) & 1 != 0 }),
+            (9, 16..) => Some(MadtCpu {
+                apic_id: u32_at(e, 4),
+                enabled: u32_at(e, 8) & 1 != 0,
+            }),
             _ => None,
         };
         if let Some(c) = cpu {
@@ -290,7 +306,8 @@ pub fn find_s5(aml: &[u8]) -> Option<(u8, u8)> {
     let mut i = 0;
     while i + 4 <= aml.len() {
         if &aml[i..i + 4] == b"_S5_" {
-            let name_op = (i >= 1 && aml[i - 1] == 0x08) || (i >= 2 && aml[i - 2] == 0x08 && aml[i - 1] == b'\\');
+            let name_op = (i >= 1 && aml[i - 1] == 0x08)
+                || (i >= 2 && aml[i - 2] == 0x08 && aml[i - 1] == b'\\');
             if name_op && let Some(v) = parse_s5_package(&aml[i + 4..]) {
                 return Some(v);
             }
@@ -312,11 +329,11 @@ fn parse_s5_package(b: &[u8]) -> Option<(u8, u8)> {
     let mut vals = [0u8; 2];
     for v in &mut vals {
         let (val, used) = match *b.get(p)? {
-            0x00 => (0, 1),                  // ZeroOp
-            0x01 => (1, 1),                  // OneOp
-            0x0A => (*b.get(p + 1)?, 2),     // BytePrefix
-            0x0B => (*b.get(p + 1)?, 3),     // WordPrefix (SLP_TYP fits in 3 bits)
-            0x0C => (*b.get(p + 1)?, 5),     // DWordPrefix
+            0x00 => (0, 1),              // ZeroOp
+            0x01 => (1, 1),              // OneOp
+            0x0A => (*b.get(p + 1)?, 2), // BytePrefix
+            0x0B => (*b.get(p + 1)?, 3), // WordPrefix (SLP_TYP fits in 3 bits)
+            0x0C => (*b.get(p + 1)?, 5), // DWordPrefix
             _ => return None,
         };
         *v = val;

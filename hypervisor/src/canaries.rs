@@ -28,7 +28,11 @@ struct Canaries {
 }
 
 fn physical(virt: u64) -> u64 {
-    if virt >= KERNEL_VMA { virt - KERNEL_VMA } else { virt }
+    if virt >= KERNEL_VMA {
+        virt - KERNEL_VMA
+    } else {
+        virt
+    }
 }
 
 /// Plants the records (once) and logs how many.
@@ -51,7 +55,11 @@ pub fn plant() {
             }
         }
         pool.sort_unstable();
-        Canaries { image: image_pa, heap: (page, heap_pa), pool }
+        Canaries {
+            image: image_pa,
+            heap: (page, heap_pa),
+            pool,
+        }
     });
     log::info!(
         "isolation canary: planted in {} pages (image at {:#x}, heap at {:#x}, {} free-pool frames)",
@@ -70,7 +78,9 @@ pub fn returned(start: HostPhysAddr, pages: u64) {
     let Some(c) = PLANTED.get() else {
         return;
     };
-    let end = start.as_u64().saturating_add(pages.saturating_mul(PAGE_SIZE));
+    let end = start
+        .as_u64()
+        .saturating_add(pages.saturating_mul(PAGE_SIZE));
     for &a in planted_in(&c.pool, start.as_u64(), end) {
         write_volatile(HostPhysAddr::new(a), &record(a));
     }
@@ -104,6 +114,10 @@ pub fn check() {
     if damaged.is_empty() {
         log::info!("isolation canary: all {checked} pages intact");
     } else {
-        log::error!("isolation canary DAMAGED in {} of {checked} pages, first at {:#x}", damaged.len(), damaged[0]);
+        log::error!(
+            "isolation canary DAMAGED in {} of {checked} pages, first at {:#x}",
+            damaged.len(),
+            damaged[0]
+        );
     }
 }

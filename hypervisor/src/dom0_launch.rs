@@ -18,13 +18,17 @@ use crate::arch::x86_64::vmx_backend::{StopReason, Vcpu, pcpu};
 use crate::arch::x86_64::{cpu, idt, lapic, percpu, power, vmx};
 use crate::boot::multiboot2::{BootInfo, MemoryKind, MemoryRegion};
 use crate::cmdline::{ExitAction, Options};
-use crate::dom0::bzimage::{BzImage, BzPlacementRequest, build_bz_boot_block, bz_entry_state, place_bzimage};
+use crate::dom0::bzimage::{
+    BzImage, BzPlacementRequest, build_bz_boot_block, bz_entry_state, place_bzimage,
+};
 use crate::dom0::memory::{Dom0Memory, E820Entry, dom0_e820, plan_dom0_memory};
 use crate::dom0::page_tables::IdentityPageSize;
-use crate::dom0::pvh::{PvhKernel, PvhPlacementRequest, build_pvh_boot_block, place_pvh, pvh_entry_state};
+use crate::dom0::pvh::{
+    PvhKernel, PvhPlacementRequest, build_pvh_boot_block, place_pvh, pvh_entry_state,
+};
 use crate::dom0::{GuestRange, KernelFormat, entry};
 use crate::logger;
-use crate::mm::addr::{ByteSize, FrameCount, HostPhysAddr, HUGE_PAGE_SIZE, PAGE_SIZE, PhysRange};
+use crate::mm::addr::{ByteSize, FrameCount, HUGE_PAGE_SIZE, HostPhysAddr, PAGE_SIZE, PhysRange};
 use crate::mm::ept::{Ept, EptMemoryType, EptPerms, Eptp, map_identity};
 use crate::mm::frames::{self, FRAMES};
 use crate::mm::identity_plan::{dom0_hidden_ranges, dom0_identity_ranges};
@@ -35,7 +39,8 @@ use crate::vmx::caps::VmxCaps;
 /// The running dom0, once built.
 pub static DOM0: spin::Once<Arc<Domain>> = spin::Once::new();
 /// Set by each AP when it has left VMX operation after dom0 stopped.
-static PARKED: [AtomicBool; percpu::MAX_CPUS] = [const { AtomicBool::new(false) }; percpu::MAX_CPUS];
+static PARKED: [AtomicBool; percpu::MAX_CPUS] =
+    [const { AtomicBool::new(false) }; percpu::MAX_CPUS];
 
 /// Physical address of the local APIC page dom0 sees (SDM §12.4.1).
 const APIC_GPA: u64 = 0xFEE0_0000;
@@ -67,10 +72,22 @@ pub fn launch(
     // Copied: the boot information's pages go back to the pool below.
     let cmdline = alloc::string::String::from(kernel_mod.cmdline.trim());
     let cmdline = cmdline.as_str();
-    log::info!("dom0: kernel module {} ({}), command line '{cmdline}'", kernel_mod.range.start, kernel_mod.range.size());
-    for c in [caps.virtual_interrupt_delivery(), caps.apic_register_virtualization(), caps.tpr_shadow(), caps.apic_access_page(), caps.preemption_timer()] {
+    log::info!(
+        "dom0: kernel module {} ({}), command line '{cmdline}'",
+        kernel_mod.range.start,
+        kernel_mod.range.size()
+    );
+    for c in [
+        caps.virtual_interrupt_delivery(),
+        caps.apic_register_virtualization(),
+        caps.tpr_shadow(),
+        caps.apic_access_page(),
+        caps.preemption_timer(),
+    ] {
         if !c {
-            return Err("dom0 needs APIC-register virtualization, virtual-interrupt delivery, TPR shadow, the APIC-access page and the preemption timer (not on this CPU)");
+            return Err(
+                "dom0 needs APIC-register virtualization, virtual-interrupt delivery, TPR shadow, the APIC-access page and the preemption timer (not on this CPU)",
+            );
         }
     }
 
@@ -86,15 +103,24 @@ pub fn launch(
         let mut give_back: Vec<PhysRange> = info.modules().map(|m| m.range).collect();
         give_back.push(boot_info);
         for g in &mut give_back {
-            *g = PhysRange::new(g.start.align_down(PAGE_SIZE), g.end.checked_align_up(PAGE_SIZE).unwrap_or(g.end));
+            *g = PhysRange::new(
+                g.start.align_down(PAGE_SIZE),
+                g.end.checked_align_up(PAGE_SIZE).unwrap_or(g.end),
+            );
         }
-        give_back.push(PhysRange::new(HostPhysAddr::new(0), HostPhysAddr::new(0x9F000)));
+        give_back.push(PhysRange::new(
+            HostPhysAddr::new(0),
+            HostPhysAddr::new(0x9F000),
+        ));
         for g in give_back {
             for r in host.iter().filter(|r| r.kind == MemoryKind::Usable) {
                 let s = g.start.as_u64().max(r.range.start.as_u64());
                 let e = g.end.as_u64().min(r.range.end.as_u64());
                 if s < e
-                    && let Err(err) = fa.add_usable(PhysRange::new(HostPhysAddr::new(s), HostPhysAddr::new(e)), &[])
+                    && let Err(err) = fa.add_usable(
+                        PhysRange::new(HostPhysAddr::new(s), HostPhysAddr::new(e)),
+                        &[],
+                    )
                 {
                     log::warn!("dom0: cannot return [{s:#x} - {e:#x}) to the pool: {err}");
                 }
@@ -142,7 +168,8 @@ pub fn launch(
     {
         let mut fa = FRAMES.lock();
         for r in plan.ranges() {
-            fa.claim(*r).map_err(|_| "dom0 memory plan overlaps hypervisor memory")?;
+            fa.claim(*r)
+                .map_err(|_| "dom0 memory plan overlaps hypervisor memory")?;
         }
     }
     log::info!(
@@ -157,28 +184,59 @@ pub fn launch(
         "cannot build dom0's memory map"
     })?;
     let bios = PhysRange::new(HostPhysAddr::new(0xE0000), HostPhysAddr::new(0x10_0000));
-    let rsdp = acpi::find_rsdp_in(phys_slice(bios), 0xE0000).map(crate::mm::addr::GuestPhysAddr::new);
+    let rsdp =
+        acpi::find_rsdp_in(phys_slice(bios), 0xE0000).map(crate::mm::addr::GuestPhysAddr::new);
     let (boot_state, initrd_dst) = match &boot {
-        Kernel::Pvh(pvh) => load_pvh(pvh, image, &plan, &e820, cmdline, initrd.map(|r| r.size()), rsdp)?,
-        Kernel::BzImage(bz) => load_bzimage(bz, &plan, &e820, cmdline, initrd.map(|r| r.size()), rsdp)?,
+        Kernel::Pvh(pvh) => load_pvh(
+            pvh,
+            image,
+            &plan,
+            &e820,
+            cmdline,
+            initrd.map(|r| r.size()),
+            rsdp,
+        )?,
+        Kernel::BzImage(bz) => {
+            load_bzimage(bz, &plan, &e820, cmdline, initrd.map(|r| r.size()), rsdp)?
+        }
     };
     if let (Some(src), Some(dst)) = (initrd, initrd_dst) {
         phys_slice(dst.identity_host()).copy_from_slice(phys_slice(src));
     }
     let mut fa = FRAMES.lock();
     for copy in [Some(kernel), initrd].into_iter().flatten() {
-        let _ = fa.free(copy.start, FrameCount::new(copy.size().as_u64().div_ceil(PAGE_SIZE)));
+        let _ = fa.free(
+            copy.start,
+            FrameCount::new(copy.size().as_u64().div_ceil(PAGE_SIZE)),
+        );
     }
     drop(fa);
-    log::info!("dom0: e820 has {} entries, RSDP {:?}, entry at {:#x}", e820.len(), rsdp, boot_state.rip);
+    log::info!(
+        "dom0: e820 has {} entries, RSDP {:?}, entry at {:#x}",
+        e820.len(),
+        rsdp,
+        boot_state.rip
+    );
 
     // 4. EPT: dom0's RAM and every non-RAM range, identity; the APIC page is
     //    the APIC-access page.
     let apic_access = frames::allocate().map_err(|_| "out of memory")?;
-    phys_slice(PhysRange::new(apic_access, HostPhysAddr::new(apic_access.as_u64() + PAGE_SIZE))).fill(0);
-    let top = host.iter().map(|r| r.range.end.as_u64()).max().unwrap_or(0).max(1 << 32);
+    phys_slice(PhysRange::new(
+        apic_access,
+        HostPhysAddr::new(apic_access.as_u64() + PAGE_SIZE),
+    ))
+    .fill(0);
+    let top = host
+        .iter()
+        .map(|r| r.range.end.as_u64())
+        .max()
+        .unwrap_or(0)
+        .max(1 << 32);
     let limit = top.div_ceil(HUGE_PAGE_SIZE) * HUGE_PAGE_SIZE;
-    let apic_hole = PhysRange::new(HostPhysAddr::new(APIC_GPA), HostPhysAddr::new(APIC_GPA + PAGE_SIZE));
+    let apic_hole = PhysRange::new(
+        HostPhysAddr::new(APIC_GPA),
+        HostPhysAddr::new(APIC_GPA + PAGE_SIZE),
+    );
     let ranges: Vec<_> = dom0_identity_ranges(&host, plan.ranges(), &[apic_hole], limit)
         .into_iter()
         .map(|(r, t)| (r, t, EptPerms::ReadWriteExecute))
@@ -189,17 +247,38 @@ pub fn launch(
         log::error!("dom0 EPT: {e}");
         "cannot build dom0's EPT"
     })?;
-    ept.map(&mut mem, APIC_GPA, apic_access, ByteSize::new(PAGE_SIZE), EptPerms::ReadWrite.flags(EptMemoryType::WriteBack), false)
-        .map_err(|_| "cannot map the APIC-access page")?;
-    log::info!("dom0: identity EPT with {} ranges up to {limit:#x}", ranges.len());
+    ept.map(
+        &mut mem,
+        APIC_GPA,
+        apic_access,
+        ByteSize::new(PAGE_SIZE),
+        EptPerms::ReadWrite.flags(EptMemoryType::WriteBack),
+        false,
+    )
+    .map_err(|_| "cannot map the APIC-access page")?;
+    log::info!(
+        "dom0: identity EPT with {} ranges up to {limit:#x}",
+        ranges.len()
+    );
     // Host RAM that is not dom0's shows as all-ones (reserved in its e820).
     let ones = frames::allocate().map_err(|_| "out of memory")?;
     let scratch = frames::allocate().map_err(|_| "out of memory")?;
     let hidden_ranges = dom0_hidden_ranges(&host, plan.ranges(), &[apic_hole], limit);
     let mut hidden_bytes = 0;
     for r in &hidden_ranges {
-        ept.map_repeated(&mut mem, r.start.as_u64(), ones, r.size(), hidden::hidden_flags()).map_err(|e| {
-            log::error!("dom0 EPT: hidden range [{:#x} - {:#x}): {e}", r.start.as_u64(), r.end.as_u64());
+        ept.map_repeated(
+            &mut mem,
+            r.start.as_u64(),
+            ones,
+            r.size(),
+            hidden::hidden_flags(),
+        )
+        .map_err(|e| {
+            log::error!(
+                "dom0 EPT: hidden range [{:#x} - {:#x}): {e}",
+                r.start.as_u64(),
+                r.end.as_u64()
+            );
             "cannot build dom0's EPT"
         })?;
         hidden_bytes += r.size().as_u64();
@@ -236,13 +315,26 @@ pub fn launch(
     // COM1's data register: dom0's reads are watched for debug keys.
     io.trap(crate::arch::x86_64::serial::COM1, 1);
     let msr_page = frames::allocate().map_err(|_| "out of memory")?;
-    phys_slice(PhysRange::new(msr_page, HostPhysAddr::new(msr_page.as_u64() + PAGE_SIZE))).copy_from_slice(&msr.0);
-    let io_pages = frames::allocate_contiguous(FrameCount::new(2), PAGE_SIZE).map_err(|_| "out of memory")?;
-    phys_slice(PhysRange::new(io_pages, HostPhysAddr::new(io_pages.as_u64() + 2 * PAGE_SIZE))).copy_from_slice(&io.0);
+    phys_slice(PhysRange::new(
+        msr_page,
+        HostPhysAddr::new(msr_page.as_u64() + PAGE_SIZE),
+    ))
+    .copy_from_slice(&msr.0);
+    let io_pages =
+        frames::allocate_contiguous(FrameCount::new(2), PAGE_SIZE).map_err(|_| "out of memory")?;
+    phys_slice(PhysRange::new(
+        io_pages,
+        HostPhysAddr::new(io_pages.as_u64() + 2 * PAGE_SIZE),
+    ))
+    .copy_from_slice(&io.0);
 
     // 6. The domain and its vCPUs.
-    let nvcpus = opts.dom0_max_vcpus.map_or(cpus, |n| (n as usize).clamp(1, cpus));
-    let apic_ids: Vec<u32> = (0..nvcpus).map(|i| percpu::get(i).apic_id.load(Ordering::Relaxed)).collect();
+    let nvcpus = opts
+        .dom0_max_vcpus
+        .map_or(cpus, |n| (n as usize).clamp(1, cpus));
+    let apic_ids: Vec<u32> = (0..nvcpus)
+        .map(|i| percpu::get(i).apic_id.load(Ordering::Relaxed))
+        .collect();
     let domain = Arc::new(Domain::new(
         caps,
         Eptp::of(&ept).as_u64(),
@@ -256,7 +348,12 @@ pub fn launch(
         cpus,
     ));
     *domain.hidden.lock() = Some(HiddenMemory::new(ept, ones, scratch));
-    domain.ram.call_once(|| plan.ranges().iter().map(|r| (r.start.as_u64(), r.end.as_u64())).collect());
+    domain.ram.call_once(|| {
+        plan.ranges()
+            .iter()
+            .map(|r| (r.start.as_u64(), r.end.as_u64()))
+            .collect()
+    });
     DOM0.call_once(|| domain.clone());
     if opts.canary {
         crate::canaries::plant();
@@ -266,9 +363,15 @@ pub fn launch(
         Kernel::Pvh(_) => "PVH entry",
         Kernel::BzImage(_) => "64-bit boot protocol entry",
     };
-    log::info!("dom0: starting {nvcpus} vCPU(s) at {how} {:#x}", boot_state.rip);
+    log::info!(
+        "dom0: starting {nvcpus} vCPU(s) at {how} {:#x}",
+        boot_state.rip
+    );
     for i in 1..nvcpus {
-        lapic::send_fixed(percpu::get(i).apic_id.load(Ordering::Relaxed), idt::VECTOR_IPI);
+        lapic::send_fixed(
+            percpu::get(i).apic_id.load(Ordering::Relaxed),
+            idt::VECTOR_IPI,
+        );
     }
     let state = convert(&boot_state);
     let mut vcpu = Vcpu::new(0, domain.clone(), &state)?;
@@ -319,7 +422,8 @@ fn load_pvh(
         initrd_size: initrd,
     })
     .map_err(layout_error("boot layout"))?;
-    let block = build_pvh_boot_block(&layout, e820, cmdline.as_bytes(), rsdp).map_err(layout_error("start info"))?;
+    let block = build_pvh_boot_block(&layout, e820, cmdline.as_bytes(), rsdp)
+        .map_err(layout_error("start info"))?;
     phys_slice(layout.block.identity_host())[..block.len()].copy_from_slice(&block);
     Ok((pvh_entry_state(pvh, &layout), layout.initrd))
 }
@@ -346,7 +450,8 @@ fn load_bzimage(
     .map_err(layout_error("boot layout"))?;
     let kernel = bz.protected_mode_kernel();
     phys_slice(layout.kernel.identity_host())[..kernel.len()].copy_from_slice(kernel);
-    let block = build_bz_boot_block(bz, &layout, e820, cmdline.as_bytes(), rsdp).map_err(layout_error("boot parameters"))?;
+    let block = build_bz_boot_block(bz, &layout, e820, cmdline.as_bytes(), rsdp)
+        .map_err(layout_error("boot parameters"))?;
     phys_slice(layout.block.identity_host())[..block.len()].copy_from_slice(&block);
     Ok((bz_entry_state(&layout), layout.initrd))
 }
@@ -364,7 +469,12 @@ pub struct PmInfo {
 }
 
 fn convert(b: &entry::EntryState) -> EntryState {
-    let seg = |s: &entry::SegmentState| Segment { selector: s.selector, base: s.base, limit: s.limit, access: s.access_rights };
+    let seg = |s: &entry::SegmentState| Segment {
+        selector: s.selector,
+        base: s.base,
+        limit: s.limit,
+        access: s.access_rights,
+    };
     EntryState {
         cr0: b.cr0,
         cr3: b.cr3,
@@ -383,7 +493,9 @@ fn convert(b: &entry::EntryState) -> EntryState {
 /// Called on each AP from its idle loop: run vCPU `index` of dom0 once dom0
 /// exists, starting it when dom0's BSP sends INIT and a start-up IPI.
 pub fn ap_run(index: usize) {
-    let Some(domain) = DOM0.get().cloned() else { return };
+    let Some(domain) = DOM0.get().cloned() else {
+        return;
+    };
     if index >= domain.vcpus() || PARKED[index].load(Ordering::Acquire) {
         return;
     }
@@ -404,7 +516,10 @@ pub fn ap_run(index: usize) {
         cpu::cli();
     };
     mb.init.store(false, Ordering::Release);
-    log::info!("dom0 vCPU{index}: start-up IPI, starting at {:#x}", u64::from(vector) << 12);
+    log::info!(
+        "dom0 vCPU{index}: start-up IPI, starting at {:#x}",
+        u64::from(vector) << 12
+    );
     let state = EntryState::after_sipi(vector);
     match Vcpu::new(index, domain.clone(), &state) {
         Ok(v) => {
@@ -417,7 +532,10 @@ pub fn ap_run(index: usize) {
                 StopReason::Reboot => 2,
                 StopReason::Crash => 3,
             });
-            lapic::send_fixed(percpu::get(0).apic_id.load(Ordering::Relaxed), idt::VECTOR_IPI);
+            lapic::send_fixed(
+                percpu::get(0).apic_id.load(Ordering::Relaxed),
+                idt::VECTOR_IPI,
+            );
         }
         Err(e) => log::error!("dom0 vCPU{index}: {e}"),
     }
@@ -427,7 +545,9 @@ pub fn ap_run(index: usize) {
 fn park(index: usize) {
     if percpu::current().in_vmx_root.load(Ordering::Relaxed) {
         vmx::disable();
-        percpu::current().in_vmx_root.store(false, Ordering::Relaxed);
+        percpu::current()
+            .in_vmx_root
+            .store(false, Ordering::Relaxed);
     }
     PARKED[index].store(true, Ordering::Release);
 }
@@ -446,10 +566,14 @@ fn finish_dom0(domain: &Domain, stop: StopReason, on_exit: ExitAction, exit_stat
     };
     // Bring the other vCPUs out of the guest and wait (bounded) for them.
     for i in 1..domain.vcpus() {
-        lapic::send_fixed(percpu::get(i).apic_id.load(Ordering::Relaxed), idt::VECTOR_IPI);
+        lapic::send_fixed(
+            percpu::get(i).apic_id.load(Ordering::Relaxed),
+            idt::VECTOR_IPI,
+        );
     }
     let deadline = cpu::rdtsc() + logger::tsc_khz().max(1) * 1000;
-    while (1..domain.vcpus()).any(|i| !PARKED[i].load(Ordering::Acquire)) && cpu::rdtsc() < deadline {
+    while (1..domain.vcpus()).any(|i| !PARKED[i].load(Ordering::Acquire)) && cpu::rdtsc() < deadline
+    {
         cpu::pause();
     }
     if let Some(h) = domain.hidden.lock().as_ref() {

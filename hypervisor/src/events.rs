@@ -40,7 +40,11 @@ impl Default for Events {
 impl Events {
     /// Nothing pending, nothing counted.
     pub const fn new() -> Self {
-        Self { pending: AtomicU64::new(0), raised: AtomicU64::new(0), interrupts: AtomicU64::new(0) }
+        Self {
+            pending: AtomicU64::new(0),
+            raised: AtomicU64::new(0),
+            interrupts: AtomicU64::new(0),
+        }
     }
 
     /// Makes `bits` pending (bits the ABI does not define are ignored).
@@ -65,7 +69,11 @@ impl Events {
     /// are no longer pending (atomically: an event raised meanwhile is
     /// either returned or stays pending).
     pub fn read(&self, clear: bool) -> EventSnapshot {
-        let pending = if clear { self.pending.swap(0, Ordering::AcqRel) } else { self.pending.load(Ordering::Acquire) };
+        let pending = if clear {
+            self.pending.swap(0, Ordering::AcqRel)
+        } else {
+            self.pending.load(Ordering::Acquire)
+        };
         EventSnapshot {
             pending,
             raised: self.raised.load(Ordering::Relaxed),
@@ -95,7 +103,10 @@ mod tests {
         assert_eq!(s.raised, 3);
         assert_eq!(e.read(true).pending, EVENT_DOMAIN_CREATED | EVENT_LOG);
         assert_eq!(e.read(true).pending, 0);
-        assert!(e.raise(EVENT_DOMAIN_CREATED), "pending again after the read");
+        assert!(
+            e.raise(EVENT_DOMAIN_CREATED),
+            "pending again after the read"
+        );
         e.count_interrupt();
         assert_eq!(e.read(false).interrupts, 1);
     }

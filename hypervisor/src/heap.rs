@@ -17,6 +17,9 @@ pub fn init() -> Result<(), crate::mm::frame_alloc::AllocError> {
     // SAFETY: the frames are fresh from the allocator, identity-mapped, and
     // given to the heap for the hypervisor's lifetime; `init` runs once, on
     // the boot CPU, before any allocation.
-    unsafe { HEAP.lock().init(start.as_u64() as *mut u8, HEAP_SIZE.as_u64() as usize) };
+    unsafe {
+        HEAP.lock()
+            .init(start.as_u64() as *mut u8, HEAP_SIZE.as_u64() as usize)
+    };
     Ok(())
 }

@@ -102,7 +102,12 @@ fn write_prefix(out: &mut Console, level: &str) -> fmt::Result {
     if TSC_KHZ.load(Ordering::Relaxed) == 0 {
         write!(out, "[    early    ] ")?;
     } else {
-        write!(out, "[{:5}.{:06}] ", ns / 1_000_000_000, (ns / 1000) % 1_000_000)?;
+        write!(
+            out,
+            "[{:5}.{:06}] ",
+            ns / 1_000_000_000,
+            (ns / 1000) % 1_000_000
+        )?;
     }
     write!(out, "cpu{} {:<5} ", percpu::current_index(), level)
 }

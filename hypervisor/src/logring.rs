@@ -24,7 +24,12 @@ impl LogRing {
 
     /// An empty ring.
     pub const fn new() -> Self {
-        Self { buf: [0; Self::CAPACITY], start: 0, len: 0, dropped: 0 }
+        Self {
+            buf: [0; Self::CAPACITY],
+            start: 0,
+            len: 0,
+            dropped: 0,
+        }
     }
 
     /// Appends `bytes`, overwriting the oldest when full.

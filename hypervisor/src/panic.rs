@@ -15,8 +15,13 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
             l.column(),
             info.message()
         )),
-        None => write_raw(format_args!("\n*** PANIC on cpu{cpu}: {}\n*** cpu{cpu} stopped.\n", info.message())),
+        None => write_raw(format_args!(
+            "\n*** PANIC on cpu{cpu}: {}\n*** cpu{cpu} stopped.\n",
+            info.message()
+        )),
     }
-    percpu::current().stopped.store(true, core::sync::atomic::Ordering::Release);
+    percpu::current()
+        .stopped
+        .store(true, core::sync::atomic::Ordering::Release);
     cpu::halt_forever()
 }

@@ -6,8 +6,8 @@ use core::sync::atomic::Ordering;
 
 use crate::acpi::{self, MadtCpu};
 use crate::arch::x86_64::{
-    acpi_mem::IdentityMap, boot, cpu, gdt, idt, lapic, paging, percpu, pic, pit, power, serial, smp,
-    vmx,
+    acpi_mem::IdentityMap, boot, cpu, gdt, idt, lapic, paging, percpu, pic, pit, power, serial,
+    smp, vmx,
 };
 use crate::boot::multiboot2::{self, BootInfo, MemoryKind};
 use crate::cmdline::{self, Console, CrashTest, ExitAction, Options};
@@ -74,11 +74,17 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
     log::info!("Oxen hypervisor v{VERSION} starting");
 
     if magic != multiboot2::BOOTLOADER_MAGIC {
-        fatal(format_args!("not started by a multiboot2 boot loader (magic {magic:#x})"), ExitAction::Halt);
+        fatal(
+            format_args!("not started by a multiboot2 boot loader (magic {magic:#x})"),
+            ExitAction::Halt,
+        );
     }
     let info = match BootInfo::parse(info_bytes) {
         Ok(i) => i,
-        Err(e) => fatal(format_args!("bad multiboot2 boot information: {e}"), ExitAction::Halt),
+        Err(e) => fatal(
+            format_args!("bad multiboot2 boot information: {e}"),
+            ExitAction::Halt,
+        ),
     };
 
     // Command line first: it sets the log level and the console.
@@ -94,7 +100,11 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
     match pit::measure_tsc_khz(50) {
         Some(khz) => {
             logger::set_tsc_khz(khz);
-            log::info!("TSC: {}.{:03} MHz (measured against the PIT)", khz / 1000, khz % 1000);
+            log::info!(
+                "TSC: {}.{:03} MHz (measured against the PIT)",
+                khz / 1000,
+                khz % 1000
+            );
         }
         None => log::warn!("TSC calibration against the PIT failed; timestamps stay at 0"),
     }
@@ -123,7 +133,8 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
         info_phys,
         HostPhysAddr::new(info_phys.as_u64() + info.total_size() as u64),
     );
-    let mut fixed: [PhysRange; 40] = [PhysRange::new(HostPhysAddr::new(0), HostPhysAddr::new(0)); 40];
+    let mut fixed: [PhysRange; 40] =
+        [PhysRange::new(HostPhysAddr::new(0), HostPhysAddr::new(0)); 40];
     let mut n = 0;
     fixed[n] = PhysRange::new(HostPhysAddr::new(0), HostPhysAddr::new(0x10_0000)); // real-mode area, BIOS, AP trampoline
     n += 1;
@@ -133,7 +144,12 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
     n += 1;
     for m in info.modules() {
         if n < fixed.len() {
-            log::info!("module [{:#x} - {:#x}) '{}'", m.range.start.as_u64(), m.range.end.as_u64(), m.cmdline);
+            log::info!(
+                "module [{:#x} - {:#x}) '{}'",
+                m.range.start.as_u64(),
+                m.range.end.as_u64(),
+                m.cmdline
+            );
             fixed[n] = m.range;
             n += 1;
         } else {
@@ -144,7 +160,11 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
         let mut fa = FRAMES.lock();
         for r in info.memory_map().filter(|r| r.kind == MemoryKind::Usable) {
             if let Err(e) = fa.add_usable(r.range, &fixed[..n]) {
-                log::warn!("memory [{:#x} - {:#x}) not usable: {e}", r.range.start.as_u64(), r.range.end.as_u64());
+                log::warn!(
+                    "memory [{:#x} - {:#x}) not usable: {e}",
+                    r.range.start.as_u64(),
+                    r.range.end.as_u64()
+                );
             }
         }
     }
@@ -169,21 +189,36 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
         Ok(pt) => {
             HV_CR3.call_once(|| pt.root());
             paging::activate(pt.root());
-            log::info!("page tables: identity map up to {:#x}, image in the higher half", phys_top.max(4 << 30));
+            log::info!(
+                "page tables: identity map up to {:#x}, image in the higher half",
+                phys_top.max(4 << 30)
+            );
         }
-        Err(e) => fatal(format_args!("cannot build the hypervisor page tables: {e:?}"), opts.on_exit),
+        Err(e) => fatal(
+            format_args!("cannot build the hypervisor page tables: {e:?}"),
+            opts.on_exit,
+        ),
     }
     gdt::load_for_this_cpu(ist_stacks());
     idt::load();
     pic::remap_and_mask();
 
     // ACPI: CPUs and power control.
-    let mem = IdentityMap { limit: phys_top.max(4 << 30) };
+    let mem = IdentityMap {
+        limit: phys_top.max(4 << 30),
+    };
     let mut cpus: Vec<MadtCpu> = Vec::new();
     match info.rsdp().map(acpi::parse_rsdp) {
         Some(Ok(rsdp)) => {
-            log::info!("ACPI: RSDP revision {}, {} {:#x}", rsdp.revision, if rsdp.xsdt != 0 { "XSDT" } else { "RSDT" }, if rsdp.xsdt != 0 { rsdp.xsdt } else { rsdp.rsdt });
-            match acpi::find_table(&mem, &rsdp, b"APIC").and_then(|a| acpi::parse_madt::<{ percpu::MAX_CPUS }>(&mem, a)) {
+            log::info!(
+                "ACPI: RSDP revision {}, {} {:#x}",
+                rsdp.revision,
+                if rsdp.xsdt != 0 { "XSDT" } else { "RSDT" },
+                if rsdp.xsdt != 0 { rsdp.xsdt } else { rsdp.rsdt }
+            );
+            match acpi::find_table(&mem, &rsdp, b"APIC")
+                .and_then(|a| acpi::parse_madt::<{ percpu::MAX_CPUS }>(&mem, a))
+            {
                 Ok(madt) => {
                     cpus.extend_from_slice(&madt.cpus[..madt.cpu_count]);
                     log::info!(
@@ -194,7 +229,11 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
                         madt.lapic_addr
                     );
                     if madt.cpus_dropped > 0 {
-                        log::warn!("{} CPUs beyond the supported {} are not used", madt.cpus_dropped, percpu::MAX_CPUS);
+                        log::warn!(
+                            "{} CPUs beyond the supported {} are not used",
+                            madt.cpus_dropped,
+                            percpu::MAX_CPUS
+                        );
                     }
                 }
                 Err(e) => log::warn!("ACPI MADT: {e}; running on the boot CPU only"),
@@ -202,7 +241,12 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
             match acpi::find_table(&mem, &rsdp, b"FACP").and_then(|a| acpi::parse_fadt(&mem, a)) {
                 Ok(fadt) => {
                     let s5 = acpi::dsdt_s5(&mem, fadt.dsdt).unwrap_or(None);
-                    log::info!("ACPI FADT: PM1a_CNT {:#x}, S5 sleep type {:?}, reset register {:?}", fadt.pm1a_cnt, s5, fadt.reset);
+                    log::info!(
+                        "ACPI FADT: PM1a_CNT {:#x}, S5 sleep type {:?}, reset register {:?}",
+                        fadt.pm1a_cnt,
+                        s5,
+                        fadt.reset
+                    );
                     power::set_info(power::PowerInfo { fadt, s5 });
                 }
                 Err(e) => log::warn!("ACPI FADT: {e}; power-off will not be available"),
@@ -221,7 +265,12 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
     let bsp_apic = lapic::id();
     percpu::install(0, bsp_apic);
     percpu::get(0).online.store(true, Ordering::Release);
-    log::info!("local APIC: {} mode, ID {}, version {:#x}", if x2 { "x2APIC" } else { "xAPIC" }, bsp_apic, lapic::version() & 0xFF);
+    log::info!(
+        "local APIC: {} mode, ID {}, version {:#x}",
+        if x2 { "x2APIC" } else { "xAPIC" },
+        bsp_apic,
+        lapic::version() & 0xFF
+    );
     check_lapic_timer();
 
     // VT-x.
@@ -243,7 +292,9 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
 
     // Application processors.
     smp::install_trampoline();
-    let max = opts.maxcpus.map_or(percpu::MAX_CPUS, |m| (m as usize).clamp(1, percpu::MAX_CPUS));
+    let max = opts.maxcpus.map_or(percpu::MAX_CPUS, |m| {
+        (m as usize).clamp(1, percpu::MAX_CPUS)
+    });
     let mut index = 1;
     for c in cpus.iter().filter(|c| c.enabled && c.apic_id != bsp_apic) {
         if index >= max {
@@ -254,7 +305,12 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
             log::error!("out of memory for the stack of APIC ID {}", c.apic_id);
             break;
         };
-        let ap = smp::ApStart { index, apic_id: c.apic_id, stack_top, entry: ap_entry as *const () as u64 };
+        let ap = smp::ApStart {
+            index,
+            apic_id: c.apic_id,
+            stack_top,
+            entry: ap_entry as *const () as u64,
+        };
         if smp::start_ap(&ap, logger::tsc_khz()) {
             index += 1;
         } else {
@@ -265,11 +321,16 @@ pub fn bsp_main(magic: u32, info_bytes: &'static [u8], info_phys: HostPhysAddr) 
     // Wait (bounded) for every started AP to finish its VMX set-up.
     let deadline = cpu::rdtsc() + logger::tsc_khz().max(1) * 2000;
     while cpu::rdtsc() < deadline
-        && (1..started).any(|i| !percpu::get(i).in_vmx_root.load(Ordering::Acquire) && !percpu::get(i).failed.load(Ordering::Acquire))
+        && (1..started).any(|i| {
+            !percpu::get(i).in_vmx_root.load(Ordering::Acquire)
+                && !percpu::get(i).failed.load(Ordering::Acquire)
+        })
     {
         cpu::pause();
     }
-    let in_root = (0..started).filter(|&i| percpu::get(i).in_vmx_root.load(Ordering::Acquire)).count();
+    let in_root = (0..started)
+        .filter(|&i| percpu::get(i).in_vmx_root.load(Ordering::Acquire))
+        .count();
     if in_root == started {
         log::info!("all {started} CPUs in VMX root operation");
     } else {
@@ -307,7 +368,10 @@ fn crash_test_fault(started: usize) {
     }
     log::info!("crashtest=fault: cpu1 reads the unmapped address {UNMAPPED:#x}");
     CRASH_FAULT.store(true, Ordering::Release);
-    lapic::send_fixed(percpu::get(1).apic_id.load(Ordering::Relaxed), idt::VECTOR_IPI);
+    lapic::send_fixed(
+        percpu::get(1).apic_id.load(Ordering::Relaxed),
+        idt::VECTOR_IPI,
+    );
     let deadline = cpu::rdtsc() + logger::tsc_khz().max(1) * 1000;
     while !percpu::get(1).stopped.load(Ordering::Acquire) && cpu::rdtsc() < deadline {
         cpu::pause();
@@ -330,19 +394,28 @@ fn check_lapic_timer() {
     APIC_TIMER_KHZ.store(timer_khz, Ordering::Relaxed);
     let per_ms = timer_khz.max(1);
     let before = idt::TIMER_TICKS.load(Ordering::Relaxed);
-    lapic::start_timer(idt::VECTOR_TIMER, lapic::TimerMode::Periodic, (per_ms * 2).min(u64::from(u32::MAX)) as u32);
+    lapic::start_timer(
+        idt::VECTOR_TIMER,
+        lapic::TimerMode::Periodic,
+        (per_ms * 2).min(u64::from(u32::MAX)) as u32,
+    );
     cpu::sti();
     let start = cpu::rdtsc();
-    while idt::TIMER_TICKS.load(Ordering::Relaxed) - before < 3 && cpu::rdtsc() - start < khz * 100 {
+    while idt::TIMER_TICKS.load(Ordering::Relaxed) - before < 3 && cpu::rdtsc() - start < khz * 100
+    {
         cpu::pause();
     }
     cpu::cli();
     lapic::start_timer(idt::VECTOR_TIMER, lapic::TimerMode::OneShot, 0);
     let ticks = idt::TIMER_TICKS.load(Ordering::Relaxed) - before;
     if ticks >= 3 {
-        log::info!("local APIC timer: {timer_khz} kHz (divide by 16), periodic interrupts delivered");
+        log::info!(
+            "local APIC timer: {timer_khz} kHz (divide by 16), periodic interrupts delivered"
+        );
     } else {
-        log::warn!("local APIC timer: {timer_khz} kHz, but only {ticks} of 3 interrupts arrived in 100 ms");
+        log::warn!(
+            "local APIC timer: {timer_khz} kHz, but only {ticks} of 3 interrupts arrived in 100 ms"
+        );
     }
 }
 
@@ -352,7 +425,10 @@ fn enter_vmx_root() -> Result<(), vmx::VmxError> {
     let region = frames::allocate().map_err(|_| vmx::VmxError::VmxonFailed)?;
     vmx::enable(region.as_u64(), revision)?;
     percpu::current().in_vmx_root.store(true, Ordering::Release);
-    log::info!("entered VMX root operation (VMCS revision {revision:#x}, VMXON region {:#x})", region.as_u64());
+    log::info!(
+        "entered VMX root operation (VMCS revision {revision:#x}, VMXON region {:#x})",
+        region.as_u64()
+    );
     Ok(())
 }
 

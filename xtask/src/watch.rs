@@ -159,7 +159,8 @@ impl Default for Rejoiner {
     fn default() -> Self {
         Self {
             carry: String::new(),
-            hypervisor_line: Regex::new(r"\[ *[0-9]+\.[0-9]{6}\] cpu[0-9]+ ").expect("a valid regex"),
+            hypervisor_line: Regex::new(r"\[ *[0-9]+\.[0-9]{6}\] cpu[0-9]+ ")
+                .expect("a valid regex"),
         }
     }
 }

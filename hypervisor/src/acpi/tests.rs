@@ -63,7 +63,9 @@ fn machine() -> (Mem, Rsdp) {
     madt.extend_from_slice(&x2);
     mem.0.insert(0x1000, table(b"APIC", &madt));
     // DSDT with a \_S5 package {5, 5, 0, 0}.
-    let aml = [0x10, 0x08, b'_', b'S', b'5', b'_', 0x12, 0x0A, 0x04, 0x0A, 5, 0x0A, 5, 0, 0];
+    let aml = [
+        0x10, 0x08, b'_', b'S', b'5', b'_', 0x12, 0x0A, 0x04, 0x0A, 5, 0x0A, 5, 0, 0,
+    ];
     mem.0.insert(0x3000, table(b"DSDT", &aml));
     // FADT (revision-1 length 116 + reset fields): PM1a at 0xB004, DSDT 0x3000.
     let mut fadt = vec![0u8; 244 - 36];
@@ -88,9 +90,27 @@ fn reads_madt_fadt_and_s5() {
     let madt: Madt<4> = parse_madt(&mem, find_table(&mem, &rsdp, b"APIC").unwrap()).unwrap();
     assert_eq!(madt.lapic_addr, 0xFEE0_0000);
     assert_eq!(madt.cpu_count, 3);
-    assert_eq!(madt.cpus[0], MadtCpu { apic_id: 0, enabled: true });
-    assert_eq!(madt.cpus[1], MadtCpu { apic_id: 1, enabled: false });
-    assert_eq!(madt.cpus[2], MadtCpu { apic_id: 300, enabled: true });
+    assert_eq!(
+        madt.cpus[0],
+        MadtCpu {
+            apic_id: 0,
+            enabled: true
+        }
+    );
+    assert_eq!(
+        madt.cpus[1],
+        MadtCpu {
+            apic_id: 1,
+            enabled: false
+        }
+    );
+    assert_eq!(
+        madt.cpus[2],
+        MadtCpu {
+            apic_id: 300,
+            enabled: true
+        }
+    );
     assert_eq!(madt.ioapic_count, 1);
     let fadt = parse_fadt(&mem, find_table(&mem, &rsdp, b"FACP").unwrap()).unwrap();
     assert_eq!(fadt.pm1a_cnt, 0xB004);
@@ -111,20 +131,39 @@ fn madt_capacity_is_respected() {
 fn bad_checksums_are_refused() {
     let (mut mem, rsdp) = machine();
     mem.0.get_mut(&0x1000).unwrap()[40] ^= 0xFF;
-    assert_eq!(parse_madt::<4>(&mem, 0x1000).unwrap_err(), AcpiError::BadTable(*b"APIC"));
+    assert_eq!(
+        parse_madt::<4>(&mem, 0x1000).unwrap_err(),
+        AcpiError::BadTable(*b"APIC")
+    );
     let mut r = rsdp_v2(0x4000);
     r[9] ^= 1;
     assert_eq!(parse_rsdp(&r), Err(AcpiError::BadRsdp));
-    assert_eq!(find_table(&mem, &rsdp, b"HPET"), Err(AcpiError::Missing(*b"HPET")));
+    assert_eq!(
+        find_table(&mem, &rsdp, b"HPET"),
+        Err(AcpiError::Missing(*b"HPET"))
+    );
 }
 
 #[test]
 fn s5_encodings() {
-    assert_eq!(find_s5(&[0x08, b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0x00, 0x00, 0, 0]), Some((0, 0)));
-    assert_eq!(find_s5(&[0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x06, 0x02, 0x01, 0x0A, 7]), Some((1, 7)));
+    assert_eq!(
+        find_s5(&[
+            0x08, b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0x00, 0x00, 0, 0
+        ]),
+        Some((0, 0))
+    );
+    assert_eq!(
+        find_s5(&[
+            0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x06, 0x02, 0x01, 0x0A, 7
+        ]),
+        Some((1, 7))
+    );
     assert_eq!(find_s5(b"no sleep object here"), None);
     // A reference to _S5_ that is not a definition is ignored.
-    assert_eq!(find_s5(&[0x70, b'_', b'S', b'5', b'_', 0x12, 0x06, 0x02, 0x01, 0x01]), None);
+    assert_eq!(
+        find_s5(&[0x70, b'_', b'S', b'5', b'_', 0x12, 0x06, 0x02, 0x01, 0x01]),
+        None
+    );
 }
 
 proptest::proptest! {

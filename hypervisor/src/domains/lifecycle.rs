@@ -118,15 +118,18 @@ impl Lifecycle {
     /// The guest powered off, rebooted or crashed. The first reason wins. A
     /// power-off that answers a reboot request counts as a reboot.
     pub fn shut_down(&mut self, reason: ShutdownReason) {
-        if matches!(self.state, DomainState::Shutdown | DomainState::Dying) || reason == ShutdownReason::None {
+        if matches!(self.state, DomainState::Shutdown | DomainState::Dying)
+            || reason == ShutdownReason::None
+        {
             return;
         }
         self.state = DomainState::Shutdown;
-        self.reason = if reason == ShutdownReason::Poweroff && self.requested == ShutdownReason::Reboot {
-            ShutdownReason::Reboot
-        } else {
-            reason
-        };
+        self.reason =
+            if reason == ShutdownReason::Poweroff && self.requested == ShutdownReason::Reboot {
+                ShutdownReason::Reboot
+            } else {
+                reason
+            };
     }
 
     /// The toolstack destroys it: from any state but `Dying`.
@@ -157,7 +160,10 @@ mod tests {
         assert_eq!(l.unpause(), Ok(false));
         l.shut_down(ShutdownReason::Poweroff);
         l.shut_down(ShutdownReason::Crash);
-        assert_eq!((l.state(), l.reason()), (DomainState::Shutdown, ShutdownReason::Poweroff));
+        assert_eq!(
+            (l.state(), l.reason()),
+            (DomainState::Shutdown, ShutdownReason::Poweroff)
+        );
         assert_eq!(l.unpause(), Err(Status::BadState));
         assert_eq!(l.pause(), Err(Status::BadState));
         assert_eq!(l.destroy(), Ok(()));
@@ -176,15 +182,32 @@ mod tests {
     #[test]
     fn a_reboot_request_turns_the_guests_power_off_into_a_reboot() {
         let mut l = Lifecycle::new();
-        assert_eq!(l.request(ShutdownReason::Reboot), Err(Status::BadState), "never ran");
+        assert_eq!(
+            l.request(ShutdownReason::Reboot),
+            Err(Status::BadState),
+            "never ran"
+        );
         l.unpause().unwrap();
-        assert_eq!(l.request(ShutdownReason::Crash), Err(Status::InvalidArgument));
-        assert_eq!(l.request(ShutdownReason::None), Err(Status::InvalidArgument));
+        assert_eq!(
+            l.request(ShutdownReason::Crash),
+            Err(Status::InvalidArgument)
+        );
+        assert_eq!(
+            l.request(ShutdownReason::None),
+            Err(Status::InvalidArgument)
+        );
         l.request(ShutdownReason::Reboot).unwrap();
         assert_eq!(l.requested(), ShutdownReason::Reboot);
         l.shut_down(ShutdownReason::Poweroff);
-        assert_eq!((l.state(), l.reason()), (DomainState::Shutdown, ShutdownReason::Reboot));
-        assert_eq!(l.request(ShutdownReason::Poweroff), Err(Status::BadState), "already down");
+        assert_eq!(
+            (l.state(), l.reason()),
+            (DomainState::Shutdown, ShutdownReason::Reboot)
+        );
+        assert_eq!(
+            l.request(ShutdownReason::Poweroff),
+            Err(Status::BadState),
+            "already down"
+        );
     }
 
     #[test]

@@ -21,7 +21,11 @@ pub fn check_name(name: &str) -> Result<(), Status> {
         && name.len() <= MAX_NAME
         && name.bytes().all(|b| b.is_ascii_graphic())
         && !name.bytes().all(|b| b.is_ascii_digit());
-    if ok { Ok(()) } else { Err(Status::InvalidArgument) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Status::InvalidArgument)
+    }
 }
 
 /// Domains of type `T`, by id.
@@ -40,13 +44,20 @@ impl<T> Default for Registry<T> {
 impl<T> Registry<T> {
     /// An empty table.
     pub const fn new() -> Self {
-        Self { entries: Vec::new(), next: 1 }
+        Self {
+            entries: Vec::new(),
+            next: 1,
+        }
     }
 
     /// Adds a domain named `name` made by `make(id)`; returns its id.
     /// [`Status::Exists`] if the name is taken, [`Status::InvalidArgument`]
     /// if it is not a valid name, whatever `make` fails with otherwise.
-    pub fn insert(&mut self, name: &str, make: impl FnOnce(u32) -> Result<T, Status>) -> Result<u32, Status> {
+    pub fn insert(
+        &mut self,
+        name: &str,
+        make: impl FnOnce(u32) -> Result<T, Status>,
+    ) -> Result<u32, Status> {
         check_name(name)?;
         if self.entries.iter().any(|(_, n, _)| n == name) {
             return Err(Status::Exists);
@@ -72,17 +83,26 @@ impl<T> Registry<T> {
 
     /// The domain with id `id`.
     pub fn get(&self, id: u32) -> Option<&T> {
-        self.entries.iter().find(|(i, _, _)| *i == id).map(|(_, _, t)| t)
+        self.entries
+            .iter()
+            .find(|(i, _, _)| *i == id)
+            .map(|(_, _, t)| t)
     }
 
     /// The domain with id `id`, to change it.
     pub fn get_mut(&mut self, id: u32) -> Option<&mut T> {
-        self.entries.iter_mut().find(|(i, _, _)| *i == id).map(|(_, _, t)| t)
+        self.entries
+            .iter_mut()
+            .find(|(i, _, _)| *i == id)
+            .map(|(_, _, t)| t)
     }
 
     /// Its name.
     pub fn name(&self, id: u32) -> Option<&str> {
-        self.entries.iter().find(|(i, _, _)| *i == id).map(|(_, n, _)| n.as_str())
+        self.entries
+            .iter()
+            .find(|(i, _, _)| *i == id)
+            .map(|(_, n, _)| n.as_str())
     }
 
     /// Removes and returns the domain with id `id`.
@@ -131,7 +151,10 @@ mod tests {
     #[test]
     fn a_failed_make_adds_nothing() {
         let mut r: Registry<u8> = Registry::new();
-        assert_eq!(r.insert("a", |_| Err(Status::NoMemory)), Err(Status::NoMemory));
+        assert_eq!(
+            r.insert("a", |_| Err(Status::NoMemory)),
+            Err(Status::NoMemory)
+        );
         assert!(r.is_empty());
         assert_eq!(r.insert("a", |_| Ok(1)), Ok(1));
     }
@@ -148,7 +171,10 @@ mod tests {
 
     #[test]
     fn ids_wrap_and_skip_live_ones() {
-        let mut r: Registry<()> = Registry { entries: Vec::new(), next: MAX_ID };
+        let mut r: Registry<()> = Registry {
+            entries: Vec::new(),
+            next: MAX_ID,
+        };
         assert_eq!(r.insert("a", |_| Ok(())), Ok(MAX_ID));
         assert_eq!(r.insert("b", |_| Ok(())), Ok(1));
         r.remove(MAX_ID);

@@ -56,7 +56,14 @@ pub trait Lifecycle {
     /// Copies `len` bytes from the caller's `src_gpa` (checked by the
     /// caller of this method to lie in its RAM) to guest-physical `gpa` of a
     /// domain that never ran, straight from `mem` into the domain's memory.
-    fn copy_in(&mut self, id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemory) -> Result<(), Status>;
+    fn copy_in(
+        &mut self,
+        id: u32,
+        gpa: u64,
+        src_gpa: u64,
+        len: usize,
+        mem: &dyn GuestMemory,
+    ) -> Result<(), Status>;
     /// Sets how its boot vCPU starts.
     fn set_entry(&mut self, id: u32, vcpu: u32, entry: EntryMode) -> Result<(), Status>;
     /// Takes up to `max` bytes of its console output.
@@ -82,12 +89,20 @@ fn bounded(len: u64) -> Result<usize, Status> {
 }
 
 /// DOMAIN_CREATE: RDI = GPA of the arguments.
-pub fn create(gpa: u64, mem: &mut impl GuestMemory, hv: &mut impl Lifecycle) -> Result<u64, Status> {
+pub fn create(
+    gpa: u64,
+    mem: &mut impl GuestMemory,
+    hv: &mut impl Lifecycle,
+) -> Result<u64, Status> {
     let mut a: DomainCreateArgs = read_struct(gpa, mem)?;
     if a.flags != 0 || a.reserved != 0 || a.memory_pages == 0 || a.vcpus == 0 {
         return Err(Status::InvalidArgument);
     }
-    let end = a.name.iter().position(|&b| b == 0).ok_or(Status::InvalidArgument)?;
+    let end = a
+        .name
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(Status::InvalidArgument)?;
     let name = core::str::from_utf8(&a.name[..end]).map_err(|_| Status::InvalidArgument)?;
     let id = hv.create(name, a.memory_pages, a.vcpus)?;
     a.domid = id;
@@ -119,7 +134,11 @@ pub fn shutdown(id: u64, reason: u64, hv: &mut impl Lifecycle) -> Result<u64, St
 
 /// DOMAIN_COPY_IN: RDI = domain id, RSI = destination GPA in the domain,
 /// RDX = source GPA in the caller, R10 = length.
-pub fn copy_in(args: [u64; 5], mem: &mut impl GuestMemory, hv: &mut impl Lifecycle) -> Result<u64, Status> {
+pub fn copy_in(
+    args: [u64; 5],
+    mem: &mut impl GuestMemory,
+    hv: &mut impl Lifecycle,
+) -> Result<u64, Status> {
     let id = domu_id(args[0])?;
     let len = bounded(args[3])?;
     mem.check(args[2], len as u64)?;
@@ -128,7 +147,11 @@ pub fn copy_in(args: [u64; 5], mem: &mut impl GuestMemory, hv: &mut impl Lifecyc
 }
 
 /// CONSOLE_READ: RDI = domain id, RSI = buffer GPA, RDX = size.
-pub fn console_read(args: [u64; 5], mem: &mut impl GuestMemory, hv: &mut impl Lifecycle) -> Result<u64, Status> {
+pub fn console_read(
+    args: [u64; 5],
+    mem: &mut impl GuestMemory,
+    hv: &mut impl Lifecycle,
+) -> Result<u64, Status> {
     let id = domu_id(args[0])?;
     let size = bounded(args[2])?;
     mem.check(args[1], size as u64)?;
@@ -138,7 +161,11 @@ pub fn console_read(args: [u64; 5], mem: &mut impl GuestMemory, hv: &mut impl Li
 }
 
 /// CONSOLE_WRITE: RDI = domain id, RSI = bytes GPA, RDX = length.
-pub fn console_write(args: [u64; 5], mem: &mut impl GuestMemory, hv: &mut impl Lifecycle) -> Result<u64, Status> {
+pub fn console_write(
+    args: [u64; 5],
+    mem: &mut impl GuestMemory,
+    hv: &mut impl Lifecycle,
+) -> Result<u64, Status> {
     let id = domu_id(args[0])?;
     let len = bounded(args[2])?;
     let mut data = vec![0u8; len];
@@ -148,7 +175,11 @@ pub fn console_write(args: [u64; 5], mem: &mut impl GuestMemory, hv: &mut impl L
 
 /// VCPU_SET_ENTRY: RDI = domain id, RSI = vCPU index, RDX = GPA of the
 /// entry state.
-pub fn set_entry(args: [u64; 5], mem: &mut impl GuestMemory, hv: &mut impl Lifecycle) -> Result<u64, Status> {
+pub fn set_entry(
+    args: [u64; 5],
+    mem: &mut impl GuestMemory,
+    hv: &mut impl Lifecycle,
+) -> Result<u64, Status> {
     let id = domu_id(args[0])?;
     let vcpu = u32::try_from(args[1]).map_err(|_| Status::InvalidArgument)?;
     let e: VcpuEntry = read_struct(args[2], mem)?;

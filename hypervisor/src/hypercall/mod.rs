@@ -11,7 +11,9 @@ use alloc::vec::Vec;
 use dom0_abi::event::{EVENT_READ_PEEK, EventReadArgs};
 use dom0_abi::hypercall::{MAX_BUFFER_BYTES, unknown_op_status};
 use dom0_abi::log::LOG_READ_CLEAR;
-use dom0_abi::{ABI_VERSION, DomainInfo, DomainListArgs, HvInfo, LogReadArgs, Op, Status, VersionArgs};
+use dom0_abi::{
+    ABI_VERSION, DomainInfo, DomainListArgs, HvInfo, LogReadArgs, Op, Status, VersionArgs,
+};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 pub mod lifecycle;
@@ -39,7 +41,11 @@ impl RamRanges<'_> {
     pub fn check(&self, gpa: u64, len: u64) -> Result<(), Status> {
         let end = gpa.checked_add(len).ok_or(Status::BadAddress)?;
         let inside = self.0.iter().any(|&(s, e)| s <= gpa && gpa < e && end <= e);
-        if inside { Ok(()) } else { Err(Status::BadAddress) }
+        if inside {
+            Ok(())
+        } else {
+            Err(Status::BadAddress)
+        }
     }
 }
 
@@ -80,7 +86,13 @@ pub fn dispatch(
     }
 }
 
-fn run(op: u64, args: [u64; 5], caller: Caller, mem: &mut impl GuestMemory, platform: &mut impl Platform) -> Result<u64, Status> {
+fn run(
+    op: u64,
+    args: [u64; 5],
+    caller: Caller,
+    mem: &mut impl GuestMemory,
+    platform: &mut impl Platform,
+) -> Result<u64, Status> {
     let op = Op::try_from(op).map_err(|_| unknown_op_status(op))?;
     if !caller.privileged {
         return Err(Status::NotPermitted);
@@ -92,7 +104,9 @@ fn run(op: u64, args: [u64; 5], caller: Caller, mem: &mut impl GuestMemory, plat
         Op::DomainList => domain_list(args[0], mem, platform),
         Op::DomainInfo => domain_info(args[0], args[1], mem, platform),
         Op::DomainCreate => lifecycle::create(args[0], mem, platform),
-        Op::DomainDestroy | Op::DomainPause | Op::DomainUnpause => lifecycle::simple(op, args[0], platform),
+        Op::DomainDestroy | Op::DomainPause | Op::DomainUnpause => {
+            lifecycle::simple(op, args[0], platform)
+        }
         Op::DomainShutdown => lifecycle::shutdown(args[0], args[1], platform),
         Op::DomainCopyIn => lifecycle::copy_in(args, mem, platform),
         Op::VcpuSetEntry => lifecycle::set_entry(args, mem, platform),
@@ -102,7 +116,10 @@ fn run(op: u64, args: [u64; 5], caller: Caller, mem: &mut impl GuestMemory, plat
     }
 }
 
-pub(crate) fn read_struct<T: FromBytes + IntoBytes + KnownLayout + Immutable>(gpa: u64, mem: &impl GuestMemory) -> Result<T, Status> {
+pub(crate) fn read_struct<T: FromBytes + IntoBytes + KnownLayout + Immutable>(
+    gpa: u64,
+    mem: &impl GuestMemory,
+) -> Result<T, Status> {
     let mut value = T::new_zeroed();
     mem.read(gpa, value.as_mut_bytes())?;
     Ok(value)
@@ -113,10 +130,19 @@ fn version(gpa: u64, mem: &mut impl GuestMemory) -> Result<u64, Status> {
     a.hypervisor_major = ABI_VERSION.major;
     a.hypervisor_minor = ABI_VERSION.minor;
     mem.write(gpa, a.as_bytes())?;
-    if a.caller_major == ABI_VERSION.major { Ok(0) } else { Err(Status::VersionMismatch) }
+    if a.caller_major == ABI_VERSION.major {
+        Ok(0)
+    } else {
+        Err(Status::VersionMismatch)
+    }
 }
 
-fn hv_info(gpa: u64, size: u64, mem: &mut impl GuestMemory, platform: &impl Platform) -> Result<u64, Status> {
+fn hv_info(
+    gpa: u64,
+    size: u64,
+    mem: &mut impl GuestMemory,
+    platform: &impl Platform,
+) -> Result<u64, Status> {
     let full = core::mem::size_of::<HvInfo>() as u64;
     if size > MAX_BUFFER_BYTES {
         return Err(Status::TooBig);
@@ -130,7 +156,11 @@ fn hv_info(gpa: u64, size: u64, mem: &mut impl GuestMemory, platform: &impl Plat
     Ok(full)
 }
 
-fn log_read(gpa: u64, mem: &mut impl GuestMemory, platform: &mut impl Platform) -> Result<u64, Status> {
+fn log_read(
+    gpa: u64,
+    mem: &mut impl GuestMemory,
+    platform: &mut impl Platform,
+) -> Result<u64, Status> {
     let mut a: LogReadArgs = read_struct(gpa, mem)?;
     if !a.flags_valid() {
         return Err(Status::InvalidArgument);
@@ -148,7 +178,11 @@ fn log_read(gpa: u64, mem: &mut impl GuestMemory, platform: &mut impl Platform) 
     Ok(u64::from(a.returned))
 }
 
-fn domain_list(gpa: u64, mem: &mut impl GuestMemory, platform: &impl Platform) -> Result<u64, Status> {
+fn domain_list(
+    gpa: u64,
+    mem: &mut impl GuestMemory,
+    platform: &impl Platform,
+) -> Result<u64, Status> {
     let mut a: DomainListArgs = read_struct(gpa, mem)?;
     let record = core::mem::size_of::<DomainInfo>() as u64;
     let bytes = u64::from(a.capacity) * record;
@@ -156,7 +190,11 @@ fn domain_list(gpa: u64, mem: &mut impl GuestMemory, platform: &impl Platform) -
         return Err(Status::TooBig);
     }
     mem.check(a.buffer_gpa, bytes)?;
-    let domains: Vec<DomainInfo> = platform.domains().into_iter().filter(|d| d.domid >= a.start_domid).collect();
+    let domains: Vec<DomainInfo> = platform
+        .domains()
+        .into_iter()
+        .filter(|d| d.domid >= a.start_domid)
+        .collect();
     let n = domains.len().min(a.capacity as usize);
     let mut out = vec![0u8; n * record as usize];
     for (chunk, d) in out.chunks_exact_mut(record as usize).zip(&domains) {
@@ -169,18 +207,31 @@ fn domain_list(gpa: u64, mem: &mut impl GuestMemory, platform: &impl Platform) -
     Ok(n as u64)
 }
 
-fn domain_info(domid: u64, gpa: u64, mem: &mut impl GuestMemory, platform: &impl Platform) -> Result<u64, Status> {
+fn domain_info(
+    domid: u64,
+    gpa: u64,
+    mem: &mut impl GuestMemory,
+    platform: &impl Platform,
+) -> Result<u64, Status> {
     let size = core::mem::size_of::<DomainInfo>() as u64;
     mem.check(gpa, size)?;
     let domid = u32::try_from(domid).map_err(|_| Status::NoSuchDomain)?;
-    let d = platform.domains().into_iter().find(|d| d.domid == domid).ok_or(Status::NoSuchDomain)?;
+    let d = platform
+        .domains()
+        .into_iter()
+        .find(|d| d.domid == domid)
+        .ok_or(Status::NoSuchDomain)?;
     mem.write(gpa, d.as_bytes())?;
     Ok(0)
 }
 
 /// `EVENT_READ` (1.2): checked in full before the mask is cleared, so a bad
 /// address or flag loses no event.
-fn event_read(gpa: u64, mem: &mut impl GuestMemory, platform: &mut impl Platform) -> Result<u64, Status> {
+fn event_read(
+    gpa: u64,
+    mem: &mut impl GuestMemory,
+    platform: &mut impl Platform,
+) -> Result<u64, Status> {
     let mut a: EventReadArgs = read_struct(gpa, mem)?;
     if !a.valid() {
         return Err(Status::InvalidArgument);

@@ -22,8 +22,14 @@ pub struct SimMemory {
 impl SimMemory {
     /// Zeroed RAM for `ranges` (each at most a few MiB: it is allocated).
     pub fn new(ranges: &[(u64, u64)]) -> Self {
-        let bytes = ranges.iter().map(|&(s, e)| vec![0; (e - s) as usize]).collect();
-        Self { ranges: ranges.to_vec(), bytes }
+        let bytes = ranges
+            .iter()
+            .map(|&(s, e)| vec![0; (e - s) as usize])
+            .collect();
+        Self {
+            ranges: ranges.to_vec(),
+            bytes,
+        }
     }
 
     /// Range `i`'s bytes.
@@ -32,7 +38,10 @@ impl SimMemory {
     }
 
     fn locate(&self, gpa: u64) -> Option<(usize, usize)> {
-        self.ranges.iter().position(|&(s, e)| s <= gpa && gpa < e).map(|i| (i, (gpa - self.ranges[i].0) as usize))
+        self.ranges
+            .iter()
+            .position(|&(s, e)| s <= gpa && gpa < e)
+            .map(|i| (i, (gpa - self.ranges[i].0) as usize))
     }
 }
 
@@ -134,20 +143,33 @@ impl Lifecycle2 for SimPlatform {
     }
     fn shutdown(&mut self, id: u32, reason: ShutdownReason) -> Result<(), Status> {
         let d = self.domu(id)?;
-        if !matches!(d.lifecycle.state(), DomainState::Running | DomainState::Paused | DomainState::Blocked) {
+        if !matches!(
+            d.lifecycle.state(),
+            DomainState::Running | DomainState::Paused | DomainState::Blocked
+        ) {
             return Err(Status::BadState);
         }
         d.lifecycle.shut_down(reason);
         self.events.raise(dom0_abi::event::EVENT_DOMAIN_SHUTDOWN);
         Ok(())
     }
-    fn copy_in(&mut self, id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemory) -> Result<(), Status> {
+    fn copy_in(
+        &mut self,
+        id: u32,
+        gpa: u64,
+        src_gpa: u64,
+        len: usize,
+        mem: &dyn GuestMemory,
+    ) -> Result<(), Status> {
         let d = self.domu(id)?;
         if !d.lifecycle.is_loadable() {
             return Err(Status::BadState);
         }
         let start = usize::try_from(gpa).map_err(|_| Status::BadAddress)?;
-        let end = start.checked_add(len).filter(|&e| e <= d.ram.len()).ok_or(Status::BadAddress)?;
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= d.ram.len())
+            .ok_or(Status::BadAddress)?;
         mem.read(src_gpa, &mut d.ram[start..end])
     }
     fn set_entry(&mut self, id: u32, vcpu: u32, entry: EntryMode) -> Result<(), Status> {

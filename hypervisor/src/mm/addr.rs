@@ -220,7 +220,10 @@ mod tests {
         let a = HostPhysAddr::new(0x1234);
         assert_eq!(a.align_down(PAGE_SIZE).as_u64(), 0x1000);
         assert_eq!(a.checked_align_up(PAGE_SIZE).unwrap().as_u64(), 0x2000);
-        assert_eq!(HostPhysAddr::new(u64::MAX).checked_align_up(PAGE_SIZE), None);
+        assert_eq!(
+            HostPhysAddr::new(u64::MAX).checked_align_up(PAGE_SIZE),
+            None
+        );
         assert_eq!(format!("{}", ByteSize::mib(256)), "256 MiB");
         assert_eq!(format!("{}", ByteSize::new(3 * 1024 + 1)), "3073 B");
         assert_eq!(ByteSize::mib(1).frames().as_u64(), 256);
@@ -231,8 +234,14 @@ mod tests {
         let r = PhysRange::new(HostPhysAddr::new(0x1000), HostPhysAddr::new(0x3000));
         assert!(r.contains(HostPhysAddr::new(0x2fff)));
         assert!(!r.contains(HostPhysAddr::new(0x3000)));
-        assert!(r.overlaps(&PhysRange::new(HostPhysAddr::new(0x2000), HostPhysAddr::new(0x9000))));
-        assert!(!r.overlaps(&PhysRange::new(HostPhysAddr::new(0x3000), HostPhysAddr::new(0x9000))));
+        assert!(r.overlaps(&PhysRange::new(
+            HostPhysAddr::new(0x2000),
+            HostPhysAddr::new(0x9000)
+        )));
+        assert!(!r.overlaps(&PhysRange::new(
+            HostPhysAddr::new(0x3000),
+            HostPhysAddr::new(0x9000)
+        )));
         assert!(PhysRange::new(HostPhysAddr::new(5), HostPhysAddr::new(1)).is_empty());
     }
 }

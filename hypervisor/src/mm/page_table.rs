@@ -367,7 +367,11 @@ impl<F: EntryFormat> PageTable<F> {
         flags: MapFlags,
         allow_1g: bool,
     ) -> Result<(), MapError> {
-        let request = Request { flags, allow_1g, repeat: false };
+        let request = Request {
+            flags,
+            allow_1g,
+            repeat: false,
+        };
         self.map_checked(mem, virt, phys, size.as_u64(), size.as_u64(), request)
     }
 
@@ -384,7 +388,11 @@ impl<F: EntryFormat> PageTable<F> {
         size: ByteSize,
         flags: MapFlags,
     ) -> Result<(), MapError> {
-        let request = Request { flags, allow_1g: false, repeat: true };
+        let request = Request {
+            flags,
+            allow_1g: false,
+            repeat: true,
+        };
         self.map_checked(mem, virt, frame, size.as_u64(), PAGE_SIZE, request)
     }
 
@@ -410,7 +418,10 @@ impl<F: EntryFormat> PageTable<F> {
             return Err(MapError::Misaligned);
         }
         let last = virt.checked_add(size - 1).ok_or(MapError::Overflow)?;
-        let phys_end = phys.as_u64().checked_add(phys_span).ok_or(MapError::Overflow)?;
+        let phys_end = phys
+            .as_u64()
+            .checked_add(phys_span)
+            .ok_or(MapError::Overflow)?;
         if F::MAX_PHYS_BITS < 64 && phys_end > 1 << F::MAX_PHYS_BITS {
             return Err(MapError::PhysTooLarge);
         }
@@ -418,7 +429,15 @@ impl<F: EntryFormat> PageTable<F> {
             return Err(MapError::InvalidAddress);
         }
         check_unmapped::<F>(mem, self.root, Level::Pml4, virt, size)?;
-        map_in::<F>(mem, self.root, Level::Pml4, virt, phys.as_u64(), size, request)
+        map_in::<F>(
+            mem,
+            self.root,
+            Level::Pml4,
+            virt,
+            phys.as_u64(),
+            size,
+            request,
+        )
     }
 
     /// Replaces the 4 KiB leaf that maps `virt` by one mapping `phys` with

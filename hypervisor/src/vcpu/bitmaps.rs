@@ -66,9 +66,18 @@ impl MsrBitmap {
     /// physical CPU under every other guest.
     pub fn for_domu() -> Self {
         let mut b = Self::trap_all();
-        for msr in [0x174, 0x175, 0x176, 0x277, 0xC000_0081, 0xC000_0082, 0xC000_0083, 0xC000_0084]
-            .into_iter()
-            .chain(0xC000_0100..=0xC000_0103)
+        for msr in [
+            0x174,
+            0x175,
+            0x176,
+            0x277,
+            0xC000_0081,
+            0xC000_0082,
+            0xC000_0083,
+            0xC000_0084,
+        ]
+        .into_iter()
+        .chain(0xC000_0100..=0xC000_0103)
         {
             b.pass(msr);
         }
@@ -126,10 +135,28 @@ mod tests {
     #[test]
     fn domu_bitmap_passes_only_switched_msrs() {
         let b = MsrBitmap::for_domu();
-        for msr in [0x174, 0x277, 0xC000_0082, 0xC000_0100, 0xC000_0102, 0xC000_0103] {
+        for msr in [
+            0x174,
+            0x277,
+            0xC000_0082,
+            0xC000_0100,
+            0xC000_0102,
+            0xC000_0103,
+        ] {
             assert!(!b.reads_exit(msr) && !b.writes_exit(msr), "{msr:#x}");
         }
-        for msr in [0x10, 0x1B, 0x3A, 0x1A0, 0x6E0, 0x480, 0x800, 0xC000_0080, 0xC001_0000, 0x4000_0000] {
+        for msr in [
+            0x10,
+            0x1B,
+            0x3A,
+            0x1A0,
+            0x6E0,
+            0x480,
+            0x800,
+            0xC000_0080,
+            0xC001_0000,
+            0x4000_0000,
+        ] {
             assert!(b.reads_exit(msr) && b.writes_exit(msr), "{msr:#x}");
         }
     }

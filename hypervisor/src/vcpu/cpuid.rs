@@ -56,7 +56,15 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, host: [u32; 4], ctx: &CpuidContext) 
             // AVX-512 (EBX 16, 17, 21, 26-28, 30, 31; ECX 1, 6, 11, 12, 14;
             // EDX 2, 3, 8, 23), MPX (EBX 14) and PKU/OSPKE (ECX 3, 4): their
             // state components are hidden (see GUEST_XCR0_MASK).
-            b &= !((1 << 16) | (1 << 17) | (1 << 21) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 30) | (1 << 31) | (1 << 14));
+            b &= !((1 << 16)
+                | (1 << 17)
+                | (1 << 21)
+                | (1 << 26)
+                | (1 << 27)
+                | (1 << 28)
+                | (1 << 30)
+                | (1 << 31)
+                | (1 << 14));
             c &= !((1 << 1) | (1 << 6) | (1 << 11) | (1 << 12) | (1 << 14) | (1 << 3) | (1 << 4));
             d &= !((1 << 2) | (1 << 3) | (1 << 8) | (1 << 23));
         }
@@ -138,7 +146,11 @@ pub fn xcr0_loadable(value: u64, supported: u64) -> bool {
 mod tests {
     use super::*;
 
-    const CTX: CpuidContext = CpuidContext { tsc_khz: 64_000, apic_khz: 4_000, apic_id: 3 };
+    const CTX: CpuidContext = CpuidContext {
+        tsc_khz: 64_000,
+        apic_khz: 4_000,
+        apic_id: 3,
+    };
 
     #[test]
     fn vmx_hidden_hypervisor_bit_set() {
@@ -164,11 +176,23 @@ mod tests {
 
     #[test]
     fn xsaves_hidden() {
-        assert_eq!(guest_cpuid(0xD, 1, [0xF, 0x100, 0x1, 0x2], &CTX), [0x1, 0, 0, 0]);
-        assert_eq!(guest_cpuid(0xD, 0, [0xE7, 0x340, 0xA80, 0], &CTX), [0x7, 0x340, 832, 0]);
+        assert_eq!(
+            guest_cpuid(0xD, 1, [0xF, 0x100, 0x1, 0x2], &CTX),
+            [0x1, 0, 0, 0]
+        );
+        assert_eq!(
+            guest_cpuid(0xD, 0, [0xE7, 0x340, 0xA80, 0], &CTX),
+            [0x7, 0x340, 832, 0]
+        );
         assert_eq!(guest_cpuid(0xD, 5, [64, 832, 0, 0], &CTX), [0, 0, 0, 0]);
-        assert_eq!(guest_cpuid(0xD, 2, [256, 576, 0, 0], &CTX), [256, 576, 0, 0]);
-        assert_eq!(guest_cpuid(7, 0, [0, u32::MAX, u32::MAX, u32::MAX], &CTX)[1] & (1 << 16), 0);
+        assert_eq!(
+            guest_cpuid(0xD, 2, [256, 576, 0, 0], &CTX),
+            [256, 576, 0, 0]
+        );
+        assert_eq!(
+            guest_cpuid(7, 0, [0, u32::MAX, u32::MAX, u32::MAX], &CTX)[1] & (1 << 16),
+            0
+        );
     }
 
     #[test]

@@ -21,8 +21,11 @@ pub enum DebugKey {
 }
 
 /// The keys and what they do, for the help text.
-pub const HELP: &[(char, &str)] =
-    &[('e', "VM exit statistics so far"), ('r', "each vCPU's registers and virtual APIC"), ('h', "this list")];
+pub const HELP: &[(char, &str)] = &[
+    ('e', "VM exit statistics so far"),
+    ('r', "each vCPU's registers and virtual APIC"),
+    ('h', "this list"),
+];
 
 /// Watches the bytes read from the console for the sequence.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +37,10 @@ pub struct KeySequence {
 impl KeySequence {
     /// Nothing seen yet.
     pub const fn new() -> Self {
-        Self { ctrl_a: 0, armed: false }
+        Self {
+            ctrl_a: 0,
+            armed: false,
+        }
     }
 
     /// The next byte read; a key once the sequence is complete.
@@ -72,12 +78,21 @@ mod tests {
     #[test]
     fn three_ctrl_a_then_a_key() {
         let mut k = KeySequence::new();
-        assert_eq!(feed_all(&mut k, b"ls\n\x01\x01\x01e"), [DebugKey::ExitStats]);
-        assert_eq!(feed_all(&mut k, b"\x01\x01\x01h\x01\x01\x01z"), [DebugKey::Help, DebugKey::Unknown(b'z')]);
+        assert_eq!(
+            feed_all(&mut k, b"ls\n\x01\x01\x01e"),
+            [DebugKey::ExitStats]
+        );
+        assert_eq!(
+            feed_all(&mut k, b"\x01\x01\x01h\x01\x01\x01z"),
+            [DebugKey::Help, DebugKey::Unknown(b'z')]
+        );
         assert_eq!(feed_all(&mut k, b"\x01\x01\x01r"), [DebugKey::VcpuState]);
         // The key after the sequence may itself be Ctrl-A; it does not count
         // towards a new sequence.
-        assert_eq!(feed_all(&mut k, b"\x01\x01\x01\x01\x01\x01"), [DebugKey::Unknown(1)]);
+        assert_eq!(
+            feed_all(&mut k, b"\x01\x01\x01\x01\x01\x01"),
+            [DebugKey::Unknown(1)]
+        );
     }
 
     #[test]

@@ -38,7 +38,9 @@ pub enum DomuGpa {
 /// domU whose RAM is `ram`.
 pub fn classify(gpa: u64, ram: &[(u64, u64)]) -> DomuGpa {
     if (IOAPIC_BASE..IOAPIC_BASE + PAGE).contains(&gpa) {
-        return DomuGpa::IoApic { offset: gpa - IOAPIC_BASE };
+        return DomuGpa::IoApic {
+            offset: gpa - IOAPIC_BASE,
+        };
     }
     if ram.iter().any(|&(start, end)| start <= gpa && gpa < end) {
         return DomuGpa::Ram;
@@ -79,7 +81,11 @@ pub fn not_emulable(a: Access) -> Option<&'static str> {
 /// What a load of `bytes` (1, 2, 4 or 8) from an unbacked address reads:
 /// all-ones of that width.
 pub const fn unbacked_read(bytes: u8) -> u64 {
-    if bytes >= 8 { u64::MAX } else { (1u64 << (bytes as u32 * 8)) - 1 }
+    if bytes >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (bytes as u32 * 8)) - 1
+    }
 }
 
 /// Whether the `count`th unbacked read, or write, of a domain (each counted
@@ -98,14 +104,29 @@ mod tests {
     #[test]
     fn classes() {
         assert_eq!(classify(0xFEC0_0010, RAM), DomuGpa::IoApic { offset: 0x10 });
-        assert_eq!(classify(0xFEC0_0FFF, RAM), DomuGpa::IoApic { offset: 0xFFF });
+        assert_eq!(
+            classify(0xFEC0_0FFF, RAM),
+            DomuGpa::IoApic { offset: 0xFFF }
+        );
         assert_eq!(classify(0xFEC0_1000, RAM), DomuGpa::Unbacked);
         assert_eq!(classify(0xFEBF_FFFF, RAM), DomuGpa::Unbacked);
         assert_eq!(classify(0x1000, RAM), DomuGpa::Ram);
         assert_eq!(classify(0x0FFF_FFFF, RAM), DomuGpa::Ram);
-        assert_eq!(classify(0x9F000, RAM), DomuGpa::Unbacked, "the hole below 1 MiB");
-        assert_eq!(classify(0x1000_0000, RAM), DomuGpa::Unbacked, "just past the RAM");
-        assert_eq!(classify(0x3000_0000, RAM), DomuGpa::Unbacked, "dom0's memory in host terms");
+        assert_eq!(
+            classify(0x9F000, RAM),
+            DomuGpa::Unbacked,
+            "the hole below 1 MiB"
+        );
+        assert_eq!(
+            classify(0x1000_0000, RAM),
+            DomuGpa::Unbacked,
+            "just past the RAM"
+        );
+        assert_eq!(
+            classify(0x3000_0000, RAM),
+            DomuGpa::Unbacked,
+            "dom0's memory in host terms"
+        );
         assert_eq!(classify(u64::MAX, RAM), DomuGpa::Unbacked);
         assert_eq!(classify(0, &[]), DomuGpa::Unbacked);
     }
@@ -113,11 +134,20 @@ mod tests {
     #[test]
     fn only_data_accesses_are_emulated() {
         assert_eq!(not_emulable(Access::default()), None);
-        let fetch = Access { fetch: true, ..Access::default() };
+        let fetch = Access {
+            fetch: true,
+            ..Access::default()
+        };
         assert!(not_emulable(fetch).is_some_and(|w| w.contains("fetch")));
-        let walk = Access { paging_structure: true, ..Access::default() };
+        let walk = Access {
+            paging_structure: true,
+            ..Access::default()
+        };
         assert!(not_emulable(walk).is_some_and(|w| w.contains("page tables")));
-        let delivery = Access { during_delivery: true, ..Access::default() };
+        let delivery = Access {
+            during_delivery: true,
+            ..Access::default()
+        };
         assert!(not_emulable(delivery).is_some_and(|w| w.contains("delivery")));
     }
 

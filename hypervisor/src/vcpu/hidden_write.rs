@@ -79,7 +79,10 @@ pub struct WriteSteps {
 impl WriteSteps {
     /// An idle tracker.
     pub const fn new() -> Self {
-        Self { active: None, dropped: 0 }
+        Self {
+            active: None,
+            dropped: 0,
+        }
     }
 
     /// vCPU `vcpu` faulted writing the hidden page at `page` (4 KiB
@@ -91,7 +94,14 @@ impl WriteSteps {
                 pages[0] = page;
                 let guest_tf = rflags & RFLAGS_TF != 0;
                 let guest_if = rflags & RFLAGS_IF != 0;
-                self.active = Some(Step { vcpu, pages, count: 1, guest_tf, guest_if, rip });
+                self.active = Some(Step {
+                    vcpu,
+                    pages,
+                    count: 1,
+                    guest_tf,
+                    guest_if,
+                    rip,
+                });
                 self.dropped += 1;
                 Begin::Start
             }
@@ -221,6 +231,10 @@ mod tests {
         let step = w.abandon(0, 0xffff_8000_0000_1000).unwrap();
         assert_eq!(step.pages(), [0x5000]);
         assert!(!w.is_stepping(0));
-        assert_eq!(w.begin(1, 0x5000, 0x10, IF), Begin::Start, "the others go on");
+        assert_eq!(
+            w.begin(1, 0x5000, 0x10, IF),
+            Begin::Start,
+            "the others go on"
+        );
     }
 }

@@ -48,7 +48,9 @@ pub fn dom0_out(p: &Dom0Ports, port: u16, size: u8, value: u64) -> OutAction {
         }
     }
     // 0xCF9 bit 2 starts the reset (bit 1 chooses hard or soft).
-    if (port == PORT_RESET_CONTROL && value & 0x4 != 0) || (port == PORT_KBC_COMMAND && value as u8 == KBC_RESET) {
+    if (port == PORT_RESET_CONTROL && value & 0x4 != 0)
+        || (port == PORT_KBC_COMMAND && value as u8 == KBC_RESET)
+    {
         return OutAction::Reset;
     }
     OutAction::Passthrough
@@ -91,17 +93,27 @@ pub enum PciPortAccess {
 /// Classifies dom0's access of `size` bytes at `port` under its address
 /// latch `latch`, the notification device being at `notify` (if presented).
 /// `None` when `port` is not a configuration port.
-pub fn dom0_pci_port(latch: u32, port: u16, size: u8, notify: Option<Bdf>) -> Option<PciPortAccess> {
+pub fn dom0_pci_port(
+    latch: u32,
+    port: u16,
+    size: u8,
+    notify: Option<Bdf>,
+) -> Option<PciPortAccess> {
     if !pci_config::PORTS.contains(&port) {
         return None;
     }
     if port < pci_config::CONFIG_DATA {
-        return Some(if port == CONFIG_ADDRESS && size == 4 { PciPortAccess::Address } else { PciPortAccess::Plain });
+        return Some(if port == CONFIG_ADDRESS && size == 4 {
+            PciPortAccess::Address
+        } else {
+            PciPortAccess::Plain
+        });
     }
     Some(match (ConfigAddress(latch).data_access(port), notify) {
-        (Some((bdf, offset)), Some(dev)) if bdf == dev => {
-            PciPortAccess::Notify { offset, bytes: pci_config::data_bytes(port, size) }
-        }
+        (Some((bdf, offset)), Some(dev)) if bdf == dev => PciPortAccess::Notify {
+            offset,
+            bytes: pci_config::data_bytes(port, size),
+        },
         _ => PciPortAccess::Hardware,
     })
 }
@@ -110,16 +122,33 @@ pub fn dom0_pci_port(latch: u32, port: u16, size: u8, notify: Option<Bdf>) -> Op
 mod tests {
     use super::*;
 
-    const P: Dom0Ports = Dom0Ports { pm1a_cnt: 0xB004, s5_type: Some(5), console: 0x3F8 };
+    const P: Dom0Ports = Dom0Ports {
+        pm1a_cnt: 0xB004,
+        s5_type: Some(5),
+        console: 0x3F8,
+    };
 
     #[test]
     fn power_off_needs_slp_en_and_the_s5_type() {
-        assert_eq!(dom0_out(&P, 0xB004, 2, (5 << 10) | SLP_EN), OutAction::PowerOff);
+        assert_eq!(
+            dom0_out(&P, 0xB004, 2, (5 << 10) | SLP_EN),
+            OutAction::PowerOff
+        );
         assert_eq!(dom0_out(&P, 0xB004, 2, 5 << 10), OutAction::Passthrough);
-        assert_eq!(dom0_out(&P, 0xB004, 2, (1 << 10) | SLP_EN), OutAction::Passthrough, "S1 is not ours");
-        assert_eq!(dom0_out(&P, 0xB004, 1, (5 << 10) | SLP_EN), OutAction::Passthrough);
+        assert_eq!(
+            dom0_out(&P, 0xB004, 2, (1 << 10) | SLP_EN),
+            OutAction::Passthrough,
+            "S1 is not ours"
+        );
+        assert_eq!(
+            dom0_out(&P, 0xB004, 1, (5 << 10) | SLP_EN),
+            OutAction::Passthrough
+        );
         let none = Dom0Ports { pm1a_cnt: 0, ..P };
-        assert_eq!(dom0_out(&none, 0, 2, (5 << 10) | SLP_EN), OutAction::Passthrough);
+        assert_eq!(
+            dom0_out(&none, 0, 2, (5 << 10) | SLP_EN),
+            OutAction::Passthrough
+        );
     }
 
     #[test]
@@ -132,19 +161,72 @@ mod tests {
 
     #[test]
     fn pci_ports() {
-        let dev = Bdf { bus: 0, device: 31, function: 0 };
+        let dev = Bdf {
+            bus: 0,
+            device: 31,
+            function: 0,
+        };
         let at = |reg| ConfigAddress::new(dev, reg).0;
-        let other = ConfigAddress::new(Bdf { bus: 0, device: 1, function: 0 }, 0).0;
-        assert_eq!(dom0_pci_port(0, 0xCF8, 4, Some(dev)), Some(PciPortAccess::Address));
-        assert_eq!(dom0_pci_port(0, 0xCF8, 1, Some(dev)), Some(PciPortAccess::Plain));
-        assert_eq!(dom0_pci_port(0, 0xCF9, 1, Some(dev)), Some(PciPortAccess::Plain));
-        assert_eq!(dom0_pci_port(0, 0xCFB, 1, Some(dev)), Some(PciPortAccess::Plain));
-        assert_eq!(dom0_pci_port(at(0), 0xCFC, 4, Some(dev)), Some(PciPortAccess::Notify { offset: 0, bytes: 4 }));
-        assert_eq!(dom0_pci_port(at(0x40), 0xCFE, 2, Some(dev)), Some(PciPortAccess::Notify { offset: 0x42, bytes: 2 }));
-        assert_eq!(dom0_pci_port(at(0x40), 0xCFF, 4, Some(dev)), Some(PciPortAccess::Notify { offset: 0x43, bytes: 1 }));
-        assert_eq!(dom0_pci_port(other, 0xCFC, 4, Some(dev)), Some(PciPortAccess::Hardware));
-        assert_eq!(dom0_pci_port(at(0) & !(1 << 31), 0xCFC, 4, Some(dev)), Some(PciPortAccess::Hardware), "not enabled");
-        assert_eq!(dom0_pci_port(at(0), 0xCFC, 4, None), Some(PciPortAccess::Hardware), "no device presented");
+        let other = ConfigAddress::new(
+            Bdf {
+                bus: 0,
+                device: 1,
+                function: 0,
+            },
+            0,
+        )
+        .0;
+        assert_eq!(
+            dom0_pci_port(0, 0xCF8, 4, Some(dev)),
+            Some(PciPortAccess::Address)
+        );
+        assert_eq!(
+            dom0_pci_port(0, 0xCF8, 1, Some(dev)),
+            Some(PciPortAccess::Plain)
+        );
+        assert_eq!(
+            dom0_pci_port(0, 0xCF9, 1, Some(dev)),
+            Some(PciPortAccess::Plain)
+        );
+        assert_eq!(
+            dom0_pci_port(0, 0xCFB, 1, Some(dev)),
+            Some(PciPortAccess::Plain)
+        );
+        assert_eq!(
+            dom0_pci_port(at(0), 0xCFC, 4, Some(dev)),
+            Some(PciPortAccess::Notify {
+                offset: 0,
+                bytes: 4
+            })
+        );
+        assert_eq!(
+            dom0_pci_port(at(0x40), 0xCFE, 2, Some(dev)),
+            Some(PciPortAccess::Notify {
+                offset: 0x42,
+                bytes: 2
+            })
+        );
+        assert_eq!(
+            dom0_pci_port(at(0x40), 0xCFF, 4, Some(dev)),
+            Some(PciPortAccess::Notify {
+                offset: 0x43,
+                bytes: 1
+            })
+        );
+        assert_eq!(
+            dom0_pci_port(other, 0xCFC, 4, Some(dev)),
+            Some(PciPortAccess::Hardware)
+        );
+        assert_eq!(
+            dom0_pci_port(at(0) & !(1 << 31), 0xCFC, 4, Some(dev)),
+            Some(PciPortAccess::Hardware),
+            "not enabled"
+        );
+        assert_eq!(
+            dom0_pci_port(at(0), 0xCFC, 4, None),
+            Some(PciPortAccess::Hardware),
+            "no device presented"
+        );
         assert_eq!(dom0_pci_port(at(0), 0xCF7, 4, Some(dev)), None);
         assert_eq!(dom0_pci_port(at(0), 0xD00, 4, Some(dev)), None);
     }

@@ -100,9 +100,8 @@ pub fn read(msr: u32) -> ReadAction {
         // No microcode revision or platform id to report; no TSC
         // adjustment; no MTRRs (capabilities 0, default type disabled); no
         // debug features on.
-        MSR_PLATFORM_ID | MSR_BIOS_SIGN_ID | MSR_TSC_ADJUST | MSR_MTRR_CAP | MSR_MTRR_DEF_TYPE | MSR_DEBUGCTL => {
-            ReadAction::Value(0)
-        }
+        MSR_PLATFORM_ID | MSR_BIOS_SIGN_ID | MSR_TSC_ADJUST | MSR_MTRR_CAP | MSR_MTRR_DEF_TYPE
+        | MSR_DEBUGCTL => ReadAction::Value(0),
         // Machine checks belong to the hypervisor and dom0: a domU sees a
         // machine-check architecture with no banks and nothing pending
         // (Linux requires the MSRs once CPUID says MCA).
@@ -120,7 +119,9 @@ pub fn write(msr: u32, value: u64) -> WriteAction {
         MSR_EFER if value & !EFER_WRITABLE == 0 => WriteAction::Efer(value),
         MSR_BIOS_UPDT_TRIG => WriteAction::Ignore,
         // A domU's view of these is fixed (see `read`); writes are dropped.
-        MSR_TSC | MSR_MISC_ENABLE | MSR_BIOS_SIGN_ID | MSR_TSC_ADJUST | MSR_DEBUGCTL => WriteAction::Ignore,
+        MSR_TSC | MSR_MISC_ENABLE | MSR_BIOS_SIGN_ID | MSR_TSC_ADJUST | MSR_DEBUGCTL => {
+            WriteAction::Ignore
+        }
         m if MSR_MCG.contains(&m) => WriteAction::Ignore,
         m if is_mtrr(m) => WriteAction::Ignore,
         _ => WriteAction::Fault,
@@ -152,7 +153,11 @@ mod tests {
     #[test]
     fn writes() {
         assert_eq!(write(MSR_EFER, 0xD01), WriteAction::Efer(0xD01));
-        assert_eq!(write(MSR_EFER, 1 << 12), WriteAction::Fault, "SVME is not ours to give");
+        assert_eq!(
+            write(MSR_EFER, 1 << 12),
+            WriteAction::Fault,
+            "SVME is not ours to give"
+        );
         assert_eq!(write(0x200, 6), WriteAction::Ignore);
         assert_eq!(write(0x2FF, 0xC06), WriteAction::Ignore);
         assert_eq!(write(MSR_BIOS_UPDT_TRIG, 0x1000), WriteAction::Ignore);

@@ -15,7 +15,10 @@ pub struct ExitStats {
 impl ExitStats {
     /// All zero.
     pub const fn new() -> Self {
-        Self { counts: [const { AtomicU64::new(0) }; REASONS], ticks: [const { AtomicU64::new(0) }; REASONS] }
+        Self {
+            counts: [const { AtomicU64::new(0) }; REASONS],
+            ticks: [const { AtomicU64::new(0) }; REASONS],
+        }
     }
     /// Counts one exit of `reason` that took `ticks` TSC ticks to handle.
     pub fn record(&self, reason: u32, ticks: u64) {

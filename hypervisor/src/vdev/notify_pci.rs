@@ -204,7 +204,9 @@ impl NotifyPci {
     /// little-endian.
     pub fn read(&self, offset: u16, size: u8) -> u32 {
         let size = if (1..=4).contains(&size) { size } else { 4 };
-        (0..u16::from(size)).fold(0, |acc, i| acc | u32::from(self.byte(offset.saturating_add(i))) << (8 * i))
+        (0..u16::from(size)).fold(0, |acc, i| {
+            acc | u32::from(self.byte(offset.saturating_add(i))) << (8 * i)
+        })
     }
 
     /// Writes the low `size` bytes (1 to 4; others are taken as 4) of
@@ -258,7 +260,8 @@ impl NotifyPci {
     /// The programmed message.
     pub fn message(&self) -> MsiMessage {
         MsiMessage {
-            address: u64::from(self.dword(MSI_ADDRESS_HIGH)) << 32 | u64::from(self.dword(MSI_ADDRESS_LOW)),
+            address: u64::from(self.dword(MSI_ADDRESS_HIGH)) << 32
+                | u64::from(self.dword(MSI_ADDRESS_LOW)),
             data: self.dword(MSI_DATA) as u16,
         }
     }
@@ -308,7 +311,11 @@ mod tests {
         assert_eq!(d.read(2, 2), u32::from(NOTIFY_PCI_DEVICE_ID));
         assert_eq!(d.read(0, 4), 0x0001_4F58);
         assert_eq!(d.read(0x06, 2), 0x0010, "capabilities list, no error");
-        assert_eq!(d.read(0x08, 4), 0x0880_0001, "class 08/80, prog-if 0, revision 1");
+        assert_eq!(
+            d.read(0x08, 4),
+            0x0880_0001,
+            "class 08/80, prog-if 0, revision 1"
+        );
         assert_eq!(d.read(0x0E, 1), 0, "header type 0, single function");
         assert_eq!(d.read(0x34, 1), 0x40);
         assert_eq!(d.read(0x3D, 1), 0, "no INTx pin");
@@ -333,7 +340,9 @@ mod tests {
     fn read_only_fields_stay_read_only() {
         let mut d = NotifyPci::new();
         let before = d.clone();
-        for offset in [0x00u16, 0x02, 0x06, 0x08, 0x0C, 0x2C, 0x34, 0x3D, 0x40, 0x41, 0x54] {
+        for offset in [
+            0x00u16, 0x02, 0x06, 0x08, 0x0C, 0x2C, 0x34, 0x3D, 0x40, 0x41, 0x54,
+        ] {
             d.write(offset, 2, 0xFFFF);
         }
         for offset in (0..256).step_by(4) {
@@ -390,7 +399,13 @@ mod tests {
         let mut d = NotifyPci::new();
         assert_eq!(d.signal(), None);
         let mut e = enabled();
-        assert_eq!(e.signal(), Some(MsiMessage { address: 0xFEE0_1000, data: 0x41 }));
+        assert_eq!(
+            e.signal(),
+            Some(MsiMessage {
+                address: 0xFEE0_1000,
+                data: 0x41
+            })
+        );
         e.write(0x04, 2, 0);
         assert_eq!(e.signal(), None, "bus mastering off");
         assert!(!e.pending());
@@ -409,33 +424,79 @@ mod tests {
         assert!(d.pending(), "the pending bits are read-only");
         assert_eq!(d.signal(), None, "held once, not twice");
         let sent = d.write(0x50, 4, 0);
-        assert_eq!(sent, Some(MsiMessage { address: 0xFEE0_1000, data: 0x41 }));
+        assert_eq!(
+            sent,
+            Some(MsiMessage {
+                address: 0xFEE0_1000,
+                data: 0x41
+            })
+        );
         assert!(!d.pending());
         assert_eq!(d.write(0x50, 4, 0), None);
     }
 
     #[test]
     fn x86_decoding() {
-        let m = MsiMessage { address: 0xFEE0_300C, data: 0x0141 };
+        let m = MsiMessage {
+            address: 0xFEE0_300C,
+            data: 0x0141,
+        };
         assert_eq!(
             m.x86_interrupt(),
-            Ok(X86Interrupt { destination: 3, logical: true, redirection_hint: true, lowest_priority: true, vector: 0x41 })
+            Ok(X86Interrupt {
+                destination: 3,
+                logical: true,
+                redirection_hint: true,
+                lowest_priority: true,
+                vector: 0x41
+            })
         );
-        let phys = MsiMessage { address: 0xFEE0_1000, data: 0x0022 };
+        let phys = MsiMessage {
+            address: 0xFEE0_1000,
+            data: 0x0022,
+        };
         assert_eq!(
             phys.x86_interrupt(),
-            Ok(X86Interrupt { destination: 1, logical: false, redirection_hint: false, lowest_priority: false, vector: 0x22 })
+            Ok(X86Interrupt {
+                destination: 1,
+                logical: false,
+                redirection_hint: false,
+                lowest_priority: false,
+                vector: 0x22
+            })
         );
-        assert_eq!(MsiMessage { address: 0x1000, data: 0x41 }.x86_interrupt(), Err(MsiDecodeError::NotInterruptAddress));
         assert_eq!(
-            MsiMessage { address: 0x1_FEE0_0000, data: 0x41 }.x86_interrupt(),
+            MsiMessage {
+                address: 0x1000,
+                data: 0x41
+            }
+            .x86_interrupt(),
             Err(MsiDecodeError::NotInterruptAddress)
         );
         assert_eq!(
-            MsiMessage { address: 0xFEE0_0000, data: 0x0441 }.x86_interrupt(),
+            MsiMessage {
+                address: 0x1_FEE0_0000,
+                data: 0x41
+            }
+            .x86_interrupt(),
+            Err(MsiDecodeError::NotInterruptAddress)
+        );
+        assert_eq!(
+            MsiMessage {
+                address: 0xFEE0_0000,
+                data: 0x0441
+            }
+            .x86_interrupt(),
             Err(MsiDecodeError::UnsupportedDeliveryMode(4))
         );
-        assert_eq!(MsiMessage { address: 0xFEE0_0000, data: 0x000F }.x86_interrupt(), Err(MsiDecodeError::IllegalVector(15)));
+        assert_eq!(
+            MsiMessage {
+                address: 0xFEE0_0000,
+                data: 0x000F
+            }
+            .x86_interrupt(),
+            Err(MsiDecodeError::IllegalVector(15))
+        );
     }
 
     proptest::proptest! {

@@ -29,7 +29,11 @@ pub struct Bdf {
 impl Bdf {
     /// Function `function` of `device` on `bus`, if the numbers are in range.
     pub fn new(bus: u8, device: u8, function: u8) -> Option<Self> {
-        (device < 32 && function < 8).then_some(Self { bus, device, function })
+        (device < 32 && function < 8).then_some(Self {
+            bus,
+            device,
+            function,
+        })
     }
 }
 
@@ -67,7 +71,11 @@ impl ConfigAddress {
 
     /// The function addressed.
     pub fn bdf(self) -> Bdf {
-        Bdf { bus: (self.0 >> 16) as u8, device: ((self.0 >> 11) & 31) as u8, function: ((self.0 >> 8) & 7) as u8 }
+        Bdf {
+            bus: (self.0 >> 16) as u8,
+            device: ((self.0 >> 11) & 31) as u8,
+            function: ((self.0 >> 8) & 7) as u8,
+        }
     }
 
     /// The dword register addressed (bits 7:2; a multiple of 4).
@@ -85,10 +93,16 @@ impl ConfigAddress {
     /// byte, when the address is enabled, names a function of conventional
     /// configuration space (no reserved bits) and `port` is a data port.
     pub fn data_access(self, port: u16) -> Option<(Bdf, u16)> {
-        if !self.enabled() || self.reserved() != 0 || !(CONFIG_DATA..CONFIG_DATA + 4).contains(&port) {
+        if !self.enabled()
+            || self.reserved() != 0
+            || !(CONFIG_DATA..CONFIG_DATA + 4).contains(&port)
+        {
             return None;
         }
-        Some((self.bdf(), u16::from(self.register()) + (port - CONFIG_DATA)))
+        Some((
+            self.bdf(),
+            u16::from(self.register()) + (port - CONFIG_DATA),
+        ))
     }
 }
 
@@ -111,9 +125,23 @@ mod tests {
     fn fields_decode() {
         let a = ConfigAddress(0x8000_F84C);
         assert!(a.enabled());
-        assert_eq!(a.bdf(), Bdf { bus: 0, device: 31, function: 0 });
+        assert_eq!(
+            a.bdf(),
+            Bdf {
+                bus: 0,
+                device: 31,
+                function: 0
+            }
+        );
         assert_eq!(a.register(), 0x4C);
-        assert_eq!(ConfigAddress(0x80FF_FFFF).bdf(), Bdf { bus: 0xFF, device: 31, function: 7 });
+        assert_eq!(
+            ConfigAddress(0x80FF_FFFF).bdf(),
+            Bdf {
+                bus: 0xFF,
+                device: 31,
+                function: 7
+            }
+        );
         assert_eq!(ConfigAddress(0x80FF_FFFF).register(), 0xFC);
         assert!(!ConfigAddress(0x0000_F800).enabled());
         assert_eq!(ConfigAddress(0x8F00_0000).reserved(), 0x0F);
@@ -121,7 +149,12 @@ mod tests {
 
     #[test]
     fn new_round_trips() {
-        for (bus, device, function, register) in [(0, 0, 0, 0), (0, 31, 0, 0x40), (255, 31, 7, 0xFC), (3, 5, 2, 0x13)] {
+        for (bus, device, function, register) in [
+            (0, 0, 0, 0),
+            (0, 31, 0, 0x40),
+            (255, 31, 7, 0xFC),
+            (3, 5, 2, 0x13),
+        ] {
             let bdf = Bdf::new(bus, device, function).unwrap();
             let a = ConfigAddress::new(bdf, register);
             assert!(a.enabled());
@@ -131,22 +164,54 @@ mod tests {
         }
         assert_eq!(Bdf::new(0, 32, 0), None);
         assert_eq!(Bdf::new(0, 0, 8), None);
-        assert_eq!(std::format!("{}", Bdf { bus: 0, device: 31, function: 0 }), "00:1f.0");
+        assert_eq!(
+            std::format!(
+                "{}",
+                Bdf {
+                    bus: 0,
+                    device: 31,
+                    function: 0
+                }
+            ),
+            "00:1f.0"
+        );
     }
 
     #[test]
     fn data_ports_add_their_byte_offset() {
-        let a = ConfigAddress::new(Bdf { bus: 0, device: 31, function: 0 }, 0x40);
-        let f = Bdf { bus: 0, device: 31, function: 0 };
+        let a = ConfigAddress::new(
+            Bdf {
+                bus: 0,
+                device: 31,
+                function: 0,
+            },
+            0x40,
+        );
+        let f = Bdf {
+            bus: 0,
+            device: 31,
+            function: 0,
+        };
         assert_eq!(a.data_access(0xCFC), Some((f, 0x40)));
         assert_eq!(a.data_access(0xCFE), Some((f, 0x42)));
         assert_eq!(a.data_access(0xCFF), Some((f, 0x43)));
         assert_eq!(a.data_access(0xCF8), None);
         assert_eq!(a.data_access(0xD00), None);
-        assert_eq!(ConfigAddress(a.0 & !(1 << 31)).data_access(0xCFC), None, "disabled");
-        assert_eq!(ConfigAddress(a.0 | 1 << 24).data_access(0xCFC), None, "extended register bits");
+        assert_eq!(
+            ConfigAddress(a.0 & !(1 << 31)).data_access(0xCFC),
+            None,
+            "disabled"
+        );
+        assert_eq!(
+            ConfigAddress(a.0 | 1 << 24).data_access(0xCFC),
+            None,
+            "extended register bits"
+        );
         // The last register: offsets up to 0xFF.
-        assert_eq!(ConfigAddress(0x8000_00FC).data_access(0xCFF).map(|x| x.1), Some(0xFF));
+        assert_eq!(
+            ConfigAddress(0x8000_00FC).data_access(0xCFF).map(|x| x.1),
+            Some(0xFF)
+        );
     }
 
     #[test]

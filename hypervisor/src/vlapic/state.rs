@@ -273,7 +273,11 @@ impl VLapic {
 
     /// How many vectors are pending (set in IRR).
     pub fn pending_count(&self) -> u32 {
-        self.regs.bitmap(regs::IRR).iter().map(|w| w.count_ones()).sum()
+        self.regs
+            .bitmap(regs::IRR)
+            .iter()
+            .map(|w| w.count_ones())
+            .sum()
     }
 
     /// For TPR shadow without virtual-interrupt delivery: the TPR threshold

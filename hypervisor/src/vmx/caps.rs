@@ -196,12 +196,18 @@ impl VmxCaps {
     }
     /// INVEPT with single-context (bit 25) / all-context (bit 26) types.
     pub fn invept(&self) -> (bool, bool) {
-        (self.ept_cap(20) && self.ept_cap(25), self.ept_cap(20) && self.ept_cap(26))
+        (
+            self.ept_cap(20) && self.ept_cap(25),
+            self.ept_cap(20) && self.ept_cap(26),
+        )
     }
     /// INVVPID (bit 32) with single-context (41) / all-context (42) types.
     pub fn invvpid(&self) -> (bool, bool) {
         let has = self.vpid() && bit(self.msrs.ept_vpid, 32);
-        (has && bit(self.msrs.ept_vpid, 41), has && bit(self.msrs.ept_vpid, 42))
+        (
+            has && bit(self.msrs.ept_vpid, 41),
+            has && bit(self.msrs.ept_vpid, 42),
+        )
     }
 
     /// The features the hypervisor requires, each with whether it is present.
@@ -220,27 +226,46 @@ impl VmxCaps {
             r("unrestricted guest", self.unrestricted_guest()),
             r("MSR bitmaps", allowed1(self.msrs.procbased, 28)),
             r("I/O bitmaps", allowed1(self.msrs.procbased, 25)),
-            r("host address-space size (64-bit host) exit control", allowed1(self.msrs.exit, 9)),
-            r("acknowledge interrupt on exit", allowed1(self.msrs.exit, 15)),
-            r("load IA32_EFER on entry and exit", allowed1(self.msrs.entry, 15) && allowed1(self.msrs.exit, 21)),
+            r(
+                "host address-space size (64-bit host) exit control",
+                allowed1(self.msrs.exit, 9),
+            ),
+            r(
+                "acknowledge interrupt on exit",
+                allowed1(self.msrs.exit, 15),
+            ),
+            r(
+                "load IA32_EFER on entry and exit",
+                allowed1(self.msrs.entry, 15) && allowed1(self.msrs.exit, 21),
+            ),
         ]
     }
 
     /// The first required feature that is missing, if any.
     pub fn first_missing(&self) -> Option<&'static str> {
-        self.requirements().into_iter().find(|r| !r.present).map(|r| r.name)
+        self.requirements()
+            .into_iter()
+            .find(|r| !r.present)
+            .map(|r| r.name)
     }
 
     /// Emits the report, one line per call of `line`.
     pub fn report(&self, line: &mut dyn FnMut(fmt::Arguments<'_>)) {
         let m = &self.msrs;
         let yn = |b: bool| if b { "yes" } else { "no" };
-        line(format_args!("VMX capabilities (IA32_VMX_BASIC = {:#x}):", m.basic));
+        line(format_args!(
+            "VMX capabilities (IA32_VMX_BASIC = {:#x}):",
+            m.basic
+        ));
         line(format_args!(
             "  VMCS revision {:#x}, region {} bytes, {} memory, true controls: {}",
             self.vmcs_revision(),
             self.vmcs_size(),
-            if self.vmcs_write_back() { "write-back" } else { "uncached" },
+            if self.vmcs_write_back() {
+                "write-back"
+            } else {
+                "uncached"
+            },
             yn(has_true_controls(m.basic)),
         ));
         line(format_args!(
@@ -250,24 +275,41 @@ impl VmxCaps {
         let (ept_single, ept_all) = self.invept();
         line(format_args!(
             "  EPT: {} (4-level walk {}, write-back {}, 2M pages {}, 1G pages {}, A/D flags {}, execute-only {}, INVEPT single/all {}/{})",
-            yn(self.ept()), yn(self.ept_4level()), yn(self.ept_write_back()), yn(self.ept_2m()),
-            yn(self.ept_1g()), yn(self.ept_ad()), yn(self.ept_execute_only()), yn(ept_single), yn(ept_all)
+            yn(self.ept()),
+            yn(self.ept_4level()),
+            yn(self.ept_write_back()),
+            yn(self.ept_2m()),
+            yn(self.ept_1g()),
+            yn(self.ept_ad()),
+            yn(self.ept_execute_only()),
+            yn(ept_single),
+            yn(ept_all)
         ));
         let (vpid_single, vpid_all) = self.invvpid();
         line(format_args!(
             "  VPID: {} (INVVPID single/all {}/{})",
-            yn(self.vpid()), yn(vpid_single), yn(vpid_all)
+            yn(self.vpid()),
+            yn(vpid_single),
+            yn(vpid_all)
         ));
-        line(format_args!("  unrestricted guest: {}", yn(self.unrestricted_guest())));
+        line(format_args!(
+            "  unrestricted guest: {}",
+            yn(self.unrestricted_guest())
+        ));
         line(format_args!(
             "  APIC virtualization: APIC-access page {}, TPR shadow {}, x2APIC mode {}, APIC-register virtualization: {}, virtual-interrupt delivery: {}, posted interrupts: {}",
-            yn(self.apic_access_page()), yn(self.tpr_shadow()), yn(self.virtualize_x2apic()),
-            yn(self.apic_register_virtualization()), yn(self.virtual_interrupt_delivery()),
+            yn(self.apic_access_page()),
+            yn(self.tpr_shadow()),
+            yn(self.virtualize_x2apic()),
+            yn(self.apic_register_virtualization()),
+            yn(self.virtual_interrupt_delivery()),
             yn(self.posted_interrupts())
         ));
         line(format_args!(
             "  preemption timer: {} (rate: TSC / {}), virtual NMIs: {}",
-            yn(self.preemption_timer()), 1u64 << self.preemption_timer_shift(), yn(self.virtual_nmis())
+            yn(self.preemption_timer()),
+            1u64 << self.preemption_timer_shift(),
+            yn(self.virtual_nmis())
         ));
         match self.first_missing() {
             None => line(format_args!("  all required VMX features present")),
@@ -311,7 +353,11 @@ mod tests {
         assert!(c.ept_2m() && c.ept_1g() && c.vpid() && c.posted_interrupts());
         assert_eq!(c.preemption_timer_shift(), 5);
         let l = lines(&c);
-        assert!(l[0].contains("IA32_VMX_BASIC = 0x98100000000004"), "{}", l[0]);
+        assert!(
+            l[0].contains("IA32_VMX_BASIC = 0x98100000000004"),
+            "{}",
+            l[0]
+        );
         assert!(l.iter().any(|s| s.starts_with("  EPT: yes")));
         assert!(l.last().unwrap().contains("all required"));
     }
@@ -325,7 +371,10 @@ mod tests {
         m.procbased &= !(1 << (32 + 31)); // no secondary controls at all
         let c = VmxCaps::new(m);
         assert!(!c.ept() && !c.vpid());
-        assert_eq!(c.first_missing(), Some("secondary processor-based controls"));
+        assert_eq!(
+            c.first_missing(),
+            Some("secondary processor-based controls")
+        );
         assert!(lines(&c).last().unwrap().contains("MISSING"));
     }
 

@@ -20,7 +20,10 @@ const CONFIG: &str = "tests/qemu/guests/tiny.cfg";
 pub fn tiny_pvh(root: &Path) -> Result<PathBuf> {
     let out = assets_dir(root).join("tiny-pvh.elf");
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let newest = [SOURCE, SCRIPT].iter().filter_map(|s| modified(&root.join(s))).max();
+    let newest = [SOURCE, SCRIPT]
+        .iter()
+        .filter_map(|s| modified(&root.join(s)))
+        .max();
     if let (Some(built), Some(newest)) = (modified(&out), newest)
         && built >= newest
     {
@@ -30,14 +33,29 @@ pub fn tiny_pvh(root: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(assets_dir(root))?;
     let object = assets_dir(root).join("tiny-pvh.o");
     let run = |cmd: &mut Command, what: &str| -> Result<()> {
-        let status = cmd.current_dir(root).status().with_context(|| format!("cannot run {what}"))?;
+        let status = cmd
+            .current_dir(root)
+            .status()
+            .with_context(|| format!("cannot run {what}"))?;
         ensure!(status.success(), "{what} failed ({status})");
         Ok(())
     };
-    run(Command::new("gcc").args(["-c", SOURCE, "-o"]).arg(&object), "gcc -c tiny-pvh.S")?;
+    run(
+        Command::new("gcc").args(["-c", SOURCE, "-o"]).arg(&object),
+        "gcc -c tiny-pvh.S",
+    )?;
     run(
         Command::new("ld")
-            .args(["-static", "-nostdlib", "-z", "noexecstack", "--no-warn-rwx-segments", "-T", SCRIPT, "-o"])
+            .args([
+                "-static",
+                "-nostdlib",
+                "-z",
+                "noexecstack",
+                "--no-warn-rwx-segments",
+                "-T",
+                SCRIPT,
+                "-o",
+            ])
             .arg(&out)
             .arg(&object),
         "ld (tiny-pvh)",
@@ -51,8 +69,16 @@ pub fn tiny_pvh(root: &Path) -> Result<PathBuf> {
 /// `/etc/oxen/tiny.cfg`.
 pub fn domu_extras(root: &Path) -> Result<Vec<ExtraFile>> {
     let mut extras = xl_info_extras(root)?;
-    extras.push(ExtraFile { source: tiny_pvh(root)?, dest: "/guests/tiny-pvh.elf".to_owned(), mode: 0o644 });
-    extras.push(ExtraFile { source: root.join(CONFIG), dest: "/etc/oxen/tiny.cfg".to_owned(), mode: 0o644 });
+    extras.push(ExtraFile {
+        source: tiny_pvh(root)?,
+        dest: "/guests/tiny-pvh.elf".to_owned(),
+        mode: 0o644,
+    });
+    extras.push(ExtraFile {
+        source: root.join(CONFIG),
+        dest: "/etc/oxen/tiny.cfg".to_owned(),
+        mode: 0o644,
+    });
     Ok(extras)
 }
 
@@ -73,12 +99,32 @@ pub fn domu_linux_extras(root: &Path) -> Result<Vec<ExtraFile>> {
     let mut extras = xl_info_extras(root)?;
     let (_, vmlinux, _) = debian_vmlinux(root)?;
     let guest_image = domu_guest_initramfs(root)?;
-    extras.push(ExtraFile { source: vmlinux, dest: "/guests/vmlinux".to_owned(), mode: 0o644 });
-    extras.push(ExtraFile { source: guest_image, dest: "/guests/domu-initramfs.cpio".to_owned(), mode: 0o644 });
-    extras.push(ExtraFile { source: root.join("tests/qemu/guests/linux.cfg"), dest: "/etc/oxen/linux.cfg".to_owned(), mode: 0o644 });
+    extras.push(ExtraFile {
+        source: vmlinux,
+        dest: "/guests/vmlinux".to_owned(),
+        mode: 0o644,
+    });
+    extras.push(ExtraFile {
+        source: guest_image,
+        dest: "/guests/domu-initramfs.cpio".to_owned(),
+        mode: 0o644,
+    });
+    extras.push(ExtraFile {
+        source: root.join("tests/qemu/guests/linux.cfg"),
+        dest: "/etc/oxen/linux.cfg".to_owned(),
+        mode: 0o644,
+    });
     // Scenario domu-churn (`oxen.test=churn`) and its timings.
-    extras.push(ExtraFile { source: root.join("tests/qemu/initramfs/domu-churn.sh"), dest: "/lib/oxen/domu-churn.sh".to_owned(), mode: 0o755 });
-    extras.push(ExtraFile { source: super::oxen_bench(root)?, dest: "/bin/oxen-bench".to_owned(), mode: 0o755 });
+    extras.push(ExtraFile {
+        source: root.join("tests/qemu/initramfs/domu-churn.sh"),
+        dest: "/lib/oxen/domu-churn.sh".to_owned(),
+        mode: 0o755,
+    });
+    extras.push(ExtraFile {
+        source: super::oxen_bench(root)?,
+        dest: "/bin/oxen-bench".to_owned(),
+        mode: 0o755,
+    });
     Ok(extras)
 }
 
@@ -99,16 +145,48 @@ pub fn domu_isolation_extras(root: &Path) -> Result<Vec<ExtraFile>> {
         .context("the xl-info files have no hvctl.ko")?;
     let guest_image = assets_dir(root).join("initramfs-domu-probe.cpio");
     let guest_extras = [
-        ExtraFile { source: probe.clone(), dest: "/bin/oxen-domuprobe".to_owned(), mode: 0o755 },
-        ExtraFile { source: hvctl, dest: "/lib/modules/hvctl.ko".to_owned(), mode: 0o644 },
+        ExtraFile {
+            source: probe.clone(),
+            dest: "/bin/oxen-domuprobe".to_owned(),
+            mode: 0o755,
+        },
+        ExtraFile {
+            source: hvctl,
+            dest: "/lib/modules/hvctl.ko".to_owned(),
+            mode: 0o644,
+        },
     ];
     build_initramfs(root, InitramfsKind::DomuProbe, &guest_extras, &guest_image)?;
     let (_, vmlinux, _) = debian_vmlinux(root)?;
-    extras.push(ExtraFile { source: probe, dest: "/bin/oxen-domuprobe".to_owned(), mode: 0o755 });
-    extras.push(ExtraFile { source: tiny_pvh(root)?, dest: "/guests/tiny-pvh.elf".to_owned(), mode: 0o644 });
-    extras.push(ExtraFile { source: root.join("tests/qemu/guests/crash.cfg"), dest: "/etc/oxen/crash.cfg".to_owned(), mode: 0o644 });
-    extras.push(ExtraFile { source: vmlinux, dest: "/guests/vmlinux".to_owned(), mode: 0o644 });
-    extras.push(ExtraFile { source: guest_image, dest: "/guests/domu-probe-initramfs.cpio".to_owned(), mode: 0o644 });
-    extras.push(ExtraFile { source: root.join("tests/qemu/guests/probe.cfg"), dest: "/etc/oxen/probe.cfg".to_owned(), mode: 0o644 });
+    extras.push(ExtraFile {
+        source: probe,
+        dest: "/bin/oxen-domuprobe".to_owned(),
+        mode: 0o755,
+    });
+    extras.push(ExtraFile {
+        source: tiny_pvh(root)?,
+        dest: "/guests/tiny-pvh.elf".to_owned(),
+        mode: 0o644,
+    });
+    extras.push(ExtraFile {
+        source: root.join("tests/qemu/guests/crash.cfg"),
+        dest: "/etc/oxen/crash.cfg".to_owned(),
+        mode: 0o644,
+    });
+    extras.push(ExtraFile {
+        source: vmlinux,
+        dest: "/guests/vmlinux".to_owned(),
+        mode: 0o644,
+    });
+    extras.push(ExtraFile {
+        source: guest_image,
+        dest: "/guests/domu-probe-initramfs.cpio".to_owned(),
+        mode: 0o644,
+    });
+    extras.push(ExtraFile {
+        source: root.join("tests/qemu/guests/probe.cfg"),
+        dest: "/etc/oxen/probe.cfg".to_owned(),
+        mode: 0o644,
+    });
     Ok(extras)
 }

@@ -27,19 +27,19 @@
 )]
 
 mod bzimage;
-mod cpio;
-mod debian;
-mod guests;
 #[cfg(test)]
 mod c_tool_tests;
+mod cpio;
+mod debian;
+#[cfg(test)]
+mod domuprobe_tests;
+mod guests;
 #[cfg(test)]
 mod hcabuse_tests;
 mod hvctl;
 mod initramfs;
 #[cfg(test)]
 mod memprobe_tests;
-#[cfg(test)]
-mod domuprobe_tests;
 mod named;
 
 use std::collections::BTreeMap;
@@ -449,7 +449,11 @@ pub fn oxen_memprobe(root: &Path) -> Result<PathBuf> {
 /// `where`), built into `target/assets/oxen-domuprobe` (see
 /// [`static_c_tool`]).
 pub fn oxen_domuprobe(root: &Path) -> Result<PathBuf> {
-    static_c_tool(root, "tests/qemu/initramfs/oxen-domuprobe.c", "oxen-domuprobe")
+    static_c_tool(
+        root,
+        "tests/qemu/initramfs/oxen-domuprobe.c",
+        "oxen-domuprobe",
+    )
 }
 
 /// Headers (relative to the workspace root) the C programs of

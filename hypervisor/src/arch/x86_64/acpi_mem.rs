@@ -12,7 +12,9 @@ pub struct IdentityMap {
 
 impl PhysRead for IdentityMap {
     fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
-        let Some(end) = addr.checked_add(buf.len() as u64) else { return false };
+        let Some(end) = addr.checked_add(buf.len() as u64) else {
+            return false;
+        };
         if addr == 0 || end > self.limit {
             return false;
         }

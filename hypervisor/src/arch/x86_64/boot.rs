@@ -31,17 +31,18 @@ const MAX_BOOT_INFO: u32 = 1 << 20;
 /// physical address of the boot information.
 #[unsafe(no_mangle)]
 extern "C" fn boot_main(magic: u32, info_phys: u64) -> ! {
-    let info: &'static [u8] = if info_phys != 0 && info_phys.is_multiple_of(8) && info_phys < (1 << 32) {
-        // SAFETY: the boot loader placed the structure at `info_phys`, below
-        // 4 GiB (identity-mapped by boot.S); its first u32 is the total size
-        // (Multiboot2 spec §3.6.1). We bound the size and never write to it;
-        // the frame allocator keeps this range reserved, so it stays valid.
-        unsafe {
-            let total = core::ptr::read_volatile(info_phys as *const u32).min(MAX_BOOT_INFO);
-            core::slice::from_raw_parts(info_phys as *const u8, total as usize)
-        }
-    } else {
-        &[]
-    };
+    let info: &'static [u8] =
+        if info_phys != 0 && info_phys.is_multiple_of(8) && info_phys < (1 << 32) {
+            // SAFETY: the boot loader placed the structure at `info_phys`, below
+            // 4 GiB (identity-mapped by boot.S); its first u32 is the total size
+            // (Multiboot2 spec §3.6.1). We bound the size and never write to it;
+            // the frame allocator keeps this range reserved, so it stays valid.
+            unsafe {
+                let total = core::ptr::read_volatile(info_phys as *const u32).min(MAX_BOOT_INFO);
+                core::slice::from_raw_parts(info_phys as *const u8, total as usize)
+            }
+        } else {
+            &[]
+        };
     crate::start::bsp_main(magic, info, HostPhysAddr::new(info_phys))
 }

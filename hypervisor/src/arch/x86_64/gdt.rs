@@ -57,12 +57,14 @@ struct DescriptorPointer {
 /// Builds this CPU's GDT and TSS, loads them and reloads the segment registers.
 /// `ist_tops` are the tops of the IST1..IST3 stacks.
 pub fn load_for_this_cpu(ist_tops: [u64; 3]) -> &'static CpuTables {
-    let mut tss = Tss { iomap_base: size_of::<Tss>() as u16, ..Tss::default() };
+    let mut tss = Tss {
+        iomap_base: size_of::<Tss>() as u16,
+        ..Tss::default()
+    };
     tss.ist[0] = ist_tops[0];
     tss.ist[1] = ist_tops[1];
     tss.ist[2] = ist_tops[2];
-    let tables: &'static mut CpuTables =
-        Box::leak(Box::new(CpuTables { gdt: [0; 5], tss }));
+    let tables: &'static mut CpuTables = Box::leak(Box::new(CpuTables { gdt: [0; 5], tss }));
     let tss_base = &tables.tss as *const Tss as u64;
     let tss_limit = (size_of::<Tss>() - 1) as u64;
     tables.gdt[1] = 0x00AF_9A00_0000_FFFF; // 64-bit code, DPL 0
@@ -101,7 +103,9 @@ pub fn load_for_this_cpu(ist_tops: [u64; 3]) -> &'static CpuTables {
             tmp = lateout(reg) _,
         );
     }
-    super::percpu::current().tss_base.store(tss_base, core::sync::atomic::Ordering::Relaxed);
+    super::percpu::current()
+        .tss_base
+        .store(tss_base, core::sync::atomic::Ordering::Relaxed);
     tables
 }
 

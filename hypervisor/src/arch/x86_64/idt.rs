@@ -124,22 +124,48 @@ pub fn load() {
         limit: u16,
         base: u64,
     }
-    let ptr = Ptr { limit: (size_of::<Idt>() - 1) as u16, base: idt as *const Idt as u64 };
+    let ptr = Ptr {
+        limit: (size_of::<Idt>() - 1) as u16,
+        base: idt as *const Idt as u64,
+    };
     // SAFETY: the IDT is a static that lives forever and every present gate
     // points at a stub in exceptions.S.
     unsafe { asm!("lidt [{}]", in(reg) &ptr, options(readonly, nostack, preserves_flags)) };
 }
 
 const EXCEPTION_NAMES: [&str; 32] = [
-    "divide error (#DE)", "debug (#DB)", "NMI", "breakpoint (#BP)", "overflow (#OF)",
-    "BOUND range exceeded (#BR)", "invalid opcode (#UD)", "device not available (#NM)",
-    "double fault (#DF)", "coprocessor segment overrun", "invalid TSS (#TS)",
-    "segment not present (#NP)", "stack-segment fault (#SS)", "general protection (#GP)",
-    "page fault (#PF)", "reserved 15", "x87 FPU error (#MF)", "alignment check (#AC)",
-    "machine check (#MC)", "SIMD exception (#XM)", "virtualization exception (#VE)",
-    "control protection (#CP)", "reserved 22", "reserved 23", "reserved 24", "reserved 25",
-    "reserved 26", "reserved 27", "hypervisor injection (#HV)", "VMM communication (#VC)",
-    "security exception (#SX)", "reserved 31",
+    "divide error (#DE)",
+    "debug (#DB)",
+    "NMI",
+    "breakpoint (#BP)",
+    "overflow (#OF)",
+    "BOUND range exceeded (#BR)",
+    "invalid opcode (#UD)",
+    "device not available (#NM)",
+    "double fault (#DF)",
+    "coprocessor segment overrun",
+    "invalid TSS (#TS)",
+    "segment not present (#NP)",
+    "stack-segment fault (#SS)",
+    "general protection (#GP)",
+    "page fault (#PF)",
+    "reserved 15",
+    "x87 FPU error (#MF)",
+    "alignment check (#AC)",
+    "machine check (#MC)",
+    "SIMD exception (#XM)",
+    "virtualization exception (#VE)",
+    "control protection (#CP)",
+    "reserved 22",
+    "reserved 23",
+    "reserved 24",
+    "reserved 25",
+    "reserved 26",
+    "reserved 27",
+    "hypervisor injection (#HV)",
+    "VMM communication (#VC)",
+    "security exception (#SX)",
+    "reserved 31",
 ];
 
 /// Called by the common stub with the saved state.
@@ -176,10 +202,32 @@ fn exception(f: &TrapFrame) -> ! {
          R9  {:#018x} R10 {:#018x} R11 {:#018x} R12 {:#018x}\n\
          R13 {:#018x} R14 {:#018x} R15 {:#018x}\n\
          *** cpu{cpu} stopped.\n",
-        f.vector, f.error_code, f.rip, f.cs, f.rflags, f.rsp, f.ss,
-        cpu::read_cr2(), cpu::read_cr3(), cpu::read_cr0(), cpu::read_cr4(),
-        f.rax, f.rbx, f.rcx, f.rdx, f.rsi, f.rdi, f.rbp, f.r8,
-        f.r9, f.r10, f.r11, f.r12, f.r13, f.r14, f.r15,
+        f.vector,
+        f.error_code,
+        f.rip,
+        f.cs,
+        f.rflags,
+        f.rsp,
+        f.ss,
+        cpu::read_cr2(),
+        cpu::read_cr3(),
+        cpu::read_cr0(),
+        cpu::read_cr4(),
+        f.rax,
+        f.rbx,
+        f.rcx,
+        f.rdx,
+        f.rsi,
+        f.rdi,
+        f.rbp,
+        f.r8,
+        f.r9,
+        f.r10,
+        f.r11,
+        f.r12,
+        f.r13,
+        f.r14,
+        f.r15,
     ));
     percpu::current().stopped.store(true, Ordering::Release);
     cpu::halt_forever()

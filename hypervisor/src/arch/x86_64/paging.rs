@@ -59,10 +59,29 @@ pub fn build(phys_limit: u64) -> Result<PageTable<X86Paging>, MapError> {
     let mut pt = PageTable::<X86Paging>::new(&mut mem)?;
     let huge = cpu::cpuid(0x8000_0001, 0)[3] & (1 << 26) != 0; // 1 GiB pages
     let limit = phys_limit.max(4 << 30).div_ceil(HUGE_PAGE_SIZE) * HUGE_PAGE_SIZE;
-    let data = MapFlags { writable: true, executable: false, global: true, ..MapFlags::default() };
+    let data = MapFlags {
+        writable: true,
+        executable: false,
+        global: true,
+        ..MapFlags::default()
+    };
     // [4 KiB, 2 MiB) in small pages, so page 0 stays unmapped.
-    pt.map(&mut mem, PAGE_SIZE, HostPhysAddr::new(PAGE_SIZE), ByteSize::new(LARGE_PAGE_SIZE - PAGE_SIZE), data, false)?;
-    pt.map(&mut mem, LARGE_PAGE_SIZE, HostPhysAddr::new(LARGE_PAGE_SIZE), ByteSize::new(limit - LARGE_PAGE_SIZE), data, huge)?;
+    pt.map(
+        &mut mem,
+        PAGE_SIZE,
+        HostPhysAddr::new(PAGE_SIZE),
+        ByteSize::new(LARGE_PAGE_SIZE - PAGE_SIZE),
+        data,
+        false,
+    )?;
+    pt.map(
+        &mut mem,
+        LARGE_PAGE_SIZE,
+        HostPhysAddr::new(LARGE_PAGE_SIZE),
+        ByteSize::new(limit - LARGE_PAGE_SIZE),
+        data,
+        huge,
+    )?;
 
     // Only the addresses of linker-defined symbols are taken.
     let (ts, te, rs, re, ds, de) = (
@@ -75,13 +94,43 @@ pub fn build(phys_limit: u64) -> Result<PageTable<X86Paging>, MapError> {
     );
     let page_up = |v: u64| v.div_ceil(PAGE_SIZE) * PAGE_SIZE;
     let sections = [
-        (ts, page_up(te), MapFlags { executable: true, global: true, ..MapFlags::default() }),
-        (rs, page_up(re), MapFlags { global: true, ..MapFlags::default() }),
-        (ds, page_up(de), MapFlags { writable: true, global: true, ..MapFlags::default() }),
+        (
+            ts,
+            page_up(te),
+            MapFlags {
+                executable: true,
+                global: true,
+                ..MapFlags::default()
+            },
+        ),
+        (
+            rs,
+            page_up(re),
+            MapFlags {
+                global: true,
+                ..MapFlags::default()
+            },
+        ),
+        (
+            ds,
+            page_up(de),
+            MapFlags {
+                writable: true,
+                global: true,
+                ..MapFlags::default()
+            },
+        ),
     ];
     for (start, end, flags) in sections {
         if end > start {
-            pt.map(&mut mem, start, HostPhysAddr::new(start - KERNEL_VMA), ByteSize::new(end - start), flags, false)?;
+            pt.map(
+                &mut mem,
+                start,
+                HostPhysAddr::new(start - KERNEL_VMA),
+                ByteSize::new(end - start),
+                flags,
+                false,
+            )?;
         }
     }
     Ok(pt)

@@ -58,7 +58,15 @@ impl VectorSet {
                     break;
                 }
                 let bit = 63 - word.leading_zeros();
-                if self.0[i].compare_exchange(word, word & !(1 << bit), Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                if self.0[i]
+                    .compare_exchange(
+                        word,
+                        word & !(1 << bit),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok()
+                {
                     return Some((i as u32 * 64 + bit) as u8);
                 }
             }
@@ -119,7 +127,9 @@ pub fn current_index() -> usize {
     let index: u32;
     // SAFETY: `install` ran on this CPU before any caller (boot order), so GS
     // points to a live PerCpu whose first field is the index.
-    unsafe { asm!("mov {:e}, gs:[0]", out(reg) index, options(nostack, readonly, preserves_flags)) };
+    unsafe {
+        asm!("mov {:e}, gs:[0]", out(reg) index, options(nostack, readonly, preserves_flags))
+    };
     index as usize
 }
 

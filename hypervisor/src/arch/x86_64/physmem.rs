@@ -13,7 +13,9 @@ pub fn phys_slice(r: PhysRange) -> &'static mut [u8] {
     // SAFETY: `r` is RAM inside the identity map (all RAM below the mapped
     // limit); per the contract above no other reference to it is live, so
     // the exclusive slice does not alias.
-    unsafe { core::slice::from_raw_parts_mut(r.start.as_u64() as *mut u8, r.size().as_u64() as usize) }
+    unsafe {
+        core::slice::from_raw_parts_mut(r.start.as_u64() as *mut u8, r.size().as_u64() as usize)
+    }
 }
 
 /// Fills the 4 KiB frame at `frame` with `byte`, after boot too.

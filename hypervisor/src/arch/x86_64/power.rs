@@ -28,9 +28,14 @@ pub fn info() -> Option<PowerInfo> {
 }
 
 fn leave_vmx_here() {
-    if percpu::current().in_vmx_root.load(core::sync::atomic::Ordering::Relaxed) {
+    if percpu::current()
+        .in_vmx_root
+        .load(core::sync::atomic::Ordering::Relaxed)
+    {
         vmx::disable();
-        percpu::current().in_vmx_root.store(false, core::sync::atomic::Ordering::Relaxed);
+        percpu::current()
+            .in_vmx_root
+            .store(false, core::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -61,6 +61,10 @@ impl SerialPort {
 
     /// A byte received, if one is waiting.
     pub fn try_read(&self) -> Option<u8> {
-        if inb(self.base + LINE_STATUS) & 1 != 0 { Some(inb(self.base + DATA)) } else { None }
+        if inb(self.base + LINE_STATUS) & 1 != 0 {
+            Some(inb(self.base + DATA))
+        } else {
+            None
+        }
     }
 }

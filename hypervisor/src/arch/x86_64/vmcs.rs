@@ -20,7 +20,11 @@ pub struct VmxInstrError {
 
 impl core::fmt::Display for VmxInstrError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{} failed (VM-instruction error {})", self.instr, self.error)
+        write!(
+            f,
+            "{} failed (VM-instruction error {})",
+            self.instr, self.error
+        )
     }
 }
 
@@ -47,7 +51,10 @@ fn check(instr: &'static str, cf_or_zf: u8) -> Result<(), VmxInstrError> {
     if cf_or_zf == 0 {
         return Ok(());
     }
-    Err(VmxInstrError { instr, error: vmread_raw(VM_INSTRUCTION_ERROR).unwrap_or(0) as u32 })
+    Err(VmxInstrError {
+        instr,
+        error: vmread_raw(VM_INSTRUCTION_ERROR).unwrap_or(0) as u32,
+    })
 }
 
 /// A VMCS region.
@@ -129,7 +136,10 @@ fn vmread_raw(field: u32) -> Result<u64, VmxInstrError> {
         asm!("vmread {}, {}", "setbe {}", out(reg) value, in(reg) u64::from(field), out(reg_byte) fail, options(nostack));
     }
     if fail != 0 {
-        return Err(VmxInstrError { instr: "VMREAD", error: field });
+        return Err(VmxInstrError {
+            instr: "VMREAD",
+            error: field,
+        });
     }
     Ok(value)
 }
@@ -160,7 +170,10 @@ pub fn invept_all() {
 
 /// INVVPID single-context for `vpid` (type 1).
 pub fn invvpid_single(vpid: u16) {
-    let desc = InvDescriptor { a: u64::from(vpid), b: 0 };
+    let desc = InvDescriptor {
+        a: u64::from(vpid),
+        b: 0,
+    };
     // SAFETY: a valid descriptor; only called when INVVPID single-context is
     // supported (checked by the caller).
     unsafe { asm!("invvpid {}, [{}]", in(reg) 1u64, in(reg) &desc, options(nostack)) };

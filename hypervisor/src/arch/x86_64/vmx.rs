@@ -24,7 +24,10 @@ impl core::fmt::Display for VmxError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             VmxError::NotSupported => {
-                write!(f, "the CPU does not report VMX (CPUID.1:ECX bit 5 is clear)")
+                write!(
+                    f,
+                    "the CPU does not report VMX (CPUID.1:ECX bit 5 is clear)"
+                )
             }
             VmxError::DisabledByFirmware => write!(
                 f,
@@ -50,9 +53,17 @@ pub fn read_msrs() -> VmxMsrs {
     };
     let procbased = pick(msr::PROCBASED, msr::TRUE_PROCBASED);
     // SAFETY: see above.
-    let procbased2 = if caps::has_secondary(procbased) { unsafe { rdmsr(msr::PROCBASED2) } } else { 0 };
+    let procbased2 = if caps::has_secondary(procbased) {
+        unsafe { rdmsr(msr::PROCBASED2) }
+    } else {
+        0
+    };
     // SAFETY: see above.
-    let ept_vpid = if caps::has_ept_vpid_cap(procbased2) { unsafe { rdmsr(msr::EPT_VPID_CAP) } } else { 0 };
+    let ept_vpid = if caps::has_ept_vpid_cap(procbased2) {
+        unsafe { rdmsr(msr::EPT_VPID_CAP) }
+    } else {
+        0
+    };
     VmxMsrs {
         basic,
         pinbased: pick(msr::PINBASED, msr::TRUE_PINBASED),
@@ -122,7 +133,11 @@ pub fn enable(vmxon_region_phys: u64, revision: u32) -> Result<(), VmxError> {
             options(nostack),
         );
     }
-    if failed != 0 { Err(VmxError::VmxonFailed) } else { Ok(()) }
+    if failed != 0 {
+        Err(VmxError::VmxonFailed)
+    } else {
+        Ok(())
+    }
 }
 
 /// Leaves VMX operation on this CPU (before power-off or reboot).

@@ -278,7 +278,11 @@ fn fadt_flags() {
     assert_eq!(flags, FADT_FLAGS);
     assert_ne!(flags & (1 << 0), 0, "WBINVD");
     assert_ne!(flags & (1 << 2), 0, "PROC_C1");
-    assert_eq!(flags & (1 << 4), 0, "a fixed power button (xl-rs shutdown presses it)");
+    assert_eq!(
+        flags & (1 << 4),
+        0,
+        "a fixed power button (xl-rs shutdown presses it)"
+    );
     assert_ne!(flags & (1 << 5), 0, "no sleep button");
     assert_ne!(flags & (1 << 19), 0, "physical destination mode");
     assert_eq!(flags & (1 << 20), 0, "not hardware-reduced");

@@ -544,7 +544,9 @@ fn repeated_mapping_points_every_page_at_one_frame() {
     // Overlaps are refused as for `map`.
     assert_eq!(
         pt.map_repeated(&mut mem, start + 0x1000, frame, size(0x1000), rw()),
-        Err(MapError::Overlap { virt: start + 0x1000 })
+        Err(MapError::Overlap {
+            virt: start + 0x1000
+        })
     );
     assert_eq!(
         pt.map_repeated(&mut mem, start, hpa(0x7001), size(0x1000), rw()),
@@ -572,8 +574,15 @@ fn remap_4k_replaces_one_leaf_and_returns_the_old_one() {
         pt.remap_4k(&mut mem, 0x20_0000, ones, rw()),
         Err(MapError::NotA4KiBLeaf { virt: 0x20_0000 })
     );
-    pt.map(&mut mem, 0x4000_0000, hpa(0x4000_0000), size(0x20_0000), rw(), false)
-        .unwrap();
+    pt.map(
+        &mut mem,
+        0x4000_0000,
+        hpa(0x4000_0000),
+        size(0x20_0000),
+        rw(),
+        false,
+    )
+    .unwrap();
     assert_eq!(
         pt.remap_4k(&mut mem, 0x4000_1000, ones, rw()),
         Err(MapError::NotA4KiBLeaf { virt: 0x4000_1000 })

@@ -28,6 +28,11 @@ pub fn load(p: HostPhysAddr, v: &mut VLapic) {
 }
 
 /// Applies an APIC-write exit at `offset` (SDM §30.4.3.3).
-pub fn write_exit(p: HostPhysAddr, v: &mut VLapic, offset: u32, now: u64) -> crate::vlapic::Actions {
+pub fn write_exit(
+    p: HostPhysAddr,
+    v: &mut VLapic,
+    offset: u32,
+    now: u64,
+) -> crate::vlapic::Actions {
     v.apic_write_exit(offset, page(p), now)
 }

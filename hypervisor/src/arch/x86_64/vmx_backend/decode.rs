@@ -4,8 +4,8 @@
 use crate::arch::x86_64::vmcs::read;
 use crate::vcpu::exit_event::{CrAccess, ExitEvent, IoAccess};
 use crate::vmx::exit::{
-    ApicAccessQualification, CrAccessQualification, CrAccessType, EptViolationQualification, ExitInterruptionInfo,
-    ExitReason as R, InterruptionType, IoQualification, apic_write_offset,
+    ApicAccessQualification, CrAccessQualification, CrAccessType, EptViolationQualification,
+    ExitInterruptionInfo, ExitReason as R, InterruptionType, IoQualification, apic_write_offset,
 };
 use crate::vmx::fields::{Field32 as F32, Field64 as F64, FieldNat as FN};
 
@@ -15,7 +15,10 @@ pub fn decode(raw: u32) -> ExitEvent {
     // Bit 31 of the exit-reason field: the VM entry failed (SDM Vol. 3C
     // §28.2.1, §27.8).
     if raw & (1 << 31) != 0 {
-        return ExitEvent::EntryFailed { reason: basic, qualification: read(FN::ExitQualification) };
+        return ExitEvent::EntryFailed {
+            reason: basic,
+            qualification: read(FN::ExitQualification),
+        };
     }
     let Some(reason) = R::from_basic(basic) else {
         return ExitEvent::Unhandled { reason: basic };
@@ -31,7 +34,9 @@ pub fn decode(raw: u32) -> ExitEvent {
         }
         R::ExternalInterrupt => {
             let info = ExitInterruptionInfo(read(F32::ExitInterruptionInfo) as u32);
-            ExitEvent::ExternalInterrupt { vector: info.valid().then(|| info.vector()) }
+            ExitEvent::ExternalInterrupt {
+                vector: info.valid().then(|| info.vector()),
+            }
         }
         R::TripleFault => ExitEvent::TripleFault,
         R::InitSignal | R::StartupIpi => ExitEvent::InitOrSipi,
@@ -57,25 +62,45 @@ pub fn decode(raw: u32) -> ExitEvent {
         R::ControlRegisterAccess => {
             let q = CrAccessQualification(read(FN::ExitQualification));
             ExitEvent::Cr(match q.access_type() {
-                CrAccessType::MovToCr => CrAccess::Write { cr: q.cr(), gpr: q.gpr() },
-                CrAccessType::MovFromCr => CrAccess::Read { cr: q.cr(), gpr: q.gpr() },
+                CrAccessType::MovToCr => CrAccess::Write {
+                    cr: q.cr(),
+                    gpr: q.gpr(),
+                },
+                CrAccessType::MovFromCr => CrAccess::Read {
+                    cr: q.cr(),
+                    gpr: q.gpr(),
+                },
                 CrAccessType::Clts => CrAccess::Clts,
-                CrAccessType::Lmsw => CrAccess::Lmsw { source: q.lmsw_source() },
+                CrAccessType::Lmsw => CrAccess::Lmsw {
+                    source: q.lmsw_source(),
+                },
             })
         }
         R::IoInstruction => {
             let q = IoQualification(read(FN::ExitQualification));
-            ExitEvent::Io(IoAccess { port: q.port(), size: q.size(), input: q.is_in(), string: q.is_string() })
+            ExitEvent::Io(IoAccess {
+                port: q.port(),
+                size: q.size(),
+                input: q.is_in(),
+                string: q.is_string(),
+            })
         }
         R::Rdmsr => ExitEvent::Rdmsr,
         R::Wrmsr => ExitEvent::Wrmsr,
         R::Xsetbv => ExitEvent::Xsetbv,
-        R::VirtualizedEoi => ExitEvent::VirtualizedEoi { vector: (read(FN::ExitQualification) & 0xFF) as u8 },
-        R::ApicWrite => ExitEvent::ApicWrite { offset: u32::from(apic_write_offset(read(FN::ExitQualification))) },
+        R::VirtualizedEoi => ExitEvent::VirtualizedEoi {
+            vector: (read(FN::ExitQualification) & 0xFF) as u8,
+        },
+        R::ApicWrite => ExitEvent::ApicWrite {
+            offset: u32::from(apic_write_offset(read(FN::ExitQualification))),
+        },
         R::ApicAccess => {
             let raw = read(FN::ExitQualification);
             // Bits 15:12: the access type (SDM Vol. 3C Table 28-6).
-            ExitEvent::ApicAccess { offset: ApicAccessQualification(raw).offset(), kind: ((raw >> 12) & 0xF) as u8 }
+            ExitEvent::ApicAccess {
+                offset: ApicAccessQualification(raw).offset(),
+                kind: ((raw >> 12) & 0xF) as u8,
+            }
         }
         R::EptViolation => {
             let q = EptViolationQualification(read(FN::ExitQualification));
@@ -90,7 +115,11 @@ pub fn decode(raw: u32) -> ExitEvent {
                 during_delivery: read(F32::IdtVectoringInfo) & (1 << 31) != 0,
             }
         }
-        R::EptMisconfiguration => ExitEvent::NestedPageMisconfig { gpa: read(F64::GuestPhysicalAddress) },
-        other => ExitEvent::Unhandled { reason: other as u16 },
+        R::EptMisconfiguration => ExitEvent::NestedPageMisconfig {
+            gpa: read(F64::GuestPhysicalAddress),
+        },
+        other => ExitEvent::Unhandled {
+            reason: other as u16,
+        },
     }
 }

@@ -3,7 +3,7 @@
 //! exit statistics.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use crate::vlapic::{ApicMode, Destination};
 
@@ -11,8 +11,8 @@ use crate::arch::x86_64::percpu::VectorSet;
 use crate::mm::addr::HostPhysAddr;
 use crate::vcpu::debug_keys::KeySequence;
 use crate::vcpu::stats::ExitStats;
-use crate::vmx::exit::ExitReason;
 use crate::vmx::caps::VmxCaps;
+use crate::vmx::exit::ExitReason;
 
 /// Interrupts and start-up signals for one vCPU from other CPUs.
 #[derive(Debug)]
@@ -31,7 +31,12 @@ pub struct Mailbox {
 
 impl Mailbox {
     fn new() -> Self {
-        Self { vectors: VectorSet::new(), init: AtomicBool::new(false), sipi: AtomicU32::new(0), addressing: AtomicU64::new(1) }
+        Self {
+            vectors: VectorSet::new(),
+            init: AtomicBool::new(false),
+            sipi: AtomicU32::new(0),
+            addressing: AtomicU64::new(1),
+        }
     }
 }
 
@@ -41,7 +46,11 @@ pub struct Label(u32);
 
 impl core::fmt::Display for Label {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        if self.0 == 0 { f.write_str("dom0") } else { write!(f, "domain {}", self.0) }
+        if self.0 == 0 {
+            f.write_str("dom0")
+        } else {
+            write!(f, "domain {}", self.0)
+        }
     }
 }
 
@@ -211,7 +220,13 @@ impl Domain {
             log::info!("  cpu{cpu}: {total} exits");
             for (reason, count, ticks) in stats.entries() {
                 let name = ExitReason::from_basic(reason as u16).map_or("unknown", |r| r.name());
-                log::info!("    {:>3} {:<28} {:>10} {:>8}", reason, name, count, ticks / count.max(1));
+                log::info!(
+                    "    {:>3} {:<28} {:>10} {:>8}",
+                    reason,
+                    name,
+                    count,
+                    ticks / count.max(1)
+                );
             }
         }
     }
@@ -237,7 +252,11 @@ impl Domain {
         if mode == 0 {
             return false;
         }
-        let broadcast = if dest.x2apic { dest.field == u32::MAX } else { dest.field & 0xFF == 0xFF };
+        let broadcast = if dest.x2apic {
+            dest.field == u32::MAX
+        } else {
+            dest.field & 0xFF == 0xFF
+        };
         if broadcast {
             return true;
         }
@@ -263,6 +282,8 @@ impl Domain {
 
     /// Asks every vCPU to stop with `code`.
     pub fn request_stop(&self, code: u8) {
-        let _ = self.stop.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self
+            .stop
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
     }
 }

@@ -20,13 +20,14 @@ use super::domain::Domain;
 use super::domu_mmio::kick_others;
 use super::setup::{EntryState, Segment, ar};
 use crate::arch::x86_64::paging::IdentityTables;
-use crate::arch::x86_64::vmcs::invept_all;
-use crate::arch::x86_64::physmem::{fill_frame, phys_slice, write_volatile};
 use crate::arch::x86_64::percpu;
+use crate::arch::x86_64::physmem::{fill_frame, phys_slice, write_volatile};
+use crate::arch::x86_64::vmcs::invept_all;
 use crate::domains::lifecycle::Lifecycle;
 use crate::domains::registry::Registry;
-use crate::hypercall::lifecycle::EntryMode;
+use crate::domu::lazy_ram::LazyRam;
 use crate::hypercall::GuestMemory;
+use crate::hypercall::lifecycle::EntryMode;
 use crate::mm::addr::{ByteSize, FrameCount, HostPhysAddr, PAGE_SIZE, PhysRange};
 use crate::mm::ept::{Ept, EptMemoryType, EptPerms, Eptp};
 use crate::mm::frames::{self, FRAMES};
@@ -34,7 +35,6 @@ use crate::mm::page_table::{PageTable, TableMemory};
 use crate::vcpu::bitmaps::{IoBitmap, MsrBitmap};
 use crate::vdev::ioapic::IoApic;
 use crate::vdev::pm1_events::Pm1Events;
-use crate::domu::lazy_ram::LazyRam;
 use crate::vdev::uart16550::Uart16550;
 use crate::vmx::caps::VmxCaps;
 
@@ -104,7 +104,10 @@ impl Drop for DomuParts {
         let mut fa = FRAMES.lock();
         for &(start, count) in self.owned.get_mut().iter() {
             if fa.free(start, count).is_err() {
-                log::error!("domU teardown: frames at {start} ({} pages) were not allocated", count.as_u64());
+                log::error!(
+                    "domU teardown: frames at {start} ({} pages) were not allocated",
+                    count.as_u64()
+                );
             }
         }
     }
@@ -114,7 +117,10 @@ impl DomuParts {
     /// The host address of guest-physical `gpa` and how many bytes follow
     /// it in the same chunk.
     pub fn translate(&self, gpa: u64) -> Option<(HostPhysAddr, u64)> {
-        self.ram.lock().translate(gpa).map(|(h, room)| (HostPhysAddr::new(h), room))
+        self.ram
+            .lock()
+            .translate(gpa)
+            .map(|(h, room)| (HostPhysAddr::new(h), room))
     }
 
     /// Zeroes and maps piece `i` of the RAM if it is not yet (the caller
@@ -123,7 +129,9 @@ impl DomuParts {
         if ram.is_populated(i) {
             return true;
         }
-        let Some(piece) = ram.piece(i) else { return false };
+        let Some(piece) = ram.piece(i) else {
+            return false;
+        };
         for off in (0..piece.len).step_by(PAGE_SIZE as usize) {
             fill_frame(HostPhysAddr::new(piece.hpa + off), 0);
         }
@@ -145,7 +153,9 @@ impl DomuParts {
             return false;
         }
         for i in pieces {
-            let Some(piece) = ram.piece(i) else { return false };
+            let Some(piece) = ram.piece(i) else {
+                return false;
+            };
             let prep = ram.begin_copy(i, gpa, len);
             for &page in &prep.zero_pages {
                 fill_frame(HostPhysAddr::new(page), 0);
@@ -174,7 +184,14 @@ impl DomuParts {
         let mut owned = self.owned.lock();
         self.ept
             .lock()
-            .map(&mut OwnedTables(&mut owned), gpa, HostPhysAddr::new(hpa), ByteSize::new(len), flags, false)
+            .map(
+                &mut OwnedTables(&mut owned),
+                gpa,
+                HostPhysAddr::new(hpa),
+                ByteSize::new(len),
+                flags,
+                false,
+            )
             .is_ok()
     }
 }
@@ -217,13 +234,17 @@ fn one_frame(owned: &mut Vec<(HostPhysAddr, FrameCount)>) -> Result<HostPhysAddr
 /// Allocates `pages` of RAM (2 MiB chunks where the pool has them) for
 /// guest-physical 0 onwards. Not zeroed and not mapped yet: see
 /// [`crate::domu::lazy_ram`].
-fn build_ram(pages: u64, owned: &mut Vec<(HostPhysAddr, FrameCount)>) -> Result<Vec<(u64, u64, u64)>, Status> {
+fn build_ram(
+    pages: u64,
+    owned: &mut Vec<(HostPhysAddr, FrameCount)>,
+) -> Result<Vec<(u64, u64, u64)>, Status> {
     let mut chunks: Vec<(u64, u64, u64)> = Vec::new();
     let mut gpa = 0;
     let mut left = pages;
     while left > 0 {
         let big = if left >= CHUNK_FRAMES {
-            frames::allocate_contiguous(FrameCount::new(CHUNK_FRAMES), CHUNK_FRAMES * PAGE_SIZE).ok()
+            frames::allocate_contiguous(FrameCount::new(CHUNK_FRAMES), CHUNK_FRAMES * PAGE_SIZE)
+                .ok()
         } else {
             None
         };
@@ -245,7 +266,9 @@ fn build_ram(pages: u64, owned: &mut Vec<(HostPhysAddr, FrameCount)>) -> Result<
 
 /// Builds a paused domain (not yet in the table).
 fn build(caps: VmxCaps, apic_khz: u64, id: u32, pages: u64, vcpus: u32) -> Result<Domain, Status> {
-    let cpus = (0..percpu::MAX_CPUS).take_while(|&i| percpu::get(i).online.load(Ordering::Acquire)).count();
+    let cpus = (0..percpu::MAX_CPUS)
+        .take_while(|&i| percpu::get(i).online.load(Ordering::Acquire))
+        .count();
     if pages == 0 || pages > MAX_PAGES || vcpus == 0 || vcpus as usize > cpus {
         return Err(Status::InvalidArgument);
     }
@@ -256,7 +279,8 @@ fn build(caps: VmxCaps, apic_khz: u64, id: u32, pages: u64, vcpus: u32) -> Resul
     }
     let mut owned: Vec<(HostPhysAddr, FrameCount)> = Vec::new();
     let result = (|| {
-        let mut ept = PageTable::<Ept>::new(&mut OwnedTables(&mut owned)).map_err(|_| Status::NoMemory)?;
+        let mut ept =
+            PageTable::<Ept>::new(&mut OwnedTables(&mut owned)).map_err(|_| Status::NoMemory)?;
         let chunks = build_ram(pages, &mut owned)?;
         let apic_access = one_frame(&mut owned)?;
         ept.map(
@@ -270,7 +294,8 @@ fn build(caps: VmxCaps, apic_khz: u64, id: u32, pages: u64, vcpus: u32) -> Resul
         .map_err(|_| Status::NoMemory)?;
         let msr_page = one_frame(&mut owned)?;
         write_volatile(msr_page, &MsrBitmap::for_domu().0);
-        let io_pages = frames::allocate_contiguous(FrameCount::new(2), PAGE_SIZE).map_err(|_| Status::NoMemory)?;
+        let io_pages = frames::allocate_contiguous(FrameCount::new(2), PAGE_SIZE)
+            .map_err(|_| Status::NoMemory)?;
         owned.push((io_pages, FrameCount::new(2)));
         write_volatile(io_pages, &IoBitmap::trap_all().0);
         let apic_ids: Vec<u32> = (0..vcpus).collect();
@@ -289,7 +314,8 @@ fn build(caps: VmxCaps, apic_khz: u64, id: u32, pages: u64, vcpus: u32) -> Resul
         // VPIDs: dom0 has 1..=cpus; each domU a block of 64.
         d.vpid_base = 64 + ((id % 1000) * 64) as u16;
         d.id = id;
-        d.ram.call_once(|| chunks.iter().map(|&(g, _, len)| (g, g + len)).collect());
+        d.ram
+            .call_once(|| chunks.iter().map(|&(g, _, len)| (g, g + len)).collect());
         Ok((d, chunks, ept))
     })();
     match result {
@@ -334,19 +360,39 @@ fn home_cpu(id: u32, index: usize, cpus: usize) -> usize {
 /// The state a vCPU starts in for `mode`.
 fn entry_state(mode: EntryMode) -> (EntryState, u64, u64) {
     match mode {
-        EntryMode::Pvh { rip, start_info } => (EntryState::protected32(u64::from(rip)), u64::from(start_info), 0),
-        EntryMode::Linux64 { rip, boot_params, cr3, gdt_base, gdt_limit } => {
+        EntryMode::Pvh { rip, start_info } => (
+            EntryState::protected32(u64::from(rip)),
+            u64::from(start_info),
+            0,
+        ),
+        EntryMode::Linux64 {
+            rip,
+            boot_params,
+            cr3,
+            gdt_base,
+            gdt_limit,
+        } => {
             let s = EntryState {
                 cr0: 1 | (1 << 4) | (1 << 31), // PE, ET, PG
                 cr3,
-                cr4: 1 << 5, // PAE
+                cr4: 1 << 5,                // PAE
                 efer: (1 << 8) | (1 << 10), // LME, LMA
                 rip,
                 rsp: 0,
                 rflags: 2,
                 // __BOOT_CS / __BOOT_DS of the 64-bit boot protocol.
-                cs: Segment { selector: 0x10, base: 0, limit: 0xFFFF_FFFF, access: ar::CODE64 },
-                data: Segment { selector: 0x18, base: 0, limit: 0xFFFF_FFFF, access: ar::DATA32 },
+                cs: Segment {
+                    selector: 0x10,
+                    base: 0,
+                    limit: 0xFFFF_FFFF,
+                    access: ar::CODE64,
+                },
+                data: Segment {
+                    selector: 0x18,
+                    base: 0,
+                    limit: 0xFFFF_FFFF,
+                    access: ar::DATA32,
+                },
                 gdtr: (gdt_base, u32::from(gdt_limit)),
                 idtr: (0, 0),
             };
@@ -356,11 +402,22 @@ fn entry_state(mode: EntryMode) -> (EntryState, u64, u64) {
 }
 
 /// Creates a paused domU; returns its id.
-pub fn create(caps: VmxCaps, apic_khz: u64, name: &str, pages: u64, vcpus: u32) -> Result<u32, Status> {
+pub fn create(
+    caps: VmxCaps,
+    apic_khz: u64,
+    name: &str,
+    pages: u64,
+    vcpus: u32,
+) -> Result<u32, Status> {
     let mut table = DOMUS.lock();
-    let id = table.insert(name, |id| build(caps, apic_khz, id, pages, vcpus).map(Arc::new))?;
+    let id = table.insert(name, |id| {
+        build(caps, apic_khz, id, pages, vcpus).map(Arc::new)
+    })?;
     drop(table);
-    log::info!("domain {id} '{name}' created: {} KiB, {vcpus} vCPU(s), paused", pages * 4);
+    log::info!(
+        "domain {id} '{name}' created: {} KiB, {vcpus} vCPU(s), paused",
+        pages * 4
+    );
     super::notify::raise(dom0_abi::event::EVENT_DOMAIN_CREATED);
     Ok(id)
 }
@@ -407,7 +464,11 @@ pub fn unpause(id: u32) -> Result<(), Status> {
         for index in 0..p.vcpus as usize {
             let start = if index == 0 { entry } else { None };
             let cpu = home_cpu(id, index, cpus);
-            INBOX[cpu].lock().push(VcpuRequest { domain: d.clone(), index, start });
+            INBOX[cpu].lock().push(VcpuRequest {
+                domain: d.clone(),
+                index,
+                start,
+            });
         }
     }
     kick_others();
@@ -417,7 +478,13 @@ pub fn unpause(id: u32) -> Result<(), Status> {
 /// Copies `len` bytes from dom0's `src_gpa` (checked) into a domU that
 /// never ran, at its guest-physical `gpa`: straight from dom0's memory into
 /// the domU's frames, a chunk at a time.
-pub fn copy_in(id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemory) -> Result<(), Status> {
+pub fn copy_in(
+    id: u32,
+    gpa: u64,
+    src_gpa: u64,
+    len: usize,
+    mem: &dyn GuestMemory,
+) -> Result<(), Status> {
     let d = find(id)?;
     let p = parts(&d)?;
     // Held throughout: the domain cannot start running while it is loaded.
@@ -436,7 +503,10 @@ pub fn copy_in(id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemor
     while done < len {
         let (hpa, room) = p.translate(gpa + done as u64).ok_or(Status::BadAddress)?;
         let n = (len - done).min(usize::try_from(room).unwrap_or(usize::MAX));
-        let dest = phys_slice(PhysRange::new(hpa, HostPhysAddr::new(hpa.as_u64() + n as u64)));
+        let dest = phys_slice(PhysRange::new(
+            hpa,
+            HostPhysAddr::new(hpa.as_u64() + n as u64),
+        ));
         // The domain never ran and cannot start (its lifecycle is locked):
         // nothing else reads or writes these frames while `dest` lives.
         if let Err(e) = mem.read(src_gpa + done as u64, dest) {
@@ -456,9 +526,15 @@ pub fn copy_in(id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemor
 fn zero_guest_range(p: &DomuParts, gpa: u64, len: usize) {
     let mut done = 0usize;
     while done < len {
-        let Some((hpa, room)) = p.translate(gpa + done as u64) else { return };
+        let Some((hpa, room)) = p.translate(gpa + done as u64) else {
+            return;
+        };
         let n = (len - done).min(usize::try_from(room).unwrap_or(usize::MAX));
-        phys_slice(PhysRange::new(hpa, HostPhysAddr::new(hpa.as_u64() + n as u64))).fill(0);
+        phys_slice(PhysRange::new(
+            hpa,
+            HostPhysAddr::new(hpa.as_u64() + n as u64),
+        ))
+        .fill(0);
         done += n;
     }
 }
@@ -495,7 +571,9 @@ pub fn shutdown(id: u32, reason: ShutdownReason) -> Result<(), Status> {
     if listening {
         log::info!("domain {id}: power button pressed ({reason:?} requested)");
     } else {
-        log::info!("domain {id}: power button pressed ({reason:?} requested); the guest has not enabled the event yet");
+        log::info!(
+            "domain {id}: power button pressed ({reason:?} requested); the guest has not enabled the event yet"
+        );
     }
     super::domu_mmio::sci_line(None, &d);
     Ok(())
@@ -504,9 +582,13 @@ pub fn shutdown(id: u32, reason: ShutdownReason) -> Result<(), Status> {
 /// A domU's EPT violation at `gpa`: if it is RAM not yet used, zeroes and
 /// maps its piece; `true` when the access can be retried.
 pub fn populate_on_fault(d: &Domain, gpa: u64) -> bool {
-    let Some(p) = d.domu.as_ref() else { return false };
+    let Some(p) = d.domu.as_ref() else {
+        return false;
+    };
     let mut ram = p.ram.lock();
-    let Some(i) = ram.piece_of(gpa) else { return false };
+    let Some(i) = ram.piece_of(gpa) else {
+        return false;
+    };
     if ram.is_populated(i) {
         // Another vCPU populated it meanwhile; this CPU's view is stale.
         drop(ram);
@@ -556,7 +638,8 @@ pub fn infos() -> Vec<DomainInfo> {
         i.vcpus = p.vcpus;
         i.max_vcpus = p.vcpus;
         let khz = crate::logger::tsc_khz().max(1);
-        i.cpu_time_ns = (u128::from(d.guest_ticks.load(Ordering::Relaxed)) * 1_000_000 / u128::from(khz)) as u64;
+        i.cpu_time_ns = (u128::from(d.guest_ticks.load(Ordering::Relaxed)) * 1_000_000
+            / u128::from(khz)) as u64;
         all.push(i);
     }
     all
@@ -576,7 +659,10 @@ pub fn guest_stopped(d: &Domain, reason: ShutdownReason) {
             if recorded == reason {
                 log::info!("domain {} shut down ({reason:?})", d.id);
             } else {
-                log::info!("domain {} shut down ({recorded:?}: the guest's {reason:?} answers the toolstack's request)", d.id);
+                log::info!(
+                    "domain {} shut down ({recorded:?}: the guest's {reason:?} answers the toolstack's request)",
+                    d.id
+                );
             }
             super::notify::raise(dom0_abi::event::EVENT_DOMAIN_SHUTDOWN);
         }

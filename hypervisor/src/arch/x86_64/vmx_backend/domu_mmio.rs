@@ -68,16 +68,34 @@ pub fn emulate(v: &mut Vcpu, gpa: u64) -> Result<(), &'static str> {
         return Err("a fault inside the domain's own RAM");
     }
     let paging = GuestPaging::new(
-        PagingRegs { cr0: read(FN::GuestCr0), cr3: read(FN::GuestCr3), cr4: read(FN::GuestCr4), efer: read(F64::GuestIa32Efer) },
+        PagingRegs {
+            cr0: read(FN::GuestCr0),
+            cr3: read(FN::GuestCr3),
+            cr4: read(FN::GuestCr4),
+            efer: read(F64::GuestIa32Efer),
+        },
         maxphyaddr(),
     );
     // In 64-bit mode CS.base is 0; in protected mode the linear RIP adds it.
-    let long = read(F64::GuestIa32Efer) & (1 << 10) != 0 && read(F32::GuestCsAccessRights) & (1 << 13) != 0;
+    let long = read(F64::GuestIa32Efer) & (1 << 10) != 0
+        && read(F32::GuestCsAccessRights) & (1 << 13) != 0;
     let rip = read(FN::GuestRip);
-    let linear = if long { rip } else { rip.wrapping_add(read(FN::GuestCsBase)) };
-    let fetched = fetch(&paging, &DomuMemory(parts), linear, 15).map_err(|_| "cannot fetch the instruction")?;
-    let d = decode(fetched.as_slice(), if long { CpuMode::Long64 } else { CpuMode::Protected32 })
-        .map_err(|_| "instruction is not an MMIO move this hypervisor emulates")?;
+    let linear = if long {
+        rip
+    } else {
+        rip.wrapping_add(read(FN::GuestCsBase))
+    };
+    let fetched = fetch(&paging, &DomuMemory(parts), linear, 15)
+        .map_err(|_| "cannot fetch the instruction")?;
+    let d = decode(
+        fetched.as_slice(),
+        if long {
+            CpuMode::Long64
+        } else {
+            CpuMode::Protected32
+        },
+    )
+    .map_err(|_| "instruction is not an MMIO move this hypervisor emulates")?;
     let mut regs = Regs(&mut v.regs);
     let written = d.write_value(&regs);
     let message = match target {
@@ -125,13 +143,27 @@ fn maxphyaddr() -> u8 {
 /// takes it at once, others through their mailbox and a kick.
 pub fn deliver(v: &mut Vcpu, m: Interrupt) {
     if !matches!(m.mode, DeliveryMode::Fixed | DeliveryMode::LowestPriority) {
-        log::debug!("{}: I/O APIC delivery mode {:?} not emulated, dropped", v.domain.label(), m.mode);
+        log::debug!(
+            "{}: I/O APIC delivery mode {:?} not emulated, dropped",
+            v.domain.label(),
+            m.mode
+        );
         return;
     }
-    let dest = Destination { field: u32::from(m.dest), logical: m.logical, x2apic: false };
-    let targets: alloc::vec::Vec<usize> = (0..v.domain.vcpus()).filter(|&j| v.domain.matches(j, &dest)).collect();
+    let dest = Destination {
+        field: u32::from(m.dest),
+        logical: m.logical,
+        x2apic: false,
+    };
+    let targets: alloc::vec::Vec<usize> = (0..v.domain.vcpus())
+        .filter(|&j| v.domain.matches(j, &dest))
+        .collect();
     // Lowest priority: the first match will do.
-    let take = if m.mode == DeliveryMode::LowestPriority { 1 } else { targets.len() };
+    let take = if m.mode == DeliveryMode::LowestPriority {
+        1
+    } else {
+        targets.len()
+    };
     for &j in targets.iter().take(take) {
         if j == v.index {
             v.sync_vlapic_from_page();
@@ -155,7 +187,10 @@ pub fn kick_others() {
     let me = percpu::current_index();
     for i in (0..percpu::MAX_CPUS).take_while(|&i| percpu::get(i).online.load(Ordering::Acquire)) {
         if i != me {
-            lapic::send_fixed(percpu::get(i).apic_id.load(Ordering::Relaxed), idt::VECTOR_IPI);
+            lapic::send_fixed(
+                percpu::get(i).apic_id.load(Ordering::Relaxed),
+                idt::VECTOR_IPI,
+            );
         }
     }
 }
@@ -163,7 +198,9 @@ pub fn kick_others() {
 /// Updates the UART's interrupt line after an access, from any CPU:
 /// vCPU `from` of the domain is running here if it is `Some`.
 pub fn uart_line(v: Option<&mut Vcpu>, domain: &Domain) {
-    let Some(parts) = domain.domu.as_ref() else { return };
+    let Some(parts) = domain.domu.as_ref() else {
+        return;
+    };
     let level = parts.uart.lock().irq_level();
     set_line(v, domain, UART_PIN, level);
 }
@@ -171,16 +208,25 @@ pub fn uart_line(v: Option<&mut Vcpu>, domain: &Domain) {
 /// Updates the SCI after a PM1 access or a power-button press, from any
 /// CPU (as [`uart_line`]).
 pub fn sci_line(v: Option<&mut Vcpu>, domain: &Domain) {
-    let Some(parts) = domain.domu.as_ref() else { return };
+    let Some(parts) = domain.domu.as_ref() else {
+        return;
+    };
     let level = parts.pm1.lock().sci_level();
-    set_line(v, domain, u32::from(crate::domu::acpi_tables::DEFAULT_SCI_IRQ), level);
+    set_line(
+        v,
+        domain,
+        u32::from(crate::domu::acpi_tables::DEFAULT_SCI_IRQ),
+        level,
+    );
 }
 
 /// Sets I/O APIC input `pin` of a domU to `level` and delivers what that
 /// raises: on vCPU `v` if it is this domain's and running here, else
 /// through the first destination vCPU's mailbox.
 fn set_line(v: Option<&mut Vcpu>, domain: &Domain, pin: u32, level: bool) {
-    let Some(parts) = domain.domu.as_ref() else { return };
+    let Some(parts) = domain.domu.as_ref() else {
+        return;
+    };
     let message = parts.ioapic.lock().set_irq(pin, level);
     let Some(m) = message else { return };
     match v {
@@ -189,7 +235,11 @@ fn set_line(v: Option<&mut Vcpu>, domain: &Domain, pin: u32, level: bool) {
             // Not on a vCPU of this domain (a console write or a shutdown
             // request from dom0).
             if matches!(m.mode, DeliveryMode::Fixed | DeliveryMode::LowestPriority) {
-                let dest = Destination { field: u32::from(m.dest), logical: m.logical, x2apic: false };
+                let dest = Destination {
+                    field: u32::from(m.dest),
+                    logical: m.logical,
+                    x2apic: false,
+                };
                 if let Some(j) = (0..domain.vcpus()).find(|&j| domain.matches(j, &dest)) {
                     post(domain, j, m.vector);
                 }

@@ -29,14 +29,23 @@ const EFER_LMA: u64 = 1 << 10;
 /// `Err` stops the vCPU.
 pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
     let event = super::decode::decode(raw);
-    if v.stepping && !matches!(event, ExitEvent::DebugTrap | ExitEvent::NestedPageFault { .. }) {
+    if v.stepping
+        && !matches!(
+            event,
+            ExitEvent::DebugTrap | ExitEvent::NestedPageFault { .. }
+        )
+    {
         super::hidden::check_abandoned(v);
     }
     let result = match event {
-        ExitEvent::EntryFailed { reason, qualification } => {
+        ExitEvent::EntryFailed {
+            reason,
+            qualification,
+        } => {
             log::error!(
                 "{} vCPU{}: VM entry failed, exit reason {reason} (33 = invalid guest state, 34 = MSR loading, 41 = machine check), qualification {qualification:#x}",
-                v.domain.label(), v.index
+                v.domain.label(),
+                v.index
             );
             dump_guest_state(v);
             Err(StopReason::Crash)
@@ -45,7 +54,10 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             if v.domain.is_dom0() {
                 // A physical NMI while dom0 ran: dom0 owns the platform,
                 // give it the NMI (SDM Table 25-17 type 2).
-                write(F32::EntryInterruptionInfo, u64::from(2 | (2 << 8) | (1u32 << 31)));
+                write(
+                    F32::EntryInterruptionInfo,
+                    u64::from(2 | (2 << 8) | (1u32 << 31)),
+                );
             } else {
                 log::warn!("physical NMI while {} ran: dropped", v.domain.label());
             }
@@ -59,7 +71,11 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             Ok(())
         }
         ExitEvent::Exception { vector } => {
-            log::error!("{} vCPU{}: unexpected exception {vector} exit", v.domain.label(), v.index);
+            log::error!(
+                "{} vCPU{}: unexpected exception {vector} exit",
+                v.domain.label(),
+                v.index
+            );
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
@@ -137,26 +153,45 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             v.sync_vlapic_to_page();
             if v.domain.is_dom0() && (offset == 0xD0 || offset == 0xE0) {
                 // dom0 routes device interrupts with this addressing.
-                lapic::set_logical_destination(v.vlapic.mmio_read(0xD0, now), v.vlapic.mmio_read(0xE0, now));
+                lapic::set_logical_destination(
+                    v.vlapic.mmio_read(0xD0, now),
+                    v.vlapic.mmio_read(0xE0, now),
+                );
             }
             Ok(())
         }
         ExitEvent::ApicAccess { offset, kind } => {
             log::error!(
                 "{} vCPU{}: APIC access at offset {offset:#x} (type {kind}) needs instruction emulation, which is not implemented",
-                v.domain.label(), v.index
+                v.domain.label(),
+                v.index
             );
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
-        ExitEvent::NestedPageFault { gpa, write, fetch, paging_structure, during_delivery } => {
-            let access = Access { fetch, paging_structure, during_delivery };
+        ExitEvent::NestedPageFault {
+            gpa,
+            write,
+            fetch,
+            paging_structure,
+            during_delivery,
+        } => {
+            let access = Access {
+                fetch,
+                paging_structure,
+                during_delivery,
+            };
             ept_fault(v, gpa, write, Some(access))
         }
         ExitEvent::NestedPageMisconfig { gpa } => ept_fault(v, gpa, false, None),
         ExitEvent::Unhandled { reason } => {
-            let name = crate::vmx::exit::ExitReason::from_basic(reason).map_or("unknown", |x| x.name());
-            log::error!("{} vCPU{}: unhandled VM exit reason {reason} ({name})", v.domain.label(), v.index);
+            let name =
+                crate::vmx::exit::ExitReason::from_basic(reason).map_or("unknown", |x| x.name());
+            log::error!(
+                "{} vCPU{}: unhandled VM exit reason {reason} ({name})",
+                v.domain.label(),
+                v.index
+            );
             dump_guest_state(v);
             Err(StopReason::Crash)
         }
@@ -176,7 +211,12 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
 /// (`None`): a domU's data access is emulated (its I/O APIC, or unbacked
 /// memory); a dom0 write to hidden memory is let through into the scratch
 /// page; anything else stops the domain.
-fn ept_fault(v: &mut Vcpu, gpa: u64, write: bool, access: Option<Access>) -> Result<(), StopReason> {
+fn ept_fault(
+    v: &mut Vcpu,
+    gpa: u64,
+    write: bool,
+    access: Option<Access>,
+) -> Result<(), StopReason> {
     use super::hidden::{Outcome, write_fault};
     let violation = access.is_some();
     if violation && !v.domain.is_dom0() && super::domu::populate_on_fault(&v.domain, gpa) {
@@ -203,16 +243,29 @@ fn ept_fault(v: &mut Vcpu, gpa: u64, write: bool, access: Option<Access>) -> Res
             StopReason::Crash
         });
     }
-    let outcome = if violation && write { write_fault(v, gpa) } else { Outcome::NotHidden };
+    let outcome = if violation && write {
+        write_fault(v, gpa)
+    } else {
+        Outcome::NotHidden
+    };
     match outcome {
         Outcome::Handled => return Ok(()),
-        Outcome::TooManyPages => log::error!("{} vCPU{}: one instruction wrote too many hidden pages", v.domain.label(), v.index),
+        Outcome::TooManyPages => log::error!(
+            "{} vCPU{}: one instruction wrote too many hidden pages",
+            v.domain.label(),
+            v.index
+        ),
         Outcome::NotHidden => {}
     }
     log::error!(
         "{} vCPU{}: EPT {} at guest-physical {gpa:#x} ({}, RIP {:#x})",
-        v.domain.label(), v.index,
-        if violation { "violation" } else { "misconfiguration" },
+        v.domain.label(),
+        v.index,
+        if violation {
+            "violation"
+        } else {
+            "misconfiguration"
+        },
         if write { "write" } else { "read or fetch" },
         read(FN::GuestRip)
     );
@@ -313,7 +366,11 @@ fn cr_access(v: &mut Vcpu, access: CrAccess) -> Result<(), StopReason> {
             set_cr0(v, new);
         }
         other => {
-            log::error!("{} vCPU{}: unexpected CR access {other:?}", v.domain.label(), v.index);
+            log::error!(
+                "{} vCPU{}: unexpected CR access {other:?}",
+                v.domain.label(),
+                v.index
+            );
             return Err(StopReason::Crash);
         }
     }
@@ -333,15 +390,25 @@ fn set_cr0(_v: &mut Vcpu, val: u64) {
     let entry = read(F32::EntryControls) as u32;
     if val & CR0_PG != 0 && efer & EFER_LME != 0 {
         write(F64::GuestIa32Efer, efer | EFER_LMA);
-        write(F32::EntryControls, u64::from(entry | super::setup::ENTRY_IA32E_GUEST));
+        write(
+            F32::EntryControls,
+            u64::from(entry | super::setup::ENTRY_IA32E_GUEST),
+        );
     } else if val & CR0_PG == 0 && efer & EFER_LMA != 0 {
         write(F64::GuestIa32Efer, efer & !EFER_LMA);
-        write(F32::EntryControls, u64::from(entry & !super::setup::ENTRY_IA32E_GUEST));
+        write(
+            F32::EntryControls,
+            u64::from(entry & !super::setup::ENTRY_IA32E_GUEST),
+        );
     }
 }
 
 fn dom0_ports(v: &Vcpu) -> Dom0Ports {
-    Dom0Ports { pm1a_cnt: v.domain.pm1a_cnt, s5_type: v.domain.s5_type, console: serial::COM1 }
+    Dom0Ports {
+        pm1a_cnt: v.domain.pm1a_cnt,
+        s5_type: v.domain.s5_type,
+        console: serial::COM1,
+    }
 }
 
 /// Port I/O on a trapped port: dom0's ports pass through to the hardware,
@@ -353,13 +420,22 @@ fn io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
         return domu_io(v, a);
     }
     if a.string {
-        log::warn!("{} vCPU{}: string I/O on trapped port {:#x} ignored", v.domain.label(), v.index, a.port);
+        log::warn!(
+            "{} vCPU{}: string I/O on trapped port {:#x} ignored",
+            v.domain.label(),
+            v.index,
+            a.port
+        );
         advance(v);
         return Ok(());
     }
     if let Some(val) = super::notify::dom0_config_io(a.port, a.size, a.input, v.regs.rax as u32) {
         if a.input {
-            let mask = if a.size == 4 { 0xFFFF_FFFF } else { (1u64 << (a.size * 8)) - 1 };
+            let mask = if a.size == 4 {
+                0xFFFF_FFFF
+            } else {
+                (1u64 << (a.size * 8)) - 1
+            };
             v.regs.rax = (v.regs.rax & !mask) | (u64::from(val) & mask);
         }
         advance(v);
@@ -372,7 +448,11 @@ fn io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
             2 => u64::from(inw(a.port)),
             _ => u64::from(inl(a.port)),
         };
-        let mask = if a.size == 4 { 0xFFFF_FFFF } else { (1u64 << (a.size * 8)) - 1 };
+        let mask = if a.size == 4 {
+            0xFFFF_FFFF
+        } else {
+            (1u64 << (a.size * 8)) - 1
+        };
         v.regs.rax = (v.regs.rax & !mask) | (val & mask);
         // The receive buffer only when LCR.DLAB = 0 (else: the divisor).
         if io_policy::is_console_receive(&ports, a.port, a.size) && inb(a.port + 3) & 0x80 == 0 {
@@ -410,7 +490,9 @@ fn debug_key(v: &Vcpu, byte: u8) {
     let key = v.domain.keys.lock().feed(byte);
     match key {
         None => {}
-        Some(DebugKey::ExitStats) => v.domain.log_exit_stats("debug key 'e': VM exit statistics so far"),
+        Some(DebugKey::ExitStats) => v
+            .domain
+            .log_exit_stats("debug key 'e': VM exit statistics so far"),
         Some(DebugKey::VcpuState) => {
             log::info!("debug key 'r': each vCPU prints its state at its next exit");
             v.domain.dump_requested.store(u64::MAX, Ordering::Release);
@@ -432,7 +514,11 @@ fn debug_key(v: &Vcpu, byte: u8) {
 fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
     use crate::domu::acpi_tables::{DEFAULT_PM1A_CNT_PORT, DEFAULT_PM1A_EVT_PORT, pm1_cnt};
     use crate::vdev::pm1_events::PM1_EVT_BYTES;
-    let mask = if a.size >= 4 { 0xFFFF_FFFF } else { (1u64 << (a.size * 8)) - 1 };
+    let mask = if a.size >= 4 {
+        0xFFFF_FFFF
+    } else {
+        (1u64 << (a.size * 8)) - 1
+    };
     let uart = serial::COM1..serial::COM1 + 8;
     if a.string {
         // INS/OUTS on an emulated port: not emulated; the guest gets #GP.
@@ -442,7 +528,11 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
     if a.input {
         let val = if uart.contains(&a.port) && a.size == 1 {
             let offset = (a.port - serial::COM1) as u8;
-            let byte = v.domain.domu.as_ref().map_or(0xFF, |p| u64::from(p.uart.lock().read(offset)));
+            let byte = v
+                .domain
+                .domu
+                .as_ref()
+                .map_or(0xFF, |p| u64::from(p.uart.lock().read(offset)));
             let d = v.domain.clone();
             super::domu_mmio::uart_line(Some(v), &d);
             byte
@@ -451,7 +541,9 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
             u64::from(pm1_cnt::SCI_EN)
         } else if (DEFAULT_PM1A_EVT_PORT..DEFAULT_PM1A_EVT_PORT + PM1_EVT_BYTES).contains(&a.port) {
             // PM1a_STS, PM1a_EN.
-            v.domain.domu.as_ref().map_or(mask, |p| u64::from(p.pm1.lock().read(a.port - DEFAULT_PM1A_EVT_PORT, a.size)))
+            v.domain.domu.as_ref().map_or(mask, |p| {
+                u64::from(p.pm1.lock().read(a.port - DEFAULT_PM1A_EVT_PORT, a.size))
+            })
         } else {
             mask
         };
@@ -462,7 +554,9 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
     let val = v.regs.rax & mask;
     if uart.contains(&a.port) && a.size == 1 {
         if let Some(p) = v.domain.domu.as_ref() {
-            p.uart.lock().write((a.port - serial::COM1) as u8, val as u8);
+            p.uart
+                .lock()
+                .write((a.port - serial::COM1) as u8, val as u8);
         }
         let d = v.domain.clone();
         super::domu_mmio::uart_line(Some(v), &d);
@@ -471,14 +565,20 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
     }
     if (DEFAULT_PM1A_EVT_PORT..DEFAULT_PM1A_EVT_PORT + PM1_EVT_BYTES).contains(&a.port) {
         if let Some(p) = v.domain.domu.as_ref() {
-            p.pm1.lock().write(a.port - DEFAULT_PM1A_EVT_PORT, a.size, val as u32);
+            p.pm1
+                .lock()
+                .write(a.port - DEFAULT_PM1A_EVT_PORT, a.size, val as u32);
         }
         let d = v.domain.clone();
         super::domu_mmio::sci_line(Some(v), &d);
         advance(v);
         return Ok(());
     }
-    let ports = Dom0Ports { pm1a_cnt: DEFAULT_PM1A_CNT_PORT, s5_type: v.domain.s5_type, console: serial::COM1 };
+    let ports = Dom0Ports {
+        pm1a_cnt: DEFAULT_PM1A_CNT_PORT,
+        s5_type: v.domain.s5_type,
+        console: serial::COM1,
+    };
     match io_policy::dom0_out(&ports, a.port, a.size, val) {
         OutAction::PowerOff => Err(StopReason::PowerOff),
         OutAction::Reset => Err(StopReason::Reboot),
@@ -505,7 +605,11 @@ fn rdmsr(v: &mut Vcpu) {
             // dom0 reaches only the MSRs its bitmap traps, so an unknown one
             // is worth a line; a domU traps everything and Linux probes many.
             if v.domain.is_dom0() && !msr_policy::VMX_MSRS.contains(&msr) {
-                log::warn!("{} vCPU{}: RDMSR {msr:#x} refused (#GP)", v.domain.label(), v.index);
+                log::warn!(
+                    "{} vCPU{}: RDMSR {msr:#x} refused (#GP)",
+                    v.domain.label(),
+                    v.index
+                );
             }
             None
         }
@@ -527,7 +631,10 @@ fn wrmsr(v: &mut Vcpu) {
     let result: Result<(), ApicFault> = match msr_policy::write(msr, value) {
         WriteAction::ApicBase => {
             v.sync_vlapic_from_page();
-            let r = v.vlapic.apic_base_write(value).map(|a| process_actions(v, a));
+            let r = v
+                .vlapic
+                .apic_base_write(value)
+                .map(|a| process_actions(v, a));
             v.sync_vlapic_to_page();
             r
         }
@@ -550,7 +657,10 @@ fn wrmsr(v: &mut Vcpu) {
         }
         WriteAction::X2Apic => {
             v.sync_vlapic_from_page();
-            let r = v.vlapic.msr_write(msr, value, now).map(|a| process_actions(v, a));
+            let r = v
+                .vlapic
+                .msr_write(msr, value, now)
+                .map(|a| process_actions(v, a));
             v.sync_vlapic_to_page();
             r
         }
@@ -565,7 +675,11 @@ fn wrmsr(v: &mut Vcpu) {
     match result {
         Ok(()) => advance(v),
         Err(_) => {
-            log::debug!("{} vCPU{}: WRMSR {msr:#x} = {value:#x} refused (#GP)", v.domain.label(), v.index);
+            log::debug!(
+                "{} vCPU{}: WRMSR {msr:#x} = {value:#x} refused (#GP)",
+                v.domain.label(),
+                v.index
+            );
             inject_exception(13, Some(0));
         }
     }
@@ -594,7 +708,14 @@ pub fn process_actions(v: &mut Vcpu, actions: crate::vlapic::Actions) {
             }
             continue;
         }
-        if let Action::SendIpi { dest, shorthand, mode, vector, .. } = a {
+        if let Action::SendIpi {
+            dest,
+            shorthand,
+            mode,
+            vector,
+            ..
+        } = a
+        {
             for j in 0..v.domain.vcpus() {
                 let is_self = j == v.index;
                 let target = match shorthand {
@@ -631,7 +752,11 @@ fn deliver(v: &mut Vcpu, j: usize, mode: DeliveryMode, vector: u8) {
         DeliveryMode::Init => mb.init.store(true, Ordering::Release),
         DeliveryMode::Startup(page) => mb.sipi.store(u32::from(page) + 1, Ordering::Release),
         _ => {
-            log::debug!("{} vCPU{}: IPI delivery mode {mode:?} not supported, dropped", v.domain.label(), v.index);
+            log::debug!(
+                "{} vCPU{}: IPI delivery mode {mode:?} not supported, dropped",
+                v.domain.label(),
+                v.index
+            );
             return;
         }
     }
@@ -665,7 +790,10 @@ pub fn log_vcpu_state(v: &mut Vcpu) {
         v.blocked,
         l.mmio_read(0x80, now),
         l.ppr(),
-        (0..8u32).rev().map(|i| l.mmio_read(0x200 + i * 16, now)).position(|w| w != 0),
+        (0..8u32)
+            .rev()
+            .map(|i| l.mmio_read(0x200 + i * 16, now))
+            .position(|w| w != 0),
         l.svi(),
         l.highest_pending(),
         l.mmio_read(0x320, now),
@@ -693,10 +821,23 @@ pub fn dump_guest_state(v: &Vcpu) {
     );
     log::error!(
         "  RAX {:#x} RBX {:#x} RCX {:#x} RDX {:#x} RSI {:#x} RDI {:#x} RBP {:#x}",
-        r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp
+        r.rax,
+        r.rbx,
+        r.rcx,
+        r.rdx,
+        r.rsi,
+        r.rdi,
+        r.rbp
     );
     log::error!(
         "  R8 {:#x} R9 {:#x} R10 {:#x} R11 {:#x} R12 {:#x} R13 {:#x} R14 {:#x} R15 {:#x}",
-        r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15
+        r.r8,
+        r.r9,
+        r.r10,
+        r.r11,
+        r.r12,
+        r.r13,
+        r.r14,
+        r.r15
     );
 }

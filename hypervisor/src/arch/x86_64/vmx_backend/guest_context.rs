@@ -12,7 +12,13 @@ use core::arch::asm;
 use crate::arch::x86_64::cpu;
 
 /// STAR, LSTAR, CSTAR, SFMASK, KERNEL_GS_BASE (SDM Vol. 4 Table 2-2).
-const SYSCALL_MSRS: [u32; 5] = [0xC000_0081, 0xC000_0082, 0xC000_0083, 0xC000_0084, 0xC000_0102];
+const SYSCALL_MSRS: [u32; 5] = [
+    0xC000_0081,
+    0xC000_0082,
+    0xC000_0083,
+    0xC000_0084,
+    0xC000_0102,
+];
 /// IA32_TSC_AUX (with RDTSCP).
 const TSC_AUX: u32 = 0xC000_0103;
 
@@ -32,7 +38,10 @@ pub struct GuestContext {
 
 impl core::fmt::Debug for GuestContext {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("GuestContext").field("xcr0", &self.xcr0).field("cr2", &self.cr2).finish_non_exhaustive()
+        f.debug_struct("GuestContext")
+            .field("xcr0", &self.xcr0)
+            .field("cr2", &self.cr2)
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,7 +58,13 @@ impl GuestContext {
         // exceptions masked (SDM Vol. 1 §10.2.3.1); the XSAVE header's
         // zeros put every component in its initial state.
         xsave.0[24..28].copy_from_slice(&0x1F80u32.to_le_bytes());
-        Self { msrs: [0; SYSCALL_MSRS.len()], tsc_aux: 0, cr2: 0, xcr0: 1, xsave }
+        Self {
+            msrs: [0; SYSCALL_MSRS.len()],
+            tsc_aux: 0,
+            cr2: 0,
+            xcr0: 1,
+            xsave,
+        }
     }
 
     /// Copies the running guest's state out of the CPU.
@@ -67,7 +82,9 @@ impl GuestContext {
         let (lo, hi): (u32, u32);
         // SAFETY: XGETBV with ECX = 0 reads XCR0; CR4.OSXSAVE is set by the
         // hypervisor at VMXON time.
-        unsafe { asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+        unsafe {
+            asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+        };
         self.xcr0 = (u64::from(hi) << 32) | u64::from(lo);
         let area = self.xsave.0.as_mut_ptr();
         // SAFETY: `area` is 64-byte aligned and 4 KiB, larger than the XSAVE

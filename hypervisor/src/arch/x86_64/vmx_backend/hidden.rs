@@ -42,7 +42,12 @@ impl HiddenMemory {
     pub fn new(ept: PageTable<Ept>, ones: HostPhysAddr, scratch: HostPhysAddr) -> Self {
         fill_frame(ones, 0xFF);
         fill_frame(scratch, 0xFF);
-        Self { ept, ones, scratch, steps: WriteSteps::new() }
+        Self {
+            ept,
+            ones,
+            scratch,
+            steps: WriteSteps::new(),
+        }
     }
 
     /// Writes dropped so far.
@@ -96,7 +101,8 @@ pub fn write_fault(v: &mut Vcpu, gpa: u64) -> Outcome {
             if h.steps.should_log() {
                 log::warn!(
                     "{} vCPU{}: write to hidden memory at GPA {gpa:#x} dropped (RIP {:#x}; {} so far)",
-                    v.domain.label(), v.index,
+                    v.domain.label(),
+                    v.index,
                     rip,
                     h.steps.dropped()
                 );
@@ -127,7 +133,11 @@ pub fn debug_trap(v: &mut Vcpu) -> bool {
     };
     end_step(v, h, &step);
     let rflags = read(FN::GuestRflags);
-    let rflags = if step.guest_if { rflags | RFLAGS_IF } else { rflags };
+    let rflags = if step.guest_if {
+        rflags | RFLAGS_IF
+    } else {
+        rflags
+    };
     if step.guest_tf {
         // The guest was single-stepping itself: its trap is due too.
         write(FN::GuestRflags, rflags);
@@ -158,7 +168,9 @@ pub fn check_abandoned(v: &mut Vcpu) {
         end_step(v, h, &step);
         log::warn!(
             "{} vCPU{}: a write to hidden memory at RIP {:#x} faulted in the guest; step abandoned (now at {rip:#x})",
-            v.domain.label(), v.index, step.rip
+            v.domain.label(),
+            v.index,
+            step.rip
         );
     }
 }

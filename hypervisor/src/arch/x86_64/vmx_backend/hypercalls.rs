@@ -15,9 +15,9 @@ use zerocopy::FromZeros;
 
 use super::domain::Domain;
 use super::{Vcpu, domu};
-use crate::hypercall::lifecycle::{EntryMode, Lifecycle};
 use crate::arch::x86_64::physmem::{read_volatile, write_volatile};
 use crate::arch::x86_64::vmcs::read;
+use crate::hypercall::lifecycle::{EntryMode, Lifecycle};
 use crate::hypercall::{Caller, GuestMemory, Platform, RamRanges, dispatch};
 use crate::logger;
 use crate::mm::addr::{HostPhysAddr, PAGE_SIZE};
@@ -68,7 +68,11 @@ impl State<'_> {
     }
 
     fn dom0_pages(&self) -> u64 {
-        self.domain.ram().iter().map(|(s, e)| (e - s) / PAGE_SIZE).sum()
+        self.domain
+            .ram()
+            .iter()
+            .map(|(s, e)| (e - s) / PAGE_SIZE)
+            .sum()
     }
 }
 
@@ -122,7 +126,13 @@ impl Platform for State<'_> {
 
 impl Lifecycle for State<'_> {
     fn create(&mut self, name: &str, memory_pages: u64, vcpus: u32) -> Result<u32, Status> {
-        domu::create(self.domain.vmx, self.domain.apic_khz, name, memory_pages, vcpus)
+        domu::create(
+            self.domain.vmx,
+            self.domain.apic_khz,
+            name,
+            memory_pages,
+            vcpus,
+        )
     }
     fn destroy(&mut self, id: u32) -> Result<(), Status> {
         domu::destroy(id)
@@ -136,7 +146,14 @@ impl Lifecycle for State<'_> {
     fn shutdown(&mut self, id: u32, reason: ShutdownReason) -> Result<(), Status> {
         domu::shutdown(id, reason)
     }
-    fn copy_in(&mut self, id: u32, gpa: u64, src_gpa: u64, len: usize, mem: &dyn GuestMemory) -> Result<(), Status> {
+    fn copy_in(
+        &mut self,
+        id: u32,
+        gpa: u64,
+        src_gpa: u64,
+        len: usize,
+        mem: &dyn GuestMemory,
+    ) -> Result<(), Status> {
         domu::copy_in(id, gpa, src_gpa, len, mem)
     }
     fn set_entry(&mut self, id: u32, vcpu: u32, entry: EntryMode) -> Result<(), Status> {
@@ -164,10 +181,16 @@ pub fn vmcall(v: &mut Vcpu) -> bool {
     let op = r.rax;
     // Only dom0 passes pointers (and is identity-mapped); a domU caller is
     // refused before any memory is touched, and has no memory here anyway.
-    let ram = if v.domain.is_dom0() { v.domain.ram() } else { &[] };
+    let ram = if v.domain.is_dom0() {
+        v.domain.ram()
+    } else {
+        &[]
+    };
     let mut mem = IdentityRam(RamRanges(ram));
     let mut state = State { domain: &v.domain };
-    let caller = Caller { privileged: v.domain.is_dom0() };
+    let caller = Caller {
+        privileged: v.domain.is_dom0(),
+    };
     let status = dispatch(op, args, caller, &mut mem, &mut state);
     v.regs.rax = status as u64;
     true

@@ -7,16 +7,14 @@ mod decode;
 pub mod domain;
 pub mod domu;
 mod domu_mmio;
-mod guest_context;
 mod exits;
+mod guest_context;
 pub mod hidden;
 mod hypercalls;
 pub mod notify;
 pub mod pcpu;
 pub mod setup;
 
-use alloc::sync::Arc;
-use core::arch::global_asm;
 use crate::arch::x86_64::vmcs::{self, Vmcs};
 use crate::arch::x86_64::{cpu, percpu};
 use crate::logger;
@@ -26,6 +24,8 @@ use crate::vcpu::vid_guard::{self, GuestWindow};
 use crate::vlapic::{VLapic, VLapicConfig};
 use crate::vmx::exit::EntryInterruption;
 use crate::vmx::fields::{Field16 as F16, Field32 as F32, Field64 as F64, FieldNat as FN};
+use alloc::sync::Arc;
+use core::arch::global_asm;
 
 use domain::Domain;
 use setup::{Controls, EntryState, VcpuPages};
@@ -165,11 +165,16 @@ pub enum StopReason {
 
 impl Vcpu {
     /// Creates the vCPU's VMCS on the running CPU and loads it.
-    pub fn new(index: usize, domain: Arc<Domain>, start: &EntryState) -> Result<Self, &'static str> {
+    pub fn new(
+        index: usize,
+        domain: Arc<Domain>,
+        start: &EntryState,
+    ) -> Result<Self, &'static str> {
         let revision = domain.vmx.vmcs_revision();
         let vmcs = Vmcs::new(revision).ok_or("out of memory for a VMCS")?;
         vmcs.load().map_err(|_| "VMPTRLD failed")?;
-        let vapic_page = frames::allocate().map_err(|_| "out of memory for the virtual-APIC page")?;
+        let vapic_page =
+            frames::allocate().map_err(|_| "out of memory for the virtual-APIC page")?;
         apic_page::zero(vapic_page);
         let pages = VcpuPages {
             io_bitmap: domain.io_bitmap.as_u64(),
@@ -179,13 +184,16 @@ impl Vcpu {
             eptp: domain.eptp,
         };
         let vpid = (domain.vpid_base + index as u16).max(1);
-        let controls = setup::controls_and_host(&domain.vmx.msrs, &pages, vpid, vmx_exit as *const () as u64)?;
+        let controls =
+            setup::controls_and_host(&domain.vmx.msrs, &pages, vpid, vmx_exit as *const () as u64)?;
         setup::guest_state(start);
         let apic_id = domain.vcpu_apic_id(index);
         let mut cfg = VLapicConfig::new(apic_id, index == 0, logger::tsc_khz(), domain.apic_khz);
         cfg.x2apic = cpu::has_x2apic();
         let vlapic = VLapic::new(cfg);
-        let ept_generation = domain.ept_generation.load(core::sync::atomic::Ordering::Acquire);
+        let ept_generation = domain
+            .ept_generation
+            .load(core::sync::atomic::Ordering::Acquire);
         let mut v = Self {
             index,
             domain,
@@ -217,11 +225,18 @@ impl Vcpu {
         let now = cpu::rdtsc();
         let (dfr, ldr) = match self.vlapic.mode() {
             crate::vlapic::ApicMode::X2Apic => (0, self.vlapic.x2apic_ldr()),
-            _ => (self.vlapic.mmio_read(0xE0, now) >> 28, self.vlapic.mmio_read(0xD0, now)),
+            _ => (
+                self.vlapic.mmio_read(0xE0, now) >> 28,
+                self.vlapic.mmio_read(0xD0, now),
+            ),
         };
-        self.domain.publish_addressing(self.index, self.vlapic.mode(), dfr, ldr);
+        self.domain
+            .publish_addressing(self.index, self.vlapic.mode(), dfr, ldr);
         if self.has_vid() {
-            vmcs::write(F16::GuestInterruptStatus, u64::from(self.vlapic.guest_interrupt_status()));
+            vmcs::write(
+                F16::GuestInterruptStatus,
+                u64::from(self.vlapic.guest_interrupt_status()),
+            );
             let eoi = self.vlapic.eoi_exit_bitmap();
             // Physical device vectors need the guest's EOI to reach the real APIC.
             let dev = self.domain.device_vectors_eoi_exit();
@@ -234,9 +249,14 @@ impl Vcpu {
     }
 
     fn write_eoi_exits(&mut self, bits: [u64; 4]) {
-        for (i, f) in [F64::EoiExitBitmap0, F64::EoiExitBitmap1, F64::EoiExitBitmap2, F64::EoiExitBitmap3]
-            .into_iter()
-            .enumerate()
+        for (i, f) in [
+            F64::EoiExitBitmap0,
+            F64::EoiExitBitmap1,
+            F64::EoiExitBitmap2,
+            F64::EoiExitBitmap3,
+        ]
+        .into_iter()
+        .enumerate()
         {
             vmcs::write(f, bits[i]);
         }
@@ -265,7 +285,11 @@ impl Vcpu {
     fn gate_virtual_interrupts(&mut self) {
         let status = vmcs::read(F16::GuestInterruptStatus) as u16;
         let window_on = self.controls.proc & setup::PROC_INTERRUPT_WINDOW_EXITING != 0;
-        if status & 0xFF == 0 && !self.vid_held && !window_on && self.eoi_exit_written == self.eoi_exit_base {
+        if status & 0xFF == 0
+            && !self.vid_held
+            && !window_on
+            && self.eoi_exit_written == self.eoi_exit_base
+        {
             return;
         }
         self.sync_vlapic_from_page();
@@ -276,7 +300,10 @@ impl Vcpu {
         );
         let gate = vid_guard::gate(window, &self.vlapic);
         if gate.interrupt_status() != status {
-            vmcs::write(F16::GuestInterruptStatus, u64::from(gate.interrupt_status()));
+            vmcs::write(
+                F16::GuestInterruptStatus,
+                u64::from(gate.interrupt_status()),
+            );
         }
         let eoi: [u64; 4] = core::array::from_fn(|i| self.eoi_exit_base[i] | gate.eoi_exits[i]);
         if eoi != self.eoi_exit_written {
@@ -356,10 +383,17 @@ impl Vcpu {
             // callee-saved registers and returns here after the exit.
             let failed = unsafe { vmx_run(&mut self.regs, u64::from(self.launched)) };
             let exit_tsc = cpu::rdtsc();
-            self.domain.guest_ticks.fetch_add(exit_tsc.wrapping_sub(entry_tsc), core::sync::atomic::Ordering::Relaxed);
+            self.domain.guest_ticks.fetch_add(
+                exit_tsc.wrapping_sub(entry_tsc),
+                core::sync::atomic::Ordering::Relaxed,
+            );
             if failed != 0 {
                 let err = vmcs::read(F32::VmInstructionError);
-                log::error!("{} vCPU{}: VM entry failed (VM-instruction error {err})", self.domain.label(), self.index);
+                log::error!(
+                    "{} vCPU{}: VM entry failed (VM-instruction error {err})",
+                    self.domain.label(),
+                    self.index
+                );
                 exits::dump_guest_state(self);
                 return SliceEnd::Stopped(StopReason::Crash);
             }
@@ -369,7 +403,9 @@ impl Vcpu {
             if let Err(stop) = exits::handle(self, raw) {
                 return SliceEnd::Stopped(stop);
             }
-            self.domain.stats(percpu::current_index()).record(raw & 0xFFFF, cpu::rdtsc().wrapping_sub(exit_tsc));
+            self.domain
+                .stats(percpu::current_index())
+                .record(raw & 0xFFFF, cpu::rdtsc().wrapping_sub(exit_tsc));
             if self.blocked {
                 return SliceEnd::Blocked;
             }
@@ -386,11 +422,22 @@ impl Vcpu {
     /// end the entry by the vLAPIC deadline or `budget` ticks at the latest.
     fn before_entry(&mut self, budget: u64) {
         let bit = 1u64 << (self.index % 64);
-        if self.domain.dump_requested.load(core::sync::atomic::Ordering::Acquire) & bit != 0 {
-            self.domain.dump_requested.fetch_and(!bit, core::sync::atomic::Ordering::AcqRel);
+        if self
+            .domain
+            .dump_requested
+            .load(core::sync::atomic::Ordering::Acquire)
+            & bit
+            != 0
+        {
+            self.domain
+                .dump_requested
+                .fetch_and(!bit, core::sync::atomic::Ordering::AcqRel);
             exits::log_vcpu_state(self);
         }
-        let generation = self.domain.ept_generation.load(core::sync::atomic::Ordering::Acquire);
+        let generation = self
+            .domain
+            .ept_generation
+            .load(core::sync::atomic::Ordering::Acquire);
         if generation != self.ept_generation {
             vmcs::invept_all();
             self.ept_generation = generation;
@@ -402,10 +449,22 @@ impl Vcpu {
             let first = !self.domain.is_device_vector(v);
             self.domain.mark_device_vector(v);
             let r = self.vlapic.accept_interrupt(v, false);
-            if first || !matches!(r, crate::vlapic::Acceptance::Accepted | crate::vlapic::Acceptance::AlreadyPending) {
-                log::debug!("{} vCPU{}: device vector {v:#x}: {r:?}", self.domain.label(), self.index);
+            if first
+                || !matches!(
+                    r,
+                    crate::vlapic::Acceptance::Accepted | crate::vlapic::Acceptance::AlreadyPending
+                )
+            {
+                log::debug!(
+                    "{} vCPU{}: device vector {v:#x}: {r:?}",
+                    self.domain.label(),
+                    self.index
+                );
             }
-            if !matches!(r, crate::vlapic::Acceptance::Accepted | crate::vlapic::Acceptance::AlreadyPending) {
+            if !matches!(
+                r,
+                crate::vlapic::Acceptance::Accepted | crate::vlapic::Acceptance::AlreadyPending
+            ) {
                 // Not taken: complete it at the physical APIC now.
                 crate::arch::x86_64::lapic::eoi();
             }
@@ -441,7 +500,10 @@ impl Vcpu {
             Some(d) => d.saturating_sub(now).min(budget),
             None => budget,
         };
-        vmcs::write(F32::GuestPreemptionTimerValue, (until >> shift).min(u64::from(u32::MAX)));
+        vmcs::write(
+            F32::GuestPreemptionTimerValue,
+            (until >> shift).min(u64::from(u32::MAX)),
+        );
         if self.has_vid() {
             self.gate_virtual_interrupts();
         }
@@ -464,6 +526,9 @@ fn redeliver_interrupted_event() {
         vmcs::write(F32::EntryExceptionErrorCode, u64::from(code));
     }
     if event.needs_instruction_length() {
-        vmcs::write(F32::EntryInstructionLength, vmcs::read(F32::ExitInstructionLength));
+        vmcs::write(
+            F32::EntryInstructionLength,
+            vmcs::read(F32::ExitInstructionLength),
+        );
     }
 }

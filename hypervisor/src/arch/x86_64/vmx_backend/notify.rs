@@ -44,7 +44,10 @@ struct Ports {
 
 /// Held for every access to the hardware's configuration ports and to the
 /// model; never while logging.
-static PORTS: spin::Mutex<Ports> = spin::Mutex::new(Ports { latch: 0, device: None });
+static PORTS: spin::Mutex<Ports> = spin::Mutex::new(Ports {
+    latch: 0,
+    device: None,
+});
 
 /// An ACPI MCFG table was found at boot (dom0 may use ECAM).
 static MCFG_PRESENT: AtomicBool = AtomicBool::new(false);
@@ -83,16 +86,21 @@ fn port_out(port: u16, size: u8, value: u32) {
 pub fn init() {
     let chosen = {
         let mut p = PORTS.lock();
-        let slot = (0..32u8).rev().filter_map(|dev| Bdf::new(0, dev, 0)).find(|&bdf| {
-            outl(CONFIG_ADDRESS, ConfigAddress::new(bdf, 0).0);
-            inl(CONFIG_DATA) & 0xFFFF == 0xFFFF
-        });
+        let slot = (0..32u8)
+            .rev()
+            .filter_map(|dev| Bdf::new(0, dev, 0))
+            .find(|&bdf| {
+                outl(CONFIG_ADDRESS, ConfigAddress::new(bdf, 0).0);
+                inl(CONFIG_DATA) & 0xFFFF == 0xFFFF
+            });
         outl(CONFIG_ADDRESS, p.latch);
         p.device = slot.map(|bdf| (bdf, NotifyPci::new()));
         slot
     };
     let Some(bdf) = chosen else {
-        log::warn!("notify: no free device number on PCI bus 0; dom0 gets no notification device (no event interrupts)");
+        log::warn!(
+            "notify: no free device number on PCI bus 0; dom0 gets no notification device (no event interrupts)"
+        );
         return;
     };
     log::info!(
@@ -106,7 +114,9 @@ pub fn init() {
             "notify: the firmware has an ACPI MCFG table: dom0 may reach configuration space through ECAM, which is not trapped, and then never sees the notification device (poll() on /dev/hvctl fails); only the legacy ports 0xCF8/0xCFC are emulated"
         );
     } else {
-        log::info!("notify: presented through the legacy configuration ports 0xCF8/0xCFC only (no ACPI MCFG here; ECAM is not trapped)");
+        log::info!(
+            "notify: presented through the legacy configuration ports 0xCF8/0xCFC only (no ACPI MCFG here; ECAM is not trapped)"
+        );
     }
 }
 
@@ -198,8 +208,14 @@ fn deliver(m: MsiMessage) {
             return;
         }
     };
-    let Some(dom0) = crate::dom0_launch::DOM0.get() else { return };
-    let dest = Destination { field: u32::from(irq.destination), logical: irq.logical, x2apic: false };
+    let Some(dom0) = crate::dom0_launch::DOM0.get() else {
+        return;
+    };
+    let dest = Destination {
+        field: u32::from(irq.destination),
+        logical: irq.logical,
+        x2apic: false,
+    };
     let one = irq.redirection_hint || irq.lowest_priority;
     let mut sent = false;
     for j in (0..dom0.vcpus()).filter(|&j| dom0.matches(j, &dest)) {

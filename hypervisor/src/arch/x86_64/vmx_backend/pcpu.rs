@@ -39,7 +39,8 @@ pub fn wait_for_interrupt(deadline: Option<u64>, apic_khz: u64) {
             return;
         }
         let khz = logger::tsc_khz().max(1);
-        let count = (u128::from(d - now) * u128::from(apic_khz.max(1)) / u128::from(khz)).clamp(1, u128::from(u32::MAX)) as u32;
+        let count = (u128::from(d - now) * u128::from(apic_khz.max(1)) / u128::from(khz))
+            .clamp(1, u128::from(u32::MAX)) as u32;
         lapic::start_timer(idt::VECTOR_TIMER, lapic::TimerMode::OneShot, count);
     }
     // sti; hlt as one sequence: the interrupt shadow of STI covers HLT, so an
@@ -85,14 +86,21 @@ impl Runner {
             }
             match r.start {
                 Some(start) => self.start(r.domain, r.index, &start),
-                None => self.waiting.push(Waiting { domain: r.domain, index: r.index }),
+                None => self.waiting.push(Waiting {
+                    domain: r.domain,
+                    index: r.index,
+                }),
             }
         }
         let mut i = 0;
         while i < self.waiting.len() {
             let w = &self.waiting[i];
             let mb = w.domain.mailbox(w.index);
-            let sipi = if mb.init.load(Ordering::Acquire) { mb.sipi.swap(0, Ordering::AcqRel) } else { 0 };
+            let sipi = if mb.init.load(Ordering::Acquire) {
+                mb.sipi.swap(0, Ordering::AcqRel)
+            } else {
+                0
+            };
             if sipi != 0 {
                 mb.init.store(false, Ordering::Release);
                 let w = self.waiting.swap_remove(i);
@@ -106,14 +114,25 @@ impl Runner {
         }
     }
 
-    fn start(&mut self, domain: alloc::sync::Arc<super::domain::Domain>, index: usize, start: &(EntryState, u64, u64)) {
+    fn start(
+        &mut self,
+        domain: alloc::sync::Arc<super::domain::Domain>,
+        index: usize,
+        start: &(EntryState, u64, u64),
+    ) {
         let id = domain.id;
         match Vcpu::new(index, domain.clone(), &start.0) {
             Ok(mut v) => {
-                log::info!("domain {id} vCPU{index}: runs on cpu{}", percpu::current_index());
+                log::info!(
+                    "domain {id} vCPU{index}: runs on cpu{}",
+                    percpu::current_index()
+                );
                 v.regs.rbx = start.1;
                 v.regs.rsi = start.2;
-                self.slots.push(Slot { vcpu: Box::new(v), context: GuestContext::initial() });
+                self.slots.push(Slot {
+                    vcpu: Box::new(v),
+                    context: GuestContext::initial(),
+                });
                 // Vcpu::new made its VMCS current.
                 self.loaded = Some(self.slots.len() - 1);
             }
@@ -147,7 +166,12 @@ impl Runner {
 
     /// Whether domU slot `i` may run now.
     fn domu_ready(&mut self, i: usize) -> bool {
-        let running = self.slots[i].vcpu.domain.domu.as_ref().is_some_and(|p| p.lifecycle.lock().is_running());
+        let running = self.slots[i]
+            .vcpu
+            .domain
+            .domu
+            .as_ref()
+            .is_some_and(|p| p.lifecycle.lock().is_running());
         running && self.slots[i].vcpu.wants_to_run()
     }
 
@@ -167,7 +191,11 @@ impl Runner {
         let n = self.slots.len();
         for step in 1..=n {
             let i = (self.cursor + step) % n;
-            let ready = if i == 0 { dom0_ready } else { self.domu_ready(i) };
+            let ready = if i == 0 {
+                dom0_ready
+            } else {
+                self.domu_ready(i)
+            };
             if ready {
                 self.cursor = i;
                 return Some(i);
@@ -178,7 +206,10 @@ impl Runner {
 
     /// The earliest timer deadline of the vCPUs that wait.
     fn next_deadline(&self) -> Option<u64> {
-        self.slots.iter().filter_map(|s| s.vcpu.wake_deadline()).min()
+        self.slots
+            .iter()
+            .filter_map(|s| s.vcpu.wake_deadline())
+            .min()
     }
 
     /// Makes slot `i` the one the hardware holds.
@@ -202,7 +233,10 @@ impl Runner {
 /// domU vCPUs are placed here, until dom0's vCPU stops for good.
 pub fn run(first: Vcpu) -> StopReason {
     let mut r = Runner {
-        slots: alloc::vec![Slot { vcpu: Box::new(first), context: GuestContext::initial() }],
+        slots: alloc::vec![Slot {
+            vcpu: Box::new(first),
+            context: GuestContext::initial()
+        }],
         waiting: Vec::new(),
         loaded: Some(0),
         // dom0's state is in the CPU already.
@@ -221,9 +255,14 @@ pub fn run(first: Vcpu) -> StopReason {
             let now = cpu::rdtsc();
             if halted_since == 0 {
                 halted_since = now;
-            } else if !reported && now.wrapping_sub(halted_since) > STALL_REPORT_S * logger::tsc_khz().max(1) * 1000 {
+            } else if !reported
+                && now.wrapping_sub(halted_since) > STALL_REPORT_S * logger::tsc_khz().max(1) * 1000
+            {
                 reported = true;
-                log::info!("cpu{}: dom0's vCPU here has been halted for {STALL_REPORT_S} s", percpu::current_index());
+                log::info!(
+                    "cpu{}: dom0's vCPU here has been halted for {STALL_REPORT_S} s",
+                    percpu::current_index()
+                );
                 if r.loaded == Some(0) {
                     super::exits::log_vcpu_state(&mut r.slots[0].vcpu);
                 }
@@ -237,7 +276,10 @@ pub fn run(first: Vcpu) -> StopReason {
             reported = false;
         }
         if let Err(e) = r.switch_to(i) {
-            log::error!("cpu{}: cannot switch to a vCPU: {e}", percpu::current_index());
+            log::error!(
+                "cpu{}: cannot switch to a vCPU: {e}",
+                percpu::current_index()
+            );
             if i == 0 {
                 return StopReason::Crash;
             }
@@ -245,7 +287,11 @@ pub fn run(first: Vcpu) -> StopReason {
             continue;
         }
         let others = r.slots.len() > 1;
-        let slice = if others { slice_ticks() } else { slice_ticks() * 10 };
+        let slice = if others {
+            slice_ticks()
+        } else {
+            slice_ticks() * 10
+        };
         match r.slots[i].vcpu.run_slice(slice) {
             SliceEnd::Blocked | SliceEnd::Preempted => {}
             SliceEnd::Stopped(reason) if i == 0 => return reason,
@@ -258,7 +304,10 @@ pub fn run(first: Vcpu) -> StopReason {
                 };
                 // A destroy also stops the vCPUs; only a guest's own stop is
                 // a shutdown.
-                if d.domu.as_ref().is_some_and(|p| p.lifecycle.lock().state() != dom0_abi::DomainState::Dying) {
+                if d.domu
+                    .as_ref()
+                    .is_some_and(|p| p.lifecycle.lock().state() != dom0_abi::DomainState::Dying)
+                {
                     domu::guest_stopped(&d, why);
                 }
                 d.request_stop(match why {

@@ -101,13 +101,22 @@ pub struct Controls {
 }
 
 /// Fills the control and host-state areas of the current VMCS.
-pub fn controls_and_host(msrs: &VmxMsrs, pages: &VcpuPages, vpid: u16, host_rip: u64) -> Result<Controls, &'static str> {
+pub fn controls_and_host(
+    msrs: &VmxMsrs,
+    pages: &VcpuPages,
+    vpid: u16,
+    host_rip: u64,
+) -> Result<Controls, &'static str> {
     let (pin, miss_pin) = adjust(
         PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS | PIN_PREEMPTION_TIMER,
         msrs.pinbased,
     );
     let (proc, miss_proc) = adjust(
-        PROC_HLT_EXITING | PROC_USE_TPR_SHADOW | PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_SECONDARY,
+        PROC_HLT_EXITING
+            | PROC_USE_TPR_SHADOW
+            | PROC_USE_IO_BITMAPS
+            | PROC_USE_MSR_BITMAPS
+            | PROC_SECONDARY,
         msrs.procbased,
     );
     let (proc2, _) = adjust(
@@ -122,17 +131,26 @@ pub fn controls_and_host(msrs: &VmxMsrs, pages: &VcpuPages, vpid: u16, host_rip:
         msrs.procbased2,
     );
     let (exit, miss_exit) = adjust(
-        EXIT_HOST_64BIT | EXIT_ACK_INTERRUPT | EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
+        EXIT_HOST_64BIT
+            | EXIT_ACK_INTERRUPT
+            | EXIT_SAVE_PAT
+            | EXIT_LOAD_PAT
+            | EXIT_SAVE_EFER
+            | EXIT_LOAD_EFER,
         msrs.exit,
     );
     let (entry, miss_entry) = adjust(ENTRY_LOAD_PAT | ENTRY_LOAD_EFER, msrs.entry);
-    if miss_proc & (PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_SECONDARY | PROC_HLT_EXITING) != 0 {
+    if miss_proc & (PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_SECONDARY | PROC_HLT_EXITING)
+        != 0
+    {
         return Err("required primary processor-based controls missing");
     }
     if proc2 & (PROC2_EPT | PROC2_UNRESTRICTED_GUEST) != PROC2_EPT | PROC2_UNRESTRICTED_GUEST {
         return Err("EPT or unrestricted guest missing");
     }
-    if miss_pin & PIN_EXTERNAL_INTERRUPT_EXITING != 0 || miss_exit & (EXIT_HOST_64BIT | EXIT_ACK_INTERRUPT) != 0 {
+    if miss_pin & PIN_EXTERNAL_INTERRUPT_EXITING != 0
+        || miss_exit & (EXIT_HOST_64BIT | EXIT_ACK_INTERRUPT) != 0
+    {
         return Err("required pin-based or exit controls missing");
     }
     if miss_entry & ENTRY_LOAD_EFER != 0 || miss_exit & (EXIT_LOAD_EFER | EXIT_SAVE_EFER) != 0 {
@@ -142,14 +160,24 @@ pub fn controls_and_host(msrs: &VmxMsrs, pages: &VcpuPages, vpid: u16, host_rip:
     // TPR shadow; APIC-register virtualization needs the APIC-access page.
     let mut proc2 = proc2;
     if proc & PROC_USE_TPR_SHADOW == 0 {
-        proc2 &= !(PROC2_VIRTUAL_INTERRUPT_DELIVERY | PROC2_APIC_REGISTER_VIRTUALIZATION | PROC2_VIRTUALIZE_X2APIC);
+        proc2 &= !(PROC2_VIRTUAL_INTERRUPT_DELIVERY
+            | PROC2_APIC_REGISTER_VIRTUALIZATION
+            | PROC2_VIRTUALIZE_X2APIC);
     }
     // Virtual interrupts are held back while the guest cannot take them, and
     // an interrupt-window exit says when it can (vcpu::vid_guard).
-    if proc2 & PROC2_VIRTUAL_INTERRUPT_DELIVERY != 0 && (msrs.procbased >> 32) as u32 & PROC_INTERRUPT_WINDOW_EXITING == 0 {
+    if proc2 & PROC2_VIRTUAL_INTERRUPT_DELIVERY != 0
+        && (msrs.procbased >> 32) as u32 & PROC_INTERRUPT_WINDOW_EXITING == 0
+    {
         return Err("interrupt-window exiting missing");
     }
-    let c = Controls { pin, proc, proc2, exit, entry };
+    let c = Controls {
+        pin,
+        proc,
+        proc2,
+        exit,
+        entry,
+    };
     write(F32::PinBasedControls, u64::from(pin));
     write(F32::ProcBasedControls, u64::from(proc));
     write(F32::SecondaryProcBasedControls, u64::from(proc2));
@@ -179,7 +207,12 @@ pub fn controls_and_host(msrs: &VmxMsrs, pages: &VcpuPages, vpid: u16, host_rip:
         write(F64::ApicAccessAddr, pages.apic_access);
     }
     if proc2 & PROC2_VIRTUAL_INTERRUPT_DELIVERY != 0 {
-        for f in [F64::EoiExitBitmap0, F64::EoiExitBitmap1, F64::EoiExitBitmap2, F64::EoiExitBitmap3] {
+        for f in [
+            F64::EoiExitBitmap0,
+            F64::EoiExitBitmap1,
+            F64::EoiExitBitmap2,
+            F64::EoiExitBitmap3,
+        ] {
             write(f, 0);
         }
         write(F16::GuestInterruptStatus, 0);
@@ -191,7 +224,11 @@ pub fn controls_and_host(msrs: &VmxMsrs, pages: &VcpuPages, vpid: u16, host_rip:
     write(FN::HostCr3, cpu::read_cr3());
     write(FN::HostCr4, cpu::read_cr4());
     write(F16::HostCsSelector, u64::from(KERNEL_CS));
-    for f in [F16::HostSsSelector, F16::HostDsSelector, F16::HostEsSelector] {
+    for f in [
+        F16::HostSsSelector,
+        F16::HostDsSelector,
+        F16::HostEsSelector,
+    ] {
         write(f, u64::from(KERNEL_DS));
     }
     write(F16::HostFsSelector, 0);
@@ -202,7 +239,10 @@ pub fn controls_and_host(msrs: &VmxMsrs, pages: &VcpuPages, vpid: u16, host_rip:
     // with VMX.
     let (gs_base, efer, pat) = unsafe { (rdmsr(IA32_GS_BASE), rdmsr(IA32_EFER), rdmsr(IA32_PAT)) };
     write(FN::HostGsBase, gs_base);
-    write(FN::HostTrBase, percpu::current().tss_base.load(Ordering::Relaxed));
+    write(
+        FN::HostTrBase,
+        percpu::current().tss_base.load(Ordering::Relaxed),
+    );
     let (gdt_base, idt_base) = gdt::descriptor_table_bases();
     write(FN::HostGdtrBase, gdt_base);
     write(FN::HostIdtrBase, idt_base);
@@ -267,8 +307,18 @@ impl EntryState {
             rip,
             rsp: 0,
             rflags: 2,
-            cs: Segment { selector: 0x10, base: 0, limit: 0xFFFF_FFFF, access: ar::CODE32 },
-            data: Segment { selector: 0x18, base: 0, limit: 0xFFFF_FFFF, access: ar::DATA32 },
+            cs: Segment {
+                selector: 0x10,
+                base: 0,
+                limit: 0xFFFF_FFFF,
+                access: ar::CODE32,
+            },
+            data: Segment {
+                selector: 0x18,
+                base: 0,
+                limit: 0xFFFF_FFFF,
+                access: ar::DATA32,
+            },
             gdtr: (0, 0xFFFF),
             idtr: (0, 0xFFFF),
         }
@@ -287,8 +337,18 @@ impl EntryState {
             rip: 0,
             rsp: 0,
             rflags: 2,
-            cs: Segment { selector: (base >> 4) as u16, base, limit: 0xFFFF, access: ar::CODE16 },
-            data: Segment { selector: 0, base: 0, limit: 0xFFFF, access: ar::DATA16 },
+            cs: Segment {
+                selector: (base >> 4) as u16,
+                base,
+                limit: 0xFFFF,
+                access: ar::CODE16,
+            },
+            data: Segment {
+                selector: 0,
+                base: 0,
+                limit: 0xFFFF,
+                access: ar::DATA16,
+            },
             gdtr: (0, 0xFFFF),
             idtr: (0, 0xFFFF),
         }
@@ -322,11 +382,36 @@ pub fn guest_state(s: &EntryState) {
     write(F32::GuestCsLimit, u64::from(s.cs.limit));
     write(F32::GuestCsAccessRights, u64::from(s.cs.access));
     let data = [
-        (F16::GuestDsSelector, FN::GuestDsBase, F32::GuestDsLimit, F32::GuestDsAccessRights),
-        (F16::GuestEsSelector, FN::GuestEsBase, F32::GuestEsLimit, F32::GuestEsAccessRights),
-        (F16::GuestSsSelector, FN::GuestSsBase, F32::GuestSsLimit, F32::GuestSsAccessRights),
-        (F16::GuestFsSelector, FN::GuestFsBase, F32::GuestFsLimit, F32::GuestFsAccessRights),
-        (F16::GuestGsSelector, FN::GuestGsBase, F32::GuestGsLimit, F32::GuestGsAccessRights),
+        (
+            F16::GuestDsSelector,
+            FN::GuestDsBase,
+            F32::GuestDsLimit,
+            F32::GuestDsAccessRights,
+        ),
+        (
+            F16::GuestEsSelector,
+            FN::GuestEsBase,
+            F32::GuestEsLimit,
+            F32::GuestEsAccessRights,
+        ),
+        (
+            F16::GuestSsSelector,
+            FN::GuestSsBase,
+            F32::GuestSsLimit,
+            F32::GuestSsAccessRights,
+        ),
+        (
+            F16::GuestFsSelector,
+            FN::GuestFsBase,
+            F32::GuestFsLimit,
+            F32::GuestFsAccessRights,
+        ),
+        (
+            F16::GuestGsSelector,
+            FN::GuestGsBase,
+            F32::GuestGsLimit,
+            F32::GuestGsAccessRights,
+        ),
     ];
     for (sel, base, limit, access) in data {
         write(sel, u64::from(s.data.selector));
@@ -354,6 +439,10 @@ pub fn guest_state(s: &EntryState) {
     write(FN::GuestIa32SysenterEip, 0);
     let entry = crate::arch::x86_64::vmcs::read(F32::EntryControls) as u32;
     let long = s.efer & (1 << 10) != 0;
-    let entry = if long { entry | ENTRY_IA32E_GUEST } else { entry & !ENTRY_IA32E_GUEST };
+    let entry = if long {
+        entry | ENTRY_IA32E_GUEST
+    } else {
+        entry & !ENTRY_IA32E_GUEST
+    };
     write(F32::EntryControls, u64::from(entry));
 }
