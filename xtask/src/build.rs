@@ -16,6 +16,20 @@ use crate::{target_dir, workspace_root};
 /// The custom target, relative to the workspace root.
 const TARGET_SPEC: &str = "x86_64-hypervisor.json";
 
+/// The cargo arguments that select the bare-metal hypervisor binary and its
+/// target (shared by the build and the bare-metal clippy of `lints.rs`).
+pub const BARE_METAL_ARGS: &[&str] = &[
+    "-p",
+    "hypervisor",
+    "--bin",
+    "hypervisor",
+    "--target",
+    TARGET_SPEC,
+    "-Zjson-target-spec",
+    "-Zbuild-std=core,alloc",
+    "-Zbuild-std-features=compiler-builtins-mem",
+];
+
 /// A built and checked hypervisor image.
 #[derive(Debug)]
 pub struct Hypervisor {
@@ -31,10 +45,8 @@ pub fn build(debug: bool) -> Result<Hypervisor> {
     command
         .current_dir(workspace_root())
         .env("RUSTUP_AUTO_INSTALL", "1")
-        .args(["build", "-p", "hypervisor", "--bin", "hypervisor"])
-        .args(["--target", TARGET_SPEC])
-        .args(["-Zjson-target-spec", "-Zbuild-std=core,alloc"])
-        .arg("-Zbuild-std-features=compiler-builtins-mem");
+        .arg("build")
+        .args(BARE_METAL_ARGS);
     if !debug {
         command.arg("--release");
     }

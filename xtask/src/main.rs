@@ -16,6 +16,7 @@ mod demo;
 mod deps;
 mod emulator;
 mod iso;
+mod lints;
 mod run;
 mod scenario;
 mod signal;

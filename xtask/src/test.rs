@@ -1,6 +1,7 @@
-//! `cargo xtask test`: host tests, then the emulator scenarios, then the
-//! summary line `N passed, N failed` (the host tests count as one item,
-//! `host-tests`; each scenario as one more).
+//! `cargo xtask test`: host tests and lints, then the emulator scenarios,
+//! then the summary line `N passed, N failed` (the host tests count as one
+//! item, `host-tests`, the lints as another, `lints`; each scenario as one
+//! more).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use crate::emulator::{self, Emulator, Machine, Outcome};
 use crate::iso::IsoSpec;
 use crate::scenario::{self, End, Scenario};
 use crate::watch::{EscapeFilter, Event, Matcher, Rejoiner};
-use crate::{build, deps, iso, signal, target_dir, workspace_root};
+use crate::{build, deps, iso, lints, signal, target_dir, workspace_root};
 
 /// The name the host tests go by in the results.
 const HOST_TESTS: &str = "host-tests";
@@ -61,6 +62,7 @@ pub fn test(names: &[String], host_only: bool, jobs: Option<usize>) -> Result<bo
     let mut results = Vec::new();
     if run_host_tests {
         results.push(host_tests()?);
+        results.push(lints::lints()?);
     }
     if !selected.is_empty() && !signal::interrupted() {
         let dir = target_dir().join("scenarios");

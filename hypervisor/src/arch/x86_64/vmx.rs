@@ -52,14 +52,14 @@ pub fn read_msrs() -> VmxMsrs {
         unsafe { rdmsr(if true_ctls { tru } else { plain }) }
     };
     let procbased = pick(msr::PROCBASED, msr::TRUE_PROCBASED);
-    // SAFETY: see above.
     let procbased2 = if caps::has_secondary(procbased) {
+        // SAFETY: see above.
         unsafe { rdmsr(msr::PROCBASED2) }
     } else {
         0
     };
-    // SAFETY: see above.
     let ept_vpid = if caps::has_ept_vpid_cap(procbased2) {
+        // SAFETY: see above.
         unsafe { rdmsr(msr::EPT_VPID_CAP) }
     } else {
         0
