@@ -52,7 +52,10 @@ fn copy_module(m: PhysRange) -> Result<PhysRange, &'static str> {
     let dst = frames::allocate_contiguous(FrameCount::new(frames.max(1)), PAGE_SIZE)
         .map_err(|_| "out of memory copying a boot module")?;
     let copy = PhysRange::new(dst, HostPhysAddr::new(dst.as_u64() + m.size().as_u64()));
-    phys_slice(copy).copy_from_slice(phys_slice(m));
+    // SAFETY: `copy` is frames just allocated for it, `m` a boot module
+    // (RAM in the identity map, reserved from the allocator); they are
+    // distinct, and no vCPU runs yet.
+    unsafe { phys_slice(copy).copy_from_slice(phys_slice(m)) };
     Ok(copy)
 }
 
@@ -129,7 +132,9 @@ pub fn launch(
     }
 
     // 2. The kernel and dom0's memory.
-    let image = phys_slice(kernel);
+    // SAFETY: `kernel` is the module copy made above, in frames only this
+    // function uses until it frees them below; no vCPU runs yet.
+    let image = unsafe { phys_slice(kernel) };
     let boot = match KernelFormat::detect(image) {
         Ok(KernelFormat::ElfVmlinux) => PvhKernel::parse(image).map(Kernel::Pvh),
         Ok(KernelFormat::BzImage) => BzImage::parse(image).map(Kernel::BzImage),
@@ -185,7 +190,9 @@ pub fn launch(
     })?;
     let bios = PhysRange::new(HostPhysAddr::new(0xE0000), HostPhysAddr::new(0x10_0000));
     let rsdp =
-        acpi::find_rsdp_in(phys_slice(bios), 0xE0000).map(crate::mm::addr::GuestPhysAddr::new);
+        // SAFETY: the BIOS area 0xE0000-0xFFFFF is identity mapped and only
+        // read here, at boot, before any vCPU runs.
+        acpi::find_rsdp_in(unsafe { phys_slice(bios) }, 0xE0000).map(crate::mm::addr::GuestPhysAddr::new);
     let (boot_state, initrd_dst) = match &boot {
         Kernel::Pvh(pvh) => load_pvh(
             pvh,
@@ -201,7 +208,10 @@ pub fn launch(
         }
     };
     if let (Some(src), Some(dst)) = (initrd, initrd_dst) {
-        phys_slice(dst.identity_host()).copy_from_slice(phys_slice(src));
+        // SAFETY: `dst` is dom0's RAM at the place the loader chose (not the
+        // kernel's or the boot block's), `src` the initrd module copy; no
+        // vCPU runs yet.
+        unsafe { phys_slice(dst.identity_host()).copy_from_slice(phys_slice(src)) };
     }
     let mut fa = FRAMES.lock();
     for copy in [Some(kernel), initrd].into_iter().flatten() {
@@ -221,10 +231,13 @@ pub fn launch(
     // 4. EPT: dom0's RAM and every non-RAM range, identity; the APIC page is
     //    the APIC-access page.
     let apic_access = frames::allocate().map_err(|_| "out of memory")?;
-    phys_slice(PhysRange::new(
-        apic_access,
-        HostPhysAddr::new(apic_access.as_u64() + PAGE_SIZE),
-    ))
+    // SAFETY: a frame just allocated, used by nothing else yet.
+    unsafe {
+        phys_slice(PhysRange::new(
+            apic_access,
+            HostPhysAddr::new(apic_access.as_u64() + PAGE_SIZE),
+        ))
+    }
     .fill(0);
     let top = host
         .iter()
@@ -315,17 +328,23 @@ pub fn launch(
     // COM1's data register: dom0's reads are watched for debug keys.
     io.trap(crate::arch::x86_64::serial::COM1, 1);
     let msr_page = frames::allocate().map_err(|_| "out of memory")?;
-    phys_slice(PhysRange::new(
-        msr_page,
-        HostPhysAddr::new(msr_page.as_u64() + PAGE_SIZE),
-    ))
+    // SAFETY: a frame just allocated, used by nothing else yet.
+    unsafe {
+        phys_slice(PhysRange::new(
+            msr_page,
+            HostPhysAddr::new(msr_page.as_u64() + PAGE_SIZE),
+        ))
+    }
     .copy_from_slice(&msr.0);
     let io_pages =
         frames::allocate_contiguous(FrameCount::new(2), PAGE_SIZE).map_err(|_| "out of memory")?;
-    phys_slice(PhysRange::new(
-        io_pages,
-        HostPhysAddr::new(io_pages.as_u64() + 2 * PAGE_SIZE),
-    ))
+    // SAFETY: two frames just allocated, used by nothing else yet.
+    unsafe {
+        phys_slice(PhysRange::new(
+            io_pages,
+            HostPhysAddr::new(io_pages.as_u64() + 2 * PAGE_SIZE),
+        ))
+    }
     .copy_from_slice(&io.0);
 
     // 6. The domain and its vCPUs.
@@ -409,7 +428,9 @@ fn load_pvh(
     rsdp: Option<crate::mm::addr::GuestPhysAddr>,
 ) -> Result<Loaded, &'static str> {
     for seg in pvh.elf().segments() {
-        let dst = phys_slice(seg.range().identity_host());
+        // SAFETY: the segment lies in dom0's RAM (checked when the plan
+        // was made), apart from the image being read; no vCPU runs yet.
+        let dst = unsafe { phys_slice(seg.range().identity_host()) };
         let file = seg.file_bytes(image);
         dst[..file.len()].copy_from_slice(file);
         dst[file.len()..].fill(0);
@@ -424,7 +445,10 @@ fn load_pvh(
     .map_err(layout_error("boot layout"))?;
     let block = build_pvh_boot_block(&layout, e820, cmdline.as_bytes(), rsdp)
         .map_err(layout_error("start info"))?;
-    phys_slice(layout.block.identity_host())[..block.len()].copy_from_slice(&block);
+    // SAFETY: the boot block's place in dom0's RAM, apart from the kernel;
+    // no vCPU runs yet.
+    let dst = unsafe { phys_slice(layout.block.identity_host()) };
+    dst[..block.len()].copy_from_slice(&block);
     Ok((pvh_entry_state(pvh, &layout), layout.initrd))
 }
 
@@ -449,10 +473,16 @@ fn load_bzimage(
     )
     .map_err(layout_error("boot layout"))?;
     let kernel = bz.protected_mode_kernel();
-    phys_slice(layout.kernel.identity_host())[..kernel.len()].copy_from_slice(kernel);
+    // SAFETY: the kernel's place in dom0's RAM, apart from the module copy
+    // it is read from; no vCPU runs yet.
+    let dst = unsafe { phys_slice(layout.kernel.identity_host()) };
+    dst[..kernel.len()].copy_from_slice(kernel);
     let block = build_bz_boot_block(bz, &layout, e820, cmdline.as_bytes(), rsdp)
         .map_err(layout_error("boot parameters"))?;
-    phys_slice(layout.block.identity_host())[..block.len()].copy_from_slice(&block);
+    // SAFETY: the boot block's place in dom0's RAM, apart from the kernel;
+    // no vCPU runs yet.
+    let dst = unsafe { phys_slice(layout.block.identity_host()) };
+    dst[..block.len()].copy_from_slice(&block);
     Ok((bz_entry_state(&layout), layout.initrd))
 }
 

@@ -5,14 +5,18 @@ use crate::mm::addr::{HostPhysAddr, PAGE_SIZE, PhysRange};
 
 /// The RAM range `r` as a mutable byte slice.
 ///
-/// Only on RAM that nothing else uses while the slice lives: module copies
-/// in fresh frames and dom0's RAM at boot, before any vCPU runs; a domU's
-/// RAM while it is loaded (it never ran, and its lifecycle lock keeps it
-/// from starting). The slice must not outlive that use.
-pub fn phys_slice(r: PhysRange) -> &'static mut [u8] {
-    // SAFETY: `r` is RAM inside the identity map (all RAM below the mapped
-    // limit); per the contract above no other reference to it is live, so
-    // the exclusive slice does not alias.
+/// # Safety
+///
+/// `r` must be RAM inside the hypervisor's identity map that nothing else
+/// reads or writes while the slice lives (no other reference to it, no
+/// guest running on it, no DMA into it): module copies in fresh frames and
+/// dom0's RAM at boot, before any vCPU runs; a domU's RAM while it is loaded
+/// (it never ran, and its lifecycle lock keeps it from starting). The slice
+/// must not outlive that use, and two slices given out must not overlap.
+pub unsafe fn phys_slice(r: PhysRange) -> &'static mut [u8] {
+    // SAFETY: per the contract, `r` is identity-mapped RAM with no other
+    // reference or writer while the slice lives, so the exclusive slice
+    // does not alias.
     unsafe {
         core::slice::from_raw_parts_mut(r.start.as_u64() as *mut u8, r.size().as_u64() as usize)
     }

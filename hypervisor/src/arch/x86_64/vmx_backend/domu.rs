@@ -503,12 +503,15 @@ pub fn copy_in(
     while done < len {
         let (hpa, room) = p.translate(gpa + done as u64).ok_or(Status::BadAddress)?;
         let n = (len - done).min(usize::try_from(room).unwrap_or(usize::MAX));
-        let dest = phys_slice(PhysRange::new(
-            hpa,
-            HostPhysAddr::new(hpa.as_u64() + n as u64),
-        ));
-        // The domain never ran and cannot start (its lifecycle is locked):
-        // nothing else reads or writes these frames while `dest` lives.
+        // SAFETY: the domain's own frames (`translate`); the domain never ran
+        // and cannot start (its lifecycle is locked): nothing else reads or
+        // writes these frames while `dest` lives.
+        let dest = unsafe {
+            phys_slice(PhysRange::new(
+                hpa,
+                HostPhysAddr::new(hpa.as_u64() + n as u64),
+            ))
+        };
         if let Err(e) = mem.read(src_gpa + done as u64, dest) {
             // The pages count as written (`prepare_copy`): write zeros
             // where the copy did not happen, so nothing stale remains.
@@ -530,10 +533,14 @@ fn zero_guest_range(p: &DomuParts, gpa: u64, len: usize) {
             return;
         };
         let n = (len - done).min(usize::try_from(room).unwrap_or(usize::MAX));
-        phys_slice(PhysRange::new(
-            hpa,
-            HostPhysAddr::new(hpa.as_u64() + n as u64),
-        ))
+        // SAFETY: as in the copy that calls this: the loading domain's own
+        // frames, which nothing else touches while its lifecycle is locked.
+        unsafe {
+            phys_slice(PhysRange::new(
+                hpa,
+                HostPhysAddr::new(hpa.as_u64() + n as u64),
+            ))
+        }
         .fill(0);
         done += n;
     }
