@@ -2,6 +2,8 @@
 
 use core::arch::asm;
 
+use raw_cpuid::CpuId;
+
 /// IA32_FEATURE_CONTROL (SDM Vol.4 Table 2-2, MSR 0x3A).
 pub const IA32_FEATURE_CONTROL: u32 = 0x3A;
 /// IA32_APIC_BASE (MSR 0x1B).
@@ -60,8 +62,7 @@ pub struct Xcr0Refused;
 /// Sets XCR0 to `value` if CPUID says the CPU supports every bit of it and
 /// CR4.OSXSAVE is set; otherwise changes nothing.
 pub fn set_xcr0(value: u64) -> Result<(), Xcr0Refused> {
-    let leaf = cpuid(0xD, 0);
-    let supported = u64::from(leaf[0]) | (u64::from(leaf[3]) << 32);
+    let supported = xcr0_supported();
     if !crate::vcpu::cpuid::xcr0_loadable(value, supported) || read_cr4() & (1 << 18) == 0 {
         return Err(Xcr0Refused);
     }
@@ -192,32 +193,78 @@ pub fn fault_on_purpose(addr: u64) -> ! {
     halt_forever()
 }
 
+// The hypervisor's own feature checks decode CPUID through `raw-cpuid`; the
+// guest's CPUID (`crate::vcpu::cpuid`) is the host's raw registers with
+// bits masked and leaves added, so it keeps working on `[u32; 4]`.
+
 /// Whether CPUID reports VMX (leaf 1, ECX bit 5).
 pub fn has_vmx() -> bool {
-    cpuid(1, 0)[2] & (1 << 5) != 0
+    CpuId::new().get_feature_info().is_some_and(|f| f.has_vmx())
 }
 
 /// Whether CPUID reports x2APIC (leaf 1, ECX bit 21).
 pub fn has_x2apic() -> bool {
-    cpuid(1, 0)[2] & (1 << 21) != 0
+    CpuId::new()
+        .get_feature_info()
+        .is_some_and(|f| f.has_x2apic())
+}
+
+/// Whether CPUID reports XSAVE/XRSTOR and XCR0 (leaf 1, ECX bit 26).
+pub fn has_xsave() -> bool {
+    CpuId::new()
+        .get_feature_info()
+        .is_some_and(|f| f.has_xsave())
 }
 
 /// The initial APIC ID from CPUID leaf 1 (EBX bits 31:24).
 pub fn initial_apic_id() -> u32 {
-    cpuid(1, 0)[1] >> 24
+    CpuId::new()
+        .get_feature_info()
+        .map_or(0, |f| u32::from(f.initial_local_apic_id()))
+}
+
+/// Whether 1 GiB pages exist (leaf 0x8000_0001, EDX bit 26).
+pub fn has_1gib_pages() -> bool {
+    CpuId::new()
+        .get_extended_processor_and_feature_identifiers()
+        .is_some_and(|e| e.has_1gib_pages())
+}
+
+/// Whether the execute-disable bit exists (leaf 0x8000_0001, EDX bit 20).
+pub fn has_execute_disable() -> bool {
+    CpuId::new()
+        .get_extended_processor_and_feature_identifiers()
+        .is_some_and(|e| e.has_execute_disable())
+}
+
+/// Whether RDTSCP exists (leaf 0x8000_0001, EDX bit 27).
+pub fn has_rdtscp() -> bool {
+    CpuId::new()
+        .get_extended_processor_and_feature_identifiers()
+        .is_some_and(|e| e.has_rdtscp())
+}
+
+/// The physical address width, MAXPHYADDR (leaf 0x8000_0008, EAX bits 7:0;
+/// 36 when the leaf is missing, SDM Vol. 3A §4.1.4).
+pub fn physical_address_bits() -> u8 {
+    CpuId::new()
+        .get_processor_capacity_feature_info()
+        .map_or(36, |c| c.physical_address_bits())
+}
+
+/// The XCR0 bits the CPU supports (leaf 0xD sub-leaf 0, EDX:EAX).
+pub fn xcr0_supported() -> u64 {
+    let leaf = cpuid(0xD, 0);
+    u64::from(leaf[0]) | (u64::from(leaf[3]) << 32)
 }
 
 /// The CPU's brand string (CPUID 0x8000_0002..4), or an empty string.
 pub fn brand_string(buf: &mut [u8; 48]) -> &str {
-    if cpuid(0x8000_0000, 0)[0] < 0x8000_0004 {
+    let Some(brand) = CpuId::new().get_processor_brand_string() else {
         return "";
-    }
-    for (i, leaf) in (0x8000_0002u32..=0x8000_0004).enumerate() {
-        let r = cpuid(leaf, 0);
-        for (j, word) in r.iter().enumerate() {
-            buf[i * 16 + j * 4..i * 16 + j * 4 + 4].copy_from_slice(&word.to_le_bytes());
-        }
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(48);
-    core::str::from_utf8(&buf[..end]).unwrap_or("").trim()
+    };
+    let text = brand.as_str().trim();
+    let n = text.len().min(buf.len());
+    buf[..n].copy_from_slice(&text.as_bytes()[..n]);
+    core::str::from_utf8(&buf[..n]).unwrap_or("")
 }

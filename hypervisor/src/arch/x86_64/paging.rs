@@ -57,7 +57,7 @@ fn sym(s: *const u8) -> u64 {
 pub fn build(phys_limit: u64) -> Result<PageTable<X86Paging>, MapError> {
     let mut mem = IdentityTables;
     let mut pt = PageTable::<X86Paging>::new(&mut mem)?;
-    let huge = cpu::cpuid(0x8000_0001, 0)[3] & (1 << 26) != 0; // 1 GiB pages
+    let huge = cpu::has_1gib_pages();
     let limit = phys_limit.max(4 << 30).div_ceil(HUGE_PAGE_SIZE) * HUGE_PAGE_SIZE;
     let data = MapFlags {
         writable: true,

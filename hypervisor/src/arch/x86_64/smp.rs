@@ -70,7 +70,7 @@ pub fn start_ap(ap: &ApStart, tsc_khz: u64) -> bool {
     // Parameter block layout, counted from the end: efer, cpu, entry, stack, cr3.
     // The boot PML4 lies below 4 GiB, as the 32-bit trampoline code needs.
     let boot_cr3 = core::ptr::addr_of!(boot_pml4) as u64;
-    let nx = cpu::cpuid(0x8000_0001, 0)[3] & (1 << 20) != 0;
+    let nx = cpu::has_execute_disable();
     let efer_bits = (1u64 << 8) | if nx { 1 << 11 } else { 0 };
     write_param(5, boot_cr3);
     write_param(4, ap.stack_top);

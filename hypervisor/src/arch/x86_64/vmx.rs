@@ -109,7 +109,7 @@ pub fn enable(vmxon_region_phys: u64, revision: u32) -> Result<(), VmxError> {
     let mut cr4 = ((cpu::read_cr4() | c4f0) & c4f1) | (1 << 13); // CR4.VMXE
     // CR4.OSXSAVE (when the CPU has XSAVE): XSETBV exits are carried out in
     // VMX root for the guest, which needs it (SDM Vol.1 §13.3).
-    if cpu::cpuid(1, 0)[2] & (1 << 26) != 0 {
+    if cpu::has_xsave() {
         cr4 |= 1 << 18;
     }
     // SAFETY: the fixed bits for a 64-bit CPU with paging on are PE, PG, NE

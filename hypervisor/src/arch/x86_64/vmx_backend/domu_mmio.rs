@@ -74,7 +74,7 @@ pub fn emulate(v: &mut Vcpu, gpa: u64) -> Result<(), &'static str> {
             cr4: read(FN::GuestCr4),
             efer: read(F64::GuestIa32Efer),
         },
-        maxphyaddr(),
+        cpu::physical_address_bits(),
     );
     // In 64-bit mode CS.base is 0; in protected mode the linear RIP adds it.
     let long = read(F64::GuestIa32Efer) & (1 << 10) != 0
@@ -132,11 +132,6 @@ pub fn emulate(v: &mut Vcpu, gpa: u64) -> Result<(), &'static str> {
         deliver(v, m);
     }
     Ok(())
-}
-
-/// The physical address width (CPUID 0x80000008 EAX[7:0]).
-fn maxphyaddr() -> u8 {
-    (cpu::cpuid(0x8000_0008, 0)[0] & 0xFF) as u8
 }
 
 /// Sends an I/O APIC message to the domain's vCPUs: the one running here

@@ -688,8 +688,7 @@ fn wrmsr(v: &mut Vcpu) {
 fn xsetbv(v: &mut Vcpu) {
     let index = v.regs.rcx as u32;
     let value = (v.regs.rdx << 32) | (v.regs.rax & 0xFFFF_FFFF);
-    let leaf = cpu::cpuid(0xD, 0);
-    let host = u64::from(leaf[0]) | (u64::from(leaf[3]) << 32);
+    let host = cpu::xcr0_supported();
     if index != 0 || !crate::vcpu::cpuid::xcr0_valid(value, host) || cpu::set_xcr0(value).is_err() {
         inject_exception(13, Some(0));
         return;

@@ -45,10 +45,6 @@ impl core::fmt::Debug for GuestContext {
     }
 }
 
-fn has_rdtscp() -> bool {
-    cpu::cpuid(0x8000_0001, 0)[3] & (1 << 27) != 0
-}
-
 impl GuestContext {
     /// The state of a CPU after reset as far as these registers go: MSRs
     /// zero, XCR0 = x87 only, every extended component in its initial state.
@@ -74,7 +70,7 @@ impl GuestContext {
             // Table 2-2, architectural); reading has no side effect.
             *slot = unsafe { cpu::rdmsr(msr) };
         }
-        if has_rdtscp() {
+        if cpu::has_rdtscp() {
             // SAFETY: TSC_AUX exists when CPUID reports RDTSCP.
             self.tsc_aux = unsafe { cpu::rdmsr(TSC_AUX) };
         }
@@ -105,7 +101,7 @@ impl GuestContext {
             // or SWAPGS.
             unsafe { cpu::wrmsr(msr, value) };
         }
-        if has_rdtscp() {
+        if cpu::has_rdtscp() {
             // SAFETY: as above; TSC_AUX exists with RDTSCP.
             unsafe { cpu::wrmsr(TSC_AUX, self.tsc_aux) };
         }
