@@ -2,7 +2,7 @@
 
 use core::arch::asm;
 
-use raw_cpuid::CpuId;
+use raw_cpuid::{CpuId, ExtendedProcessorFeatureIdentifiers, FeatureInfo};
 
 /// IA32_FEATURE_CONTROL (SDM Vol.4 Table 2-2, MSR 0x3A).
 pub const IA32_FEATURE_CONTROL: u32 = 0x3A;
@@ -197,23 +197,31 @@ pub fn fault_on_purpose(addr: u64) -> ! {
 // guest's CPUID (`crate::vcpu::cpuid`) is the host's raw registers with
 // bits masked and leaves added, so it keeps working on `[u32; 4]`.
 
+/// A leaf-1 feature test (false when the leaf is missing).
+fn leaf1(test: fn(&FeatureInfo) -> bool) -> bool {
+    CpuId::new().get_feature_info().is_some_and(|f| test(&f))
+}
+
+/// A leaf-0x8000_0001 feature test (false when the leaf is missing).
+fn extended(test: fn(&ExtendedProcessorFeatureIdentifiers) -> bool) -> bool {
+    CpuId::new()
+        .get_extended_processor_and_feature_identifiers()
+        .is_some_and(|e| test(&e))
+}
+
 /// Whether CPUID reports VMX (leaf 1, ECX bit 5).
 pub fn has_vmx() -> bool {
-    CpuId::new().get_feature_info().is_some_and(|f| f.has_vmx())
+    leaf1(FeatureInfo::has_vmx)
 }
 
 /// Whether CPUID reports x2APIC (leaf 1, ECX bit 21).
 pub fn has_x2apic() -> bool {
-    CpuId::new()
-        .get_feature_info()
-        .is_some_and(|f| f.has_x2apic())
+    leaf1(FeatureInfo::has_x2apic)
 }
 
 /// Whether CPUID reports XSAVE/XRSTOR and XCR0 (leaf 1, ECX bit 26).
 pub fn has_xsave() -> bool {
-    CpuId::new()
-        .get_feature_info()
-        .is_some_and(|f| f.has_xsave())
+    leaf1(FeatureInfo::has_xsave)
 }
 
 /// The initial APIC ID from CPUID leaf 1 (EBX bits 31:24).
@@ -225,23 +233,17 @@ pub fn initial_apic_id() -> u32 {
 
 /// Whether 1 GiB pages exist (leaf 0x8000_0001, EDX bit 26).
 pub fn has_1gib_pages() -> bool {
-    CpuId::new()
-        .get_extended_processor_and_feature_identifiers()
-        .is_some_and(|e| e.has_1gib_pages())
+    extended(ExtendedProcessorFeatureIdentifiers::has_1gib_pages)
 }
 
 /// Whether the execute-disable bit exists (leaf 0x8000_0001, EDX bit 20).
 pub fn has_execute_disable() -> bool {
-    CpuId::new()
-        .get_extended_processor_and_feature_identifiers()
-        .is_some_and(|e| e.has_execute_disable())
+    extended(ExtendedProcessorFeatureIdentifiers::has_execute_disable)
 }
 
 /// Whether RDTSCP exists (leaf 0x8000_0001, EDX bit 27).
 pub fn has_rdtscp() -> bool {
-    CpuId::new()
-        .get_extended_processor_and_feature_identifiers()
-        .is_some_and(|e| e.has_rdtscp())
+    extended(ExtendedProcessorFeatureIdentifiers::has_rdtscp)
 }
 
 /// The physical address width, MAXPHYADDR (leaf 0x8000_0008, EAX bits 7:0;
