@@ -18,6 +18,7 @@ pub mod events;
 pub mod hypercall;
 pub mod logring;
 pub mod mm;
+pub mod sched;
 pub mod vcpu;
 pub mod vdev;
 pub mod vlapic;
