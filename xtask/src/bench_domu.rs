@@ -28,6 +28,7 @@ use crate::bench::{
     RESULTS, begin_marker, capture, emulated_seconds, end_marker, first_line, host_cpu, revision,
     write_section,
 };
+use crate::bench_exits::{DomainTime, domain_time};
 use crate::emulator::BOCHS_IPS;
 use crate::iso;
 use crate::scenario::{self, EmulatorChoice, End, Scenario};
@@ -168,7 +169,8 @@ pub fn domu_create() -> Result<bool> {
          {bare_boot:.2} s bare (wall {under_wall:.0} s and {bare_wall:.0} s)",
         domu_boot.map_or("?".to_owned(), |s| format!("{s:.2}"))
     );
-    let section = section(&t, domu_boot, bare_boot, passed);
+    let life = domain_time(&String::from_utf8_lossy(&text), "linux");
+    let section = section(&t, domu_boot, bare_boot, passed, life.as_ref());
     let path = root.join(RESULTS);
     write_section(&path, &section, "domu-create")?;
     println!("results written to {}", path.display());
@@ -197,7 +199,13 @@ fn bare_scenario() -> Result<Scenario> {
     })
 }
 
-fn section(t: &Timings, domu_boot: Option<f64>, bare_boot: f64, passed: bool) -> String {
+fn section(
+    t: &Timings,
+    domu_boot: Option<f64>,
+    bare_boot: f64,
+    passed: bool,
+    life: Option<&DomainTime>,
+) -> String {
     let date = first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let (create, marker, destroy) = (
         seconds(t.create_ticks),
@@ -267,6 +275,9 @@ fn section(t: &Timings, domu_boot: Option<f64>, bare_boot: f64, passed: bool) ->
          the domU's VM exits (its timer, I/O APIC and console accesses).\n"
     )
     .unwrap();
+    if let Some(life) = life {
+        writeln!(s, "{}\n", where_time_went(life)).unwrap();
+    }
     writeln!(
         s,
         "TSC ticks: create {}, console to the marker {}, destroy {}.{}\n",
@@ -283,6 +294,36 @@ fn section(t: &Timings, domu_boot: Option<f64>, bare_boot: f64, passed: bool) ->
     writeln!(s, "Measured {date} at {} on {}.", revision(), host_cpu()).unwrap();
     writeln!(s, "{}", end_marker("domu-create")).unwrap();
     s
+}
+
+/// The first cycle's domU, from the hypervisor's log: its share of the
+/// time in guest mode and its most frequent exits per emulated second.
+fn where_time_went(life: &DomainTime) -> String {
+    let per_s = life.lifetime_s.max(1e-9);
+    let exits: Vec<String> = life
+        .exits
+        .iter()
+        .take(6)
+        .map(|e| {
+            format!(
+                "{} {:.0}/s ({} ticks each)",
+                e.name,
+                e.count as f64 / per_s,
+                e.average_ticks
+            )
+        })
+        .collect();
+    let total: u64 = life.exits.iter().map(|e| e.count).sum();
+    format!(
+        "Where the first cycle's domU spent its life (from its creation to its destroy, \
+         {:.1} emulated s, as the hypervisor logged it): {:.1} s in guest mode ({:.0} % of \
+         one CPU); {:.0} VM exits per emulated second, most frequent: {}.",
+        life.lifetime_s,
+        life.guest_s,
+        100.0 * life.guest_s / per_s,
+        total as f64 / per_s,
+        exits.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -321,7 +362,23 @@ mod tests {
     #[test]
     fn the_section_says_whether_goals_are_met() {
         let t = timings(LOG).unwrap();
-        let s = section(&t, Some(2.5), 2.0, true);
+        let life = DomainTime {
+            lifetime_s: 50.0,
+            guest_s: 40.0,
+            exits: vec![crate::bench_exits::ReasonTotal {
+                reason: 1,
+                name: "external interrupt".to_owned(),
+                count: 5000,
+                average_ticks: 120,
+            }],
+        };
+        let s = section(&t, Some(2.5), 2.0, true, Some(&life));
+        assert!(s.contains("ratio 1.25x, goal <= 1.10: **not met**"), "{s}");
+        assert!(s.contains("40.0 s in guest mode (80 % of one CPU)"), "{s}");
+        assert!(
+            s.contains("external interrupt 100/s (120 ticks each)"),
+            "{s}"
+        );
         assert!(
             s.contains("| `xl-rs create` returns | 1.00 | <= 1 s: met"),
             "{s}"

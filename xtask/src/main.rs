@@ -11,6 +11,7 @@
 mod assets;
 mod bench;
 mod bench_domu;
+mod bench_exits;
 mod build;
 mod demo;
 mod deps;

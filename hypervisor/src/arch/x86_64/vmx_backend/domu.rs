@@ -430,6 +430,10 @@ pub fn destroy(id: u32) -> Result<(), Status> {
     p.lifecycle.lock().destroy()?;
     d.request_stop(3);
     log::info!("domain {id} destroyed");
+    // Where its time went, for `cargo xtask bench domu-create` and for a look.
+    let guest_ms = d.guest_ticks.load(Ordering::Relaxed) / crate::logger::tsc_khz().max(1);
+    log::info!("domain {id}: {guest_ms} ms in guest mode");
+    d.log_exit_stats(&alloc::format!("domain {id}: VM exit statistics"));
     kick_others();
     super::notify::raise(dom0_abi::event::EVENT_DOMAIN_DESTROYED);
     Ok(())
