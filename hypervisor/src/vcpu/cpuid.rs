@@ -26,6 +26,8 @@ pub struct CpuidContext {
     pub apic_khz: u64,
     /// The vCPU's APIC ID.
     pub apic_id: u32,
+    /// The guest's CR4.OSXSAVE, which CPUID.1:ECX.OSXSAVE mirrors.
+    pub guest_osxsave: bool,
 }
 
 /// Computes the guest's answer for `leaf`/`subleaf` from the host's answer
@@ -49,6 +51,9 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, host: [u32; 4], ctx: &CpuidContext) 
             // idles with HLT, which exits (the vCPU blocks and the CPU goes
             // to other vCPUs or waits). docs/architecture.md, "Idle".
             c &= !(1 << 3);
+            // OSXSAVE (bit 27) reflects the guest's own CR4.OSXSAVE, not
+            // the host's (SDM Vol. 2A CPUID, Table 3-10).
+            c = (c & !(1 << 27)) | (u32::from(ctx.guest_osxsave) << 27);
             c |= 1 << 31; // hypervisor present
             b = (b & 0x00FF_FFFF) | ((ctx.apic_id & 0xFF) << 24);
         }
@@ -150,6 +155,7 @@ mod tests {
         tsc_khz: 64_000,
         apic_khz: 4_000,
         apic_id: 3,
+        guest_osxsave: false,
     };
 
     #[test]
@@ -200,6 +206,22 @@ mod tests {
         let ctx = CpuidContext { tsc_khz: 0, ..CTX };
         assert_eq!(guest_cpuid(0x15, 0, [2, 3, 4, 5], &ctx), [2, 3, 4, 5]);
         assert_eq!(guest_cpuid(0, 0, [0xD, 1, 2, 3], &ctx), [0xD, 1, 2, 3]);
+    }
+
+    #[test]
+    fn osxsave_follows_the_guests_cr4() {
+        let host = [0, 0, 1 << 27 | 1 << 26, 0];
+        assert_eq!(guest_cpuid(1, 0, host, &CTX)[2] & (1 << 27), 0);
+        let on = CpuidContext {
+            guest_osxsave: true,
+            ..CTX
+        };
+        assert_ne!(guest_cpuid(1, 0, [0, 0, 1 << 26, 0], &on)[2] & (1 << 27), 0);
+        assert_ne!(
+            guest_cpuid(1, 0, host, &on)[2] & (1 << 26),
+            0,
+            "XSAVE itself stays"
+        );
     }
 
     #[test]

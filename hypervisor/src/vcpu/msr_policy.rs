@@ -110,6 +110,22 @@ pub fn read(msr: u32) -> ReadAction {
     }
 }
 
+/// EFER.LME (bit 8) and EFER.LMA (bit 10).
+const EFER_LME: u64 = 1 << 8;
+const EFER_LMA: u64 = 1 << 10;
+
+/// The EFER a WRMSR of `value` leaves when it holds `current` and paging is
+/// on or off, or `None` for #GP: reserved bits set, or LME changed while
+/// paging is on (SDM Vol. 3A §10.8.5; the next VM entry would fail its
+/// guest-state checks, §27.3.1.1, if it were let through). LMA is the
+/// CPU's: the value written is ignored and `current`'s kept.
+pub fn efer_after_write(current: u64, value: u64, paging: bool) -> Option<u64> {
+    if value & !EFER_WRITABLE != 0 || (paging && (value ^ current) & EFER_LME != 0) {
+        return None;
+    }
+    Some((value & !EFER_LMA) | (current & EFER_LMA))
+}
+
 /// WRMSR of `value` to `msr`.
 pub fn write(msr: u32, value: u64) -> WriteAction {
     match msr {
@@ -130,6 +146,22 @@ pub fn write(msr: u32, value: u64) -> WriteAction {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn efer_lme_is_fixed_while_paging_is_on() {
+        let long = 0xD01; // SCE, LME, LMA, NXE
+        // Clearing LME with paging on: #GP (the guest would fail VM entry).
+        assert_eq!(efer_after_write(long, long & !(1 << 8), true), None);
+        // Setting LME with paging on: #GP too.
+        assert_eq!(efer_after_write(0x001, 0x101, true), None);
+        // Other bits may change; LMA stays the CPU's.
+        assert_eq!(efer_after_write(long, 0x101, true), Some(0x501));
+        assert_eq!(efer_after_write(0x000, 0x500, false), Some(0x100));
+        // Paging off: LME may go either way.
+        assert_eq!(efer_after_write(0x100, 0x000, false), Some(0x000));
+        // Reserved bits: #GP whatever the mode.
+        assert_eq!(efer_after_write(0, 1 << 12, false), None);
+    }
     use super::*;
 
     #[test]

@@ -22,6 +22,7 @@ use crate::vmx::fields::{Field32 as F32, Field64 as F64, FieldNat as FN};
 const CR0_PG: u64 = 1 << 31;
 const CR0_TS: u64 = 1 << 3;
 const CR4_VMXE: u64 = 1 << 13;
+const CR4_OSXSAVE: u64 = 1 << 18;
 const EFER_LME: u64 = 1 << 8;
 const EFER_LMA: u64 = 1 << 10;
 
@@ -327,6 +328,7 @@ fn cpuid(v: &mut Vcpu) {
         tsc_khz: logger::tsc_khz(),
         apic_khz: v.domain.apic_khz,
         apic_id: v.vlapic.id(),
+        guest_osxsave: read(FN::GuestCr4) & CR4_OSXSAVE != 0,
     };
     let mut r = guest_cpuid(leaf, sub, host, &ctx);
     if leaf == 1 {
@@ -665,9 +667,14 @@ fn wrmsr(v: &mut Vcpu) {
             r
         }
         WriteAction::Efer(value) => {
-            let lma = read(F64::GuestIa32Efer) & EFER_LMA;
-            write(F64::GuestIa32Efer, (value & !EFER_LMA) | lma);
-            Ok(())
+            let paging = read(FN::GuestCr0) & CR0_PG != 0;
+            match msr_policy::efer_after_write(read(F64::GuestIa32Efer), value, paging) {
+                Some(efer) => {
+                    write(F64::GuestIa32Efer, efer);
+                    Ok(())
+                }
+                None => Err(ApicFault::Gp),
+            }
         }
         WriteAction::Ignore => Ok(()),
         WriteAction::Fault => Err(ApicFault::Gp),
