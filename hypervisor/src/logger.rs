@@ -91,6 +91,26 @@ pub fn ring_read(max: usize, clear: bool) -> (alloc::vec::Vec<u8>, u64) {
     (out, dropped)
 }
 
+/// Runs `f` (an access to the console UART by dom0) between two of the
+/// hypervisor's log lines: dom0's console and this log share COM1, and a
+/// byte dom0 writes while a line of ours goes out would land inside it,
+/// cutting a hypervisor line in two where the test runner cannot join it
+/// again (`xtask/src/watch.rs`, `Rejoiner`). Waits for the line lock as
+/// long as `log` does, then runs `f` anyway.
+pub fn between_lines<R>(f: impl FnOnce() -> R) -> R {
+    let mut guard = None;
+    for _ in 0..10_000_000 {
+        if let Some(g) = LOCK.try_lock() {
+            guard = Some(g);
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    let r = f();
+    drop(guard);
+    r
+}
+
 /// Writes raw text to the console, bypassing the line lock (for the panic and
 /// exception paths, which must print even if the lock holder is stuck).
 pub fn write_raw(args: fmt::Arguments<'_>) {
@@ -122,18 +142,12 @@ impl Log for Logger {
             return;
         }
         let mut out = Console(CONSOLE_PORT.load(Ordering::Relaxed));
-        // Bounded wait: a CPU stuck holding the lock must not silence the rest.
-        let mut guard = None;
-        for _ in 0..10_000_000 {
-            if let Some(g) = LOCK.try_lock() {
-                guard = Some(g);
-                break;
-            }
-            core::hint::spin_loop();
-        }
-        let _ = write_prefix(&mut out, record.level().as_str());
-        let _ = writeln!(out, "{}", record.args());
-        drop(guard);
+        // Bounded wait (in `between_lines`): a CPU stuck holding the lock
+        // must not silence the rest.
+        between_lines(|| {
+            let _ = write_prefix(&mut out, record.level().as_str());
+            let _ = writeln!(out, "{}", record.args());
+        });
         // A warning or an error is an event for dom0 (after the line is in
         // the ring, and with no lock of ours held).
         if record.level() <= log::Level::Warn {

@@ -37,6 +37,10 @@ pub enum OutAction {
     Reset,
     /// Do it on the hardware.
     Passthrough,
+    /// A write to the console UART's data port, which the hypervisor's log
+    /// shares: do it on the hardware, between two of the hypervisor's log
+    /// lines, never inside one.
+    ConsoleData,
 }
 
 /// An OUT of `value` (`size` bytes) to `port`.
@@ -52,6 +56,9 @@ pub fn dom0_out(p: &Dom0Ports, port: u16, size: u8, value: u64) -> OutAction {
         || (port == PORT_KBC_COMMAND && value as u8 == KBC_RESET)
     {
         return OutAction::Reset;
+    }
+    if port == p.console {
+        return OutAction::ConsoleData;
     }
     OutAction::Passthrough
 }
@@ -120,6 +127,15 @@ pub fn dom0_pci_port(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn console_data_writes_are_told_apart() {
+        assert_eq!(
+            dom0_out(&P, P.console, 1, u64::from(b'x')),
+            OutAction::ConsoleData
+        );
+        assert_eq!(dom0_out(&P, P.console + 5, 1, 0), OutAction::Passthrough);
+    }
     use super::*;
 
     const P: Dom0Ports = Dom0Ports {

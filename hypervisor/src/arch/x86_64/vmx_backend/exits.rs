@@ -476,14 +476,24 @@ fn io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
             Err(StopReason::Reboot)
         }
         OutAction::Passthrough => {
-            match a.size {
-                1 => outb(a.port, val as u8),
-                2 => outw(a.port, val as u16),
-                _ => outl(a.port, val as u32),
-            }
+            port_out(a.port, a.size, val);
             advance(v);
             Ok(())
         }
+        OutAction::ConsoleData => {
+            logger::between_lines(|| port_out(a.port, a.size, val));
+            advance(v);
+            Ok(())
+        }
+    }
+}
+
+/// An OUT of `size` bytes of `val` to `port` on the hardware.
+fn port_out(port: u16, size: u8, val: u64) {
+    match size {
+        1 => outb(port, val as u8),
+        2 => outw(port, val as u16),
+        _ => outl(port, val as u32),
     }
 }
 
@@ -584,7 +594,8 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
     match io_policy::dom0_out(&ports, a.port, a.size, val) {
         OutAction::PowerOff => Err(StopReason::PowerOff),
         OutAction::Reset => Err(StopReason::Reboot),
-        OutAction::Passthrough => {
+        // A domU's other ports lead nowhere (its UART was emulated above).
+        OutAction::Passthrough | OutAction::ConsoleData => {
             advance(v);
             Ok(())
         }
