@@ -1,7 +1,9 @@
 //! Where a domU's time went, read back from the hypervisor's serial log:
 //! when it was created and destroyed (the log's emulated-seconds stamps),
 //! how long it ran in guest mode, and its VM exits by reason, which the
-//! hypervisor logs when a domain is destroyed (`vmx_backend/domu.rs`).
+//! hypervisor puts in its log ring (not on the serial line) when a domain
+//! is destroyed (`vmx_backend/domu.rs`) and dom0's scenario script prints
+//! at its end with `xl-rs dmesg` (as `dmesg| ...` lines).
 
 use regex::Regex;
 
@@ -26,8 +28,13 @@ pub struct DomainTime {
     pub exits: Vec<ReasonTotal>,
 }
 
-/// A log line's stamp and text after the `cpuN LEVEL` prefix.
+/// A log line's stamp and text after the `cpuN LEVEL` prefix; also a line
+/// of the log ring as dom0's scripts show it (`dmesg| [ ...`).
 fn stamped(line: &str) -> Option<(f64, &str)> {
+    let line = match line.find("| [") {
+        Some(at) if !line[..at].contains('[') => &line[at + 2..],
+        _ => line,
+    };
     let rest = line.trim_start().strip_prefix('[')?;
     let (stamp, rest) = rest.split_once(']')?;
     let text = rest.trim_start().split_once(' ')?.1.trim_start();
@@ -97,15 +104,17 @@ mod tests {
 [   10.000000] cpu0 INFO  domain 1 'linux' created: 262144 KiB, 1 vCPU(s), paused\r\n\
 dom0 console output\n\
 [   70.000000] cpu1 INFO  domain 1 destroyed\n\
-[   70.000100] cpu1 INFO  domain 1: 48000 ms in guest mode\n\
-[   70.000200] cpu1 INFO  domain 1: VM exit statistics (count, average handling ticks):\n\
-[   70.000300] cpu1 INFO    cpu0: 300 exits\n\
-[   70.000400] cpu1 INFO        1 external interrupt                  200      100\n\
-[   70.000500] cpu1 INFO       30 I/O instruction                     100      300\n\
-[   70.000600] cpu1 INFO    cpu1: 100 exits\n\
-[   70.000700] cpu1 INFO        1 external interrupt                  100      400\n\
-[   70.000800] cpu1 INFO  powering off\n\
-[   80.000000] cpu0 INFO  domain 2 'linux' created: 262144 KiB, 1 vCPU(s), paused\n";
+[   80.000000] cpu0 INFO  domain 2 'linux' created: 262144 KiB, 1 vCPU(s), paused\n\
+dmesg| [   10.000000] cpu0 INFO  domain 1 'linux' created: 262144 KiB, 1 vCPU(s), paused\n\
+dmesg| [   70.000000] cpu1 INFO  domain 1 destroyed\n\
+dmesg| [   70.000100] cpu1 INFO  domain 1: 48000 ms in guest mode\n\
+dmesg| [   70.000200] cpu1 INFO  domain 1: VM exit statistics (count, average handling ticks):\n\
+dmesg| [   70.000300] cpu1 INFO    cpu0: 300 exits\n\
+dmesg| [   70.000400] cpu1 INFO        1 external interrupt                  200      100\n\
+dmesg| [   70.000500] cpu1 INFO       30 I/O instruction                     100      300\n\
+dmesg| [   70.000600] cpu1 INFO    cpu1: 100 exits\n\
+dmesg| [   70.000700] cpu1 INFO        1 external interrupt                  100      400\n\
+dmesg| [   70.000800] cpu1 INFO  domain 2 destroyed\n";
 
     #[test]
     fn reads_the_first_domains_life_and_exits() {

@@ -211,16 +211,23 @@ impl Domain {
 
     /// Logs the VM-exit counts per CPU and reason under `title`.
     pub fn log_exit_stats(&self, title: &str) {
-        log::info!("{title} (count, average handling ticks):");
+        self.log_exit_stats_to(title, module_path!());
+    }
+
+    /// [`Self::log_exit_stats`] with log target `target` (such as
+    /// [`crate::logger::RING_ONLY`]).
+    pub fn log_exit_stats_to(&self, title: &str, target: &str) {
+        log::info!(target: target, "{title} (count, average handling ticks):");
         for (cpu, stats) in self.all_stats() {
             let total = stats.total();
             if total == 0 {
                 continue;
             }
-            log::info!("  cpu{cpu}: {total} exits");
+            log::info!(target: target, "  cpu{cpu}: {total} exits");
             for (reason, count, ticks) in stats.entries() {
                 let name = ExitReason::from_basic(reason as u16).map_or("unknown", |r| r.name());
                 log::info!(
+                    target: target,
                     "    {:>3} {:<28} {:>10} {:>8}",
                     reason,
                     name,
