@@ -271,8 +271,9 @@ fn section(
         s,
         "The domU's vCPU shares a CPU with one of dom0's two vCPUs. dom0 idles in HLT (no \
          guest sees MONITOR/MWAIT, docs/architecture.md, \"Idle\"), so while dom0 waits on \
-         the console the domU's vCPU has that CPU to itself; the rest of the difference is \
-         the domU's VM exits (its timer, I/O APIC and console accesses).\n"
+         the console the domU's vCPU has that CPU to itself; what it still pays is its VM \
+         exits (below). The bare side varies between runs (see the caveat under `bench \
+         dom0-boot`), so a ratio a little below 1 is noise, not a speed-up.\n"
     )
     .unwrap();
     if let Some(life) = life {
