@@ -236,24 +236,19 @@ fn longest_first(selected: &[&Scenario]) -> Vec<usize> {
 /// Why the observer stopped a run that passed.
 const ALL_SEEN: &str = "every pass pattern was seen";
 
-/// Boots one scenario from `iso`, its logs in `dir`, and judges its serial
-/// log (`dir/NAME.log`).
-enum OutcomeKind {
-    TimedOut,
-    Other,
-}
-
-/// How a scenario run ended.
+/// How a scenario run ended (a timeout is a failure like any other: nothing
+/// is retried).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Every pass pattern, no fail pattern, the right ending.
     Pass,
-    /// A fail pattern, a wrong ending, or a missing marker at exit.
+    /// A fail pattern, a wrong ending, a missing marker at exit, or the
+    /// time limit.
     Fail,
-    /// The time limit passed before the markers were all seen.
-    TimedOut,
 }
 
+/// Boots one scenario from `iso`, its logs in `dir`, and judges its serial
+/// log (`dir/NAME.log`).
 pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<Verdict> {
     let emulator = scenario.emulator.resolve();
     let machine = Machine {
@@ -310,10 +305,6 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<Ver
     )?;
     let seconds = started.elapsed().as_secs_f64();
     let waiting = matcher.waiting_for().unwrap_or_default();
-    let outcome_kind = match &outcome {
-        Outcome::TimedOut if !matcher.done() => OutcomeKind::TimedOut,
-        _ => OutcomeKind::Other,
-    };
     let failure = match outcome {
         Outcome::Stopped(reason) if reason == ALL_SEEN => None,
         Outcome::Stopped(reason) => Some(reason),
@@ -331,7 +322,6 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<Ver
         )),
         Outcome::Interrupted => Some("interrupted".to_owned()),
     };
-    let timed_out = matches!(outcome_kind, OutcomeKind::TimedOut);
     match failure {
         None => {
             println!("scenario {}: PASS ({seconds:.1} s)", scenario.name);
@@ -352,11 +342,7 @@ pub fn run_scenario(scenario: &Scenario, iso: PathBuf, dir: &Path) -> Result<Ver
                 });
             }
             print!("{report}");
-            Ok(if timed_out {
-                Verdict::TimedOut
-            } else {
-                Verdict::Fail
-            })
+            Ok(Verdict::Fail)
         }
     }
 }

@@ -709,21 +709,17 @@ impl EntryInterruption {
     /// The event whose delivery a VM exit interrupted, to be delivered again
     /// at the next entry (SDM Vol. 3C §28.2.4, "Information for VM Exits
     /// That Occur During Event Delivery"; the VMM re-injects it, §28.2.3):
-    /// made from the IDT-vectoring information and error code fields, or
-    /// `None` when that information is not valid. Bit 12 (undefined) and
-    /// the reserved bits are dropped. A software interrupt or exception also
-    /// needs the VM-entry instruction length
-    /// ([`Self::needs_instruction_length`]).
-    pub const fn redelivery(idt_vectoring_info: u32, error_code: u32) -> Option<Self> {
+    /// made from the IDT-vectoring information field and, read only when
+    /// the event has one, its error code field; `None` when that information
+    /// is not valid. Bit 12 (undefined) and the reserved bits are dropped. A
+    /// software interrupt or exception also needs the VM-entry instruction
+    /// length ([`Self::needs_instruction_length`]).
+    pub fn redelivery(idt_vectoring_info: u32, error_code: impl FnOnce() -> u32) -> Option<Self> {
         if idt_vectoring_info & Self::VALID == 0 {
             return None;
         }
         let info = idt_vectoring_info & (0x7FF | Self::DELIVER_ERROR_CODE | Self::VALID);
-        let error_code = if info & Self::DELIVER_ERROR_CODE != 0 {
-            Some(error_code)
-        } else {
-            None
-        };
+        let error_code = (info & Self::DELIVER_ERROR_CODE != 0).then(error_code);
         Some(Self { info, error_code })
     }
 

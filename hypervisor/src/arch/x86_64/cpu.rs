@@ -242,16 +242,22 @@ pub fn has_execute_disable() -> bool {
 }
 
 /// Whether RDTSCP exists (leaf 0x8000_0001, EDX bit 27).
+/// Asked at every vCPU switch: read once (the CPUs of a machine agree).
 pub fn has_rdtscp() -> bool {
-    extended(ExtendedProcessorFeatureIdentifiers::has_rdtscp)
+    static RDTSCP: spin::Once<bool> = spin::Once::new();
+    *RDTSCP.call_once(|| extended(ExtendedProcessorFeatureIdentifiers::has_rdtscp))
 }
 
 /// The physical address width, MAXPHYADDR (leaf 0x8000_0008, EAX bits 7:0;
-/// 36 when the leaf is missing, SDM Vol. 3A §4.1.4).
+/// 36 when the leaf is missing, SDM Vol. 3A §4.1.4). Asked at every emulated
+/// domU memory access: read once.
 pub fn physical_address_bits() -> u8 {
-    CpuId::new()
-        .get_processor_capacity_feature_info()
-        .map_or(36, |c| c.physical_address_bits())
+    static BITS: spin::Once<u8> = spin::Once::new();
+    *BITS.call_once(|| {
+        CpuId::new()
+            .get_processor_capacity_feature_info()
+            .map_or(36, |c| c.physical_address_bits())
+    })
 }
 
 /// The XCR0 bits the CPU supports (leaf 0xD sub-leaf 0, EDX:EAX).

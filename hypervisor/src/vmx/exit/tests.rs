@@ -193,34 +193,34 @@ fn exit_interruption_info() {
 #[test]
 fn an_interrupted_delivery_is_delivered_again() {
     assert_eq!(
-        EntryInterruption::redelivery(0x0000_00EC, 0),
+        EntryInterruption::redelivery(0x0000_00EC, || 0),
         None,
         "not valid"
     );
     // A virtual interrupt (external type) cut short by an EPT violation on
     // its stack: the same event, no error code, no length.
-    let irq = EntryInterruption::redelivery(0x8000_00EC, 0x1234).expect("valid");
+    let irq = EntryInterruption::redelivery(0x8000_00EC, || 0x1234).expect("valid");
     assert_eq!(
         (irq.info(), irq.error_code(), irq.needs_instruction_length()),
         (0x8000_00EC, None, false)
     );
     // #PF with its error code; bit 12 (undefined) and reserved bits dropped.
-    let pf = EntryInterruption::redelivery(0x8000_1B0E | 1 << 20, 2).expect("valid");
+    let pf = EntryInterruption::redelivery(0x8000_1B0E | 1 << 20, || 2).expect("valid");
     assert_eq!((pf.info(), pf.error_code()), (0x8000_0B0E, Some(2)));
     // INT 0x80 (software interrupt) and INT3 (software exception) need the
     // instruction length; an NMI does not.
     assert!(
-        EntryInterruption::redelivery(0x8000_0480, 0)
+        EntryInterruption::redelivery(0x8000_0480, || 0)
             .expect("valid")
             .needs_instruction_length()
     );
     assert!(
-        EntryInterruption::redelivery(0x8000_0603, 0)
+        EntryInterruption::redelivery(0x8000_0603, || 0)
             .expect("valid")
             .needs_instruction_length()
     );
     assert!(
-        !EntryInterruption::redelivery(0x8000_0202, 0)
+        !EntryInterruption::redelivery(0x8000_0202, || 0)
             .expect("valid")
             .needs_instruction_length()
     );

@@ -515,10 +515,12 @@ impl Vcpu {
 /// event is queued for the next entry, as the SDM asks (Vol. 3C §28.2.4).
 /// An exit handler that injects something itself overrides it.
 fn redeliver_interrupted_event() {
-    let Some(event) = EntryInterruption::redelivery(
-        vmcs::read(F32::IdtVectoringInfo) as u32,
-        vmcs::read(F32::IdtVectoringErrorCode) as u32,
-    ) else {
+    // One VMREAD per exit; the error code only for an event that has one.
+    let Some(event) =
+        EntryInterruption::redelivery(vmcs::read(F32::IdtVectoringInfo) as u32, || {
+            vmcs::read(F32::IdtVectoringErrorCode) as u32
+        })
+    else {
         return;
     };
     vmcs::write(F32::EntryInterruptionInfo, u64::from(event.info()));
