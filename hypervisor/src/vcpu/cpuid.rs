@@ -28,6 +28,47 @@ pub struct CpuidContext {
     pub apic_id: u32,
     /// The guest's CR4.OSXSAVE, which CPUID.1:ECX.OSXSAVE mirrors.
     pub guest_osxsave: bool,
+    /// A domU's vCPU count: its topology is one package of that many
+    /// single-thread cores, APIC IDs 0 to N-1 ([`topology`]). `None`: the
+    /// host's topology (dom0, whose vCPUs are the physical CPUs).
+    pub vcpus: Option<u32>,
+}
+
+/// Bits of an APIC ID that number `n` cores: ceil(log2(n)).
+fn core_bits(n: u32) -> u32 {
+    n.max(1).next_power_of_two().trailing_zeros()
+}
+
+/// The topology leaves for one package of `n` single-thread cores (SDM
+/// Vol. 2A CPUID leaves 01H EBX[23:16], 04H EAX[31:26], 0BH and 1FH; Vol. 3A
+/// §10.9 "Programming considerations for hardware multi-threading"), so that
+/// a guest's view agrees with its MADT whatever the host has: `Some` for
+/// the leaves it decides, `None` for the others.
+pub fn topology(leaf: u32, subleaf: u32, host: [u32; 4], n: u32, apic_id: u32) -> Option<[u32; 4]> {
+    let [a, b, c, d] = host;
+    let bits = core_bits(n);
+    match leaf {
+        1 => {
+            // Addressable IDs in the package; HTT says the field is valid.
+            let ids = (1u32 << bits).min(255);
+            let b = (b & 0xFF00_FFFF) | (ids << 16);
+            let d = if n > 1 { d | (1 << 28) } else { d & !(1 << 28) };
+            Some([a, b, c, d])
+        }
+        4 if a & 0x1F != 0 => {
+            // Core IDs in the package - 1; caches shared by one core only.
+            let cores = (1u32 << bits).min(64) - 1;
+            Some([(a & 0x3FFF) | (cores << 26), b, c, d])
+        }
+        0xB | 0x1F => Some(match subleaf {
+            // SMT level: one thread per core.
+            0 => [0, 1, 1 << 8, apic_id],
+            // Core level: n cores, IDs `bits` wide.
+            1 => [bits, n, (2 << 8) | 1, apic_id],
+            s => [0, 0, s & 0xFF, apic_id],
+        }),
+        _ => None,
+    }
 }
 
 /// Computes the guest's answer for `leaf`/`subleaf` from the host's answer
@@ -130,7 +171,10 @@ pub fn guest_cpuid(leaf: u32, subleaf: u32, host: [u32; 4], ctx: &CpuidContext) 
         }
         _ => {}
     }
-    [a, b, c, d]
+    match ctx.vcpus {
+        Some(n) => topology(leaf, subleaf, [a, b, c, d], n, ctx.apic_id).unwrap_or([a, b, c, d]),
+        None => [a, b, c, d],
+    }
 }
 
 /// Whether a guest may set XCR0 to `value`, given the bits the CPU supports
@@ -156,7 +200,53 @@ mod tests {
         apic_khz: 4_000,
         apic_id: 3,
         guest_osxsave: false,
+        vcpus: None,
     };
+
+    #[test]
+    fn domu_topology_is_one_package_of_n_cores() {
+        let ctx = CpuidContext {
+            vcpus: Some(4),
+            apic_id: 2,
+            ..CTX
+        };
+        // Host: 2 logical processors, HTT clear.
+        let l1 = guest_cpuid(1, 0, [0x806F0, 0x0002_0800, 0, 0], &ctx);
+        assert_eq!((l1[1] >> 16) & 0xFF, 4);
+        assert_eq!(l1[1] >> 24, 2);
+        assert_ne!(l1[3] & (1 << 28), 0);
+        let smt = guest_cpuid(0xB, 0, [1, 2, 0x100, 7], &ctx);
+        assert_eq!(smt, [0, 1, 0x100, 2]);
+        let core = guest_cpuid(0xB, 1, [4, 2, 0x201, 7], &ctx);
+        assert_eq!(core, [2, 4, 0x201, 2]);
+        assert_eq!(guest_cpuid(0xB, 2, [0; 4], &ctx), [0, 0, 2, 2]);
+        // Leaf 4: 4 core IDs in the package, each cache its own core's.
+        let l4 = guest_cpuid(4, 0, [0x0400_4121, 0, 0, 0], &ctx);
+        assert_eq!(l4[0] >> 26, 3);
+        assert_eq!((l4[0] >> 14) & 0xFFF, 0);
+        // No cache at this subleaf: left as the host said.
+        assert_eq!(guest_cpuid(4, 4, [0; 4], &ctx), [0; 4]);
+    }
+
+    #[test]
+    fn core_bits_round_up() {
+        for (n, bits) in [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (32, 5)] {
+            assert_eq!(core_bits(n), bits, "{n}");
+        }
+        let one = CpuidContext {
+            vcpus: Some(1),
+            ..CTX
+        };
+        assert_eq!(
+            guest_cpuid(1, 0, [0, 0x0002_0000, 0, 1 << 28], &one)[3] & (1 << 28),
+            0
+        );
+        // dom0 keeps the host's leaf 0xB.
+        assert_eq!(
+            guest_cpuid(0xB, 1, [4, 2, 0x201, 7], &CTX),
+            [4, 2, 0x201, 7]
+        );
+    }
 
     #[test]
     fn vmx_hidden_hypervisor_bit_set() {

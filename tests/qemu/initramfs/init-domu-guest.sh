@@ -13,6 +13,9 @@
 #   OXEN-DOMU-LINUX: power button at /dev/input/eventN | power button: NONE
 #   OXEN-DOMU-LINUX: alive N               one per second
 #   OXEN-DOMU-LINUX: read LINE             for each line typed on the console
+#   OXEN-DOMU-LINUX: smp job: N of M CPUs  after the line "smp-job": one busy
+#                                          job pinned to each of its M CPUs,
+#                                          N of them finished (domu-smp)
 #   OXEN-DOMU-LINUX: power button pressed, powering off
 
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -29,6 +32,7 @@ flag=no
 grep -q '^flags.* hypervisor' /proc/cpuinfo && flag=yes
 memtotal=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
 echo "OXEN-DOMU-LINUX: cpus $(nproc), memtotal-kb $memtotal, hypervisor flag $flag"
+echo "OXEN-DOMU-LINUX: /proc/cpuinfo processors: $(grep -c '^processor' /proc/cpuinfo)"
 
 insmod /lib/modules/evdev.ko
 insmod /lib/modules/button.ko
@@ -49,11 +53,27 @@ else
     echo "OXEN-DOMU-LINUX: power button: NONE"
 fi
 
+# One busy job pinned to each CPU (taskset fails for a CPU that is not
+# online); counts those that finished.
+smp_job() {
+    cpus=$(nproc)
+    rm -f /tmp/smp-done
+    for i in $(seq 0 $((cpus - 1))); do
+        (
+            taskset -c "$i" sh -c 'k=0; while [ $k -lt 20000 ]; do k=$((k + 1)); done' &&
+                echo "$i" >> /tmp/smp-done
+        ) &
+    done
+    wait
+    echo "OXEN-DOMU-LINUX: smp job: $(wc -l < /tmp/smp-done) of $cpus CPUs"
+}
+
 # Answer console lines in the background; the foreground prints the
 # heartbeat.
 (
     while read -r line < /dev/console; do
         echo "OXEN-DOMU-LINUX: read $line"
+        [ "$line" = smp-job ] && smp_job
     done
 ) &
 n=0

@@ -24,9 +24,11 @@ OXEN_TAG="OXEN-DOMU-TEST: "
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-# The same image serves scenario domu-churn.
+# The same image serves scenarios domu-churn, domu-smp and sched-fair.
 case " $(cat /proc/cmdline) " in
     *" oxen.test=churn "*) exec /bin/sh /lib/oxen/domu-churn.sh ;;
+    *" oxen.test=smp "*) exec /bin/sh /lib/oxen/domu-smp.sh ;;
+    *" oxen.test=sched "*) exec /bin/sh /lib/oxen/sched-fair.sh ;;
 esac
 echo "OXEN-DOMU-TEST: userspace up"
 insmod /lib/modules/hvctl.ko || echo "OXEN-DOMU-TEST: FAIL: hvctl did not load"

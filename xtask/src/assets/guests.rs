@@ -93,8 +93,9 @@ pub fn domu_guest_initramfs(root: &Path) -> Result<PathBuf> {
 /// The files the domu-linux initramfs adds: those of the xl-info image,
 /// Debian's vmlinux at `/guests/vmlinux`, the guest's own initramfs at
 /// `/guests/domu-initramfs.cpio` and its configuration at
-/// `/etc/oxen/linux.cfg`; for scenario domu-churn, its script at
-/// `/lib/oxen/domu-churn.sh` and `/bin/oxen-bench`.
+/// `/etc/oxen/linux.cfg`; for scenarios domu-churn, domu-smp and
+/// sched-fair, their scripts in `/lib/oxen/`, `/bin/oxen-bench`, and the
+/// tiny guest with its configuration.
 pub fn domu_linux_extras(root: &Path) -> Result<Vec<ExtraFile>> {
     let mut extras = xl_info_extras(root)?;
     let (_, vmlinux, _) = debian_vmlinux(root)?;
@@ -114,11 +115,24 @@ pub fn domu_linux_extras(root: &Path) -> Result<Vec<ExtraFile>> {
         dest: "/etc/oxen/linux.cfg".to_owned(),
         mode: 0o644,
     });
-    // Scenario domu-churn (`oxen.test=churn`) and its timings.
+    // Scenarios domu-churn (`oxen.test=churn`), domu-smp (`smp`) and
+    // sched-fair (`sched`, with the tiny guest as its CPU-bound guests).
+    for script in ["domu-churn.sh", "domu-smp.sh", "sched-fair.sh"] {
+        extras.push(ExtraFile {
+            source: root.join("tests/qemu/initramfs").join(script),
+            dest: format!("/lib/oxen/{script}"),
+            mode: 0o755,
+        });
+    }
     extras.push(ExtraFile {
-        source: root.join("tests/qemu/initramfs/domu-churn.sh"),
-        dest: "/lib/oxen/domu-churn.sh".to_owned(),
-        mode: 0o755,
+        source: tiny_pvh(root)?,
+        dest: "/guests/tiny-pvh.elf".to_owned(),
+        mode: 0o644,
+    });
+    extras.push(ExtraFile {
+        source: root.join(CONFIG),
+        dest: "/etc/oxen/tiny.cfg".to_owned(),
+        mode: 0o644,
     });
     extras.push(ExtraFile {
         source: super::oxen_bench(root)?,

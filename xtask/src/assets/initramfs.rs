@@ -124,8 +124,8 @@ pub const APPLETS: &[&str] = &[
     "[", "awk", "cat", "cmp", "cp", "cut", "dd", "devmem", "dmesg", "echo", "env", "false", "free",
     "grep", "head", "hexdump", "insmod", "kill", "ln", "ls", "lsmod", "mkdir", "mkfifo", "mknod",
     "mount", "mv", "nproc", "od", "poweroff", "printf", "ps", "reboot", "rm", "rmmod", "sed",
-    "seq", "sh", "sleep", "strings", "sync", "tail", "tee", "test", "timeout", "tr", "true",
-    "umount", "uname", "uptime", "wc", "xxd",
+    "seq", "sh", "sleep", "strings", "sync", "tail", "taskset", "tee", "test", "timeout", "tr",
+    "true", "umount", "uname", "uptime", "wc", "xxd",
 ];
 
 /// Builds the initramfs of `kind` at `out` (an uncompressed newc cpio):

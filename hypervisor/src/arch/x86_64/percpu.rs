@@ -28,6 +28,10 @@ pub struct PerCpu {
     pub tss_base: AtomicU64,
     /// Physical device interrupts taken on this CPU, not yet given to dom0.
     pub pending_device_vectors: VectorSet,
+    /// Set by whoever wants this CPU to ask the scheduler again (a wake,
+    /// a pause, an affinity change, a vCPU to give up): the CPU leaves
+    /// the guest at its next exit and calls `pick`.
+    pub resched: AtomicBool,
 }
 
 /// A lock-free set of the 256 interrupt vectors.
@@ -98,6 +102,7 @@ impl PerCpu {
             stopped: AtomicBool::new(false),
             tss_base: AtomicU64::new(0),
             pending_device_vectors: VectorSet::new(),
+            resched: AtomicBool::new(false),
         }
     }
 }

@@ -17,8 +17,8 @@ use dom0_abi::{DomainInfo, ShutdownReason, Status};
 use zerocopy::FromZeros;
 
 use super::domain::Domain;
-use super::domu_mmio::kick_others;
 use super::setup::{EntryState, Segment, ar};
+use super::vcpu_homes;
 use crate::arch::x86_64::paging::IdentityTables;
 use crate::arch::x86_64::percpu;
 use crate::arch::x86_64::physmem::{fill_frame, phys_slice, write_volatile};
@@ -48,21 +48,8 @@ const MAX_PAGES: u64 = 16 << 20;
 /// Every guest domain, by id.
 pub static DOMUS: spin::Mutex<Registry<Arc<Domain>>> = spin::Mutex::new(Registry::new());
 
-/// A request for a CPU to create a vCPU of a domain and run it.
-#[derive(Debug)]
-pub struct VcpuRequest {
-    /// The domain.
-    pub domain: Arc<Domain>,
-    /// Which vCPU.
-    pub index: usize,
-    /// How it starts, with RBX and RSI; `None`: it waits for INIT/SIPI
-    /// from the domain's boot vCPU.
-    pub start: Option<(EntryState, u64, u64)>,
-}
-
-/// Requests waiting for each CPU (indexed like `percpu`).
-pub static INBOX: [spin::Mutex<Vec<VcpuRequest>>; percpu::MAX_CPUS] =
-    [const { spin::Mutex::new(Vec::new()) }; percpu::MAX_CPUS];
+/// The most vCPUs a domU can have.
+pub const MAX_VCPUS: u32 = 32;
 
 /// What only a domU has.
 #[derive(Debug)]
@@ -269,7 +256,7 @@ fn build(caps: VmxCaps, apic_khz: u64, id: u32, pages: u64, vcpus: u32) -> Resul
     let cpus = (0..percpu::MAX_CPUS)
         .take_while(|&i| percpu::get(i).online.load(Ordering::Acquire))
         .count();
-    if pages == 0 || pages > MAX_PAGES || vcpus == 0 || vcpus as usize > cpus {
+    if pages == 0 || pages > MAX_PAGES || vcpus == 0 || vcpus > MAX_VCPUS {
         return Err(Status::InvalidArgument);
     }
     // Everything it needs beyond RAM is a few dozen pages (tables, bitmaps,
@@ -351,12 +338,6 @@ fn parts(d: &Domain) -> Result<&DomuParts, Status> {
     d.domu.as_ref().ok_or(Status::NotPermitted)
 }
 
-/// The CPU that runs vCPU `index` of domain `id`: spread over the CPUs,
-/// starting after the boot CPU.
-fn home_cpu(id: u32, index: usize, cpus: usize) -> usize {
-    (id as usize + index) % cpus.max(1)
-}
-
 /// The state a vCPU starts in for `mode`.
 fn entry_state(mode: EntryMode) -> (EntryState, u64, u64) {
     match mode {
@@ -411,7 +392,14 @@ pub fn create(
 ) -> Result<u32, Status> {
     let mut table = DOMUS.lock();
     let id = table.insert(name, |id| {
-        build(caps, apic_khz, id, pages, vcpus).map(Arc::new)
+        let d = Arc::new(build(caps, apic_khz, id, pages, vcpus)?);
+        // Known to the scheduler, paused, its vCPUs allowed on every CPU
+        // that runs vCPUs.
+        vcpu_homes::add_domain(&d, vcpu_homes::joined()).map_err(|e| {
+            log::error!("domain {id}: the scheduler refused it: {e:?}");
+            Status::InvalidArgument
+        })?;
+        Ok(d)
     })?;
     drop(table);
     log::info!(
@@ -429,6 +417,7 @@ pub fn destroy(id: u32) -> Result<(), Status> {
     let p = parts(&d)?;
     p.lifecycle.lock().destroy()?;
     d.request_stop(3);
+    vcpu_homes::domain_stopping(id);
     log::info!("domain {id} destroyed");
     // Where its time went, for `xl-rs dmesg` and `cargo xtask bench
     // domu-create`: to the log ring only, so that the serial line's speed
@@ -437,7 +426,6 @@ pub fn destroy(id: u32) -> Result<(), Status> {
     let ring = crate::logger::RING_ONLY;
     log::info!(target: ring, "domain {id}: {guest_ms} ms in guest mode");
     d.log_exit_stats_to(&alloc::format!("domain {id}: VM exit statistics"), ring);
-    kick_others();
     super::notify::raise(dom0_abi::event::EVENT_DOMAIN_DESTROYED);
     Ok(())
 }
@@ -446,7 +434,7 @@ pub fn destroy(id: u32) -> Result<(), Status> {
 pub fn pause(id: u32) -> Result<(), Status> {
     let d = find(id)?;
     parts(&d)?.lifecycle.lock().pause()?;
-    kick_others();
+    vcpu_homes::pause(id);
     Ok(())
 }
 
@@ -467,18 +455,10 @@ pub fn unpause(id: u32) -> Result<(), Status> {
         l.unpause()?
     };
     if first {
-        let cpus = d.cpus();
-        for index in 0..p.vcpus as usize {
-            let start = if index == 0 { entry } else { None };
-            let cpu = home_cpu(id, index, cpus);
-            INBOX[cpu].lock().push(VcpuRequest {
-                domain: d.clone(),
-                index,
-                start,
-            });
-        }
+        vcpu_homes::start_domain(&d, entry);
+    } else {
+        vcpu_homes::unpause(id);
     }
-    kick_others();
     Ok(())
 }
 

@@ -14,9 +14,9 @@ use core::sync::atomic::Ordering;
 use super::domain::Domain;
 use super::domu::DomuParts;
 use super::{GuestRegs, Vcpu};
+use crate::arch::x86_64::cpu;
 use crate::arch::x86_64::physmem::read_volatile;
 use crate::arch::x86_64::vmcs::read;
-use crate::arch::x86_64::{cpu, idt, lapic, percpu};
 use crate::vcpu::gpa_policy::{self, DomuGpa};
 use crate::vcpu::guest_walk::{GuestPaging, GuestPhysRead, PagingRegs, fetch};
 use crate::vcpu::mmio_decode::{CpuMode, Registers, decode};
@@ -170,24 +170,10 @@ pub fn deliver(v: &mut Vcpu, m: Interrupt) {
     }
 }
 
-/// Queues `vector` for vCPU `j` of `domain` and kicks every CPU (its CPU
-/// is not tracked here; a spurious kick costs one exit).
+/// Queues `vector` for vCPU `j` of `domain` and wakes it.
 pub fn post(domain: &Domain, j: usize, vector: u8) {
     domain.mailbox(j).vectors.set(vector);
-    kick_others();
-}
-
-/// Kicks every other CPU out of its guest or its wait.
-pub fn kick_others() {
-    let me = percpu::current_index();
-    for i in (0..percpu::MAX_CPUS).take_while(|&i| percpu::get(i).online.load(Ordering::Acquire)) {
-        if i != me {
-            lapic::send_fixed(
-                percpu::get(i).apic_id.load(Ordering::Relaxed),
-                idt::VECTOR_IPI,
-            );
-        }
-    }
+    super::vcpu_homes::wake(domain, j);
 }
 
 /// Updates the UART's interrupt line after an access, from any CPU:

@@ -329,6 +329,7 @@ fn cpuid(v: &mut Vcpu) {
         apic_khz: v.domain.apic_khz,
         apic_id: v.vlapic.id(),
         guest_osxsave: read(FN::GuestCr4) & CR4_OSXSAVE != 0,
+        vcpus: (!v.domain.is_dom0()).then(|| v.domain.vcpus() as u32),
     };
     let mut r = guest_cpuid(leaf, sub, host, &ctx);
     if leaf == 1 {
@@ -777,15 +778,14 @@ fn deliver(v: &mut Vcpu, j: usize, mode: DeliveryMode, vector: u8) {
             return;
         }
     }
-    // Kick the target's physical CPU out of the guest or out of HLT: dom0's
-    // vCPU j runs on the CPU with its APIC ID; a domU's vCPU on whichever
-    // CPU it was placed (not tracked here), so every other CPU is kicked.
+    // Wake the target (the scheduler kicks its CPU). dom0's vCPU j, before
+    // it started, waits on the CPU with its APIC ID outside the scheduler:
+    // that CPU gets an IPI too.
     if j != v.index {
         if v.domain.is_dom0() {
             lapic::send_fixed(v.domain.vcpu_apic_id(j), idt::VECTOR_IPI);
-        } else {
-            super::domu_mmio::kick_others();
         }
+        super::vcpu_homes::wake(&v.domain, j);
     }
 }
 

@@ -14,6 +14,7 @@ mod hypercalls;
 pub mod notify;
 pub mod pcpu;
 pub mod setup;
+pub mod vcpu_homes;
 
 use crate::arch::x86_64::vmcs::{self, Vmcs};
 use crate::arch::x86_64::{cpu, percpu};
@@ -334,10 +335,34 @@ impl Vcpu {
         }
     }
 
-    /// Makes this vCPU's VMCS the current one on this CPU (it was created
-    /// here; a VMCS never moves between CPUs).
+    /// Makes this vCPU's VMCS the current one on this CPU, where it is
+    /// active already (it last ran here and was not cleared since).
     pub fn make_current(&self) -> Result<(), &'static str> {
         self._vmcs.load().map_err(|_| "VMPTRLD failed")
+    }
+
+    /// Takes the VMCS off this CPU (VMCLEAR, SDM Vol. 3C §25.11.1): its
+    /// data goes to memory, so that another CPU can load it. The next entry
+    /// is a VMLAUNCH.
+    pub fn leave_cpu(&mut self) -> Result<(), &'static str> {
+        self.launched = false;
+        self._vmcs.clear().map_err(|_| "VMCLEAR failed")
+    }
+
+    /// Loads a VMCS that last ran on another CPU (and was cleared there) on
+    /// this one: the host state that differs between CPUs is rewritten, and
+    /// guest translations this CPU may still cache from an earlier stay are
+    /// dropped (SDM Vol. 3C §25.11.1, §29.4.3.4).
+    pub fn arrive_here(&mut self) -> Result<(), &'static str> {
+        self._vmcs.load().map_err(|_| "VMPTRLD failed")?;
+        self.launched = false;
+        setup::host_cpu_state();
+        vmcs::invept_all();
+        self.ept_generation = self
+            .domain
+            .ept_generation
+            .load(core::sync::atomic::Ordering::Acquire);
+        Ok(())
     }
 
     /// Whether a blocked vCPU has something to do now: an interrupt pending
@@ -410,8 +435,12 @@ impl Vcpu {
                 return SliceEnd::Blocked;
             }
             // A domU gives the CPU back at any physical interrupt: it may be
-            // dom0's, which has priority.
-            if raw & 0xFFFF == 1 && !self.domain.is_dom0() {
+            // dom0's, which has priority. Any vCPU gives it back when the
+            // scheduler wants another look.
+            let pc = percpu::current();
+            if (raw & 0xFFFF == 1 && !self.domain.is_dom0())
+                || pc.resched.load(core::sync::atomic::Ordering::Acquire)
+            {
                 return SliceEnd::Preempted;
             }
         }

@@ -220,10 +220,12 @@ fn deliver(m: MsiMessage) {
     let mut sent = false;
     for j in (0..dom0.vcpus()).filter(|&j| dom0.matches(j, &dest)) {
         dom0.mailbox(j).vectors.set(irq.vector);
-        // dom0's vCPU j runs on the CPU with its APIC ID; the kick takes it
+        // dom0's vCPU j runs on the CPU with its APIC ID; the IPI takes it
         // out of the guest or out of HLT (this CPU included: the IPI is
-        // taken at its next VM entry, or when it waits).
+        // taken at its next VM entry, or when it waits), the wake makes the
+        // scheduler run it.
         lapic::send_fixed(dom0.vcpu_apic_id(j), idt::VECTOR_IPI);
+        super::vcpu_homes::wake(dom0, j);
         sent = true;
         if one {
             break;

@@ -235,9 +235,25 @@ pub fn controls_and_host(
     write(F16::HostGsSelector, 0);
     write(F16::HostTrSelector, u64::from(TSS_SEL));
     write(FN::HostFsBase, 0);
-    // SAFETY: IA32_GS_BASE, IA32_EFER and IA32_PAT exist on every x86_64 CPU
-    // with VMX.
-    let (gs_base, efer, pat) = unsafe { (rdmsr(IA32_GS_BASE), rdmsr(IA32_EFER), rdmsr(IA32_PAT)) };
+    // SAFETY: IA32_EFER and IA32_PAT exist on every x86_64 CPU with VMX.
+    let (efer, pat) = unsafe { (rdmsr(IA32_EFER), rdmsr(IA32_PAT)) };
+    host_cpu_state();
+    write(F32::HostIa32SysenterCs, 0);
+    write(FN::HostIa32SysenterEsp, 0);
+    write(FN::HostIa32SysenterEip, 0);
+    write(F64::HostIa32Efer, efer);
+    write(F64::HostIa32Pat, pat);
+    write(FN::HostRip, host_rip);
+    Ok(c)
+}
+
+/// The host state that differs between physical CPUs (SDM §28.5: GS base,
+/// TR base, GDTR and IDTR bases), written into the current VMCS for the
+/// running CPU: when a VMCS is created, and when a vCPU moves here from
+/// another CPU.
+pub fn host_cpu_state() {
+    // SAFETY: IA32_GS_BASE exists on every x86_64 CPU with VMX.
+    let gs_base = unsafe { rdmsr(IA32_GS_BASE) };
     write(FN::HostGsBase, gs_base);
     write(
         FN::HostTrBase,
@@ -246,13 +262,6 @@ pub fn controls_and_host(
     let (gdt_base, idt_base) = gdt::descriptor_table_bases();
     write(FN::HostGdtrBase, gdt_base);
     write(FN::HostIdtrBase, idt_base);
-    write(F32::HostIa32SysenterCs, 0);
-    write(FN::HostIa32SysenterEsp, 0);
-    write(FN::HostIa32SysenterEip, 0);
-    write(F64::HostIa32Efer, efer);
-    write(F64::HostIa32Pat, pat);
-    write(FN::HostRip, host_rip);
-    Ok(c)
 }
 
 /// CR0 bits VMX requires to stay 1 in non-root operation, less PE and PG
