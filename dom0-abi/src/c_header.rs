@@ -173,9 +173,22 @@ pub fn generate() -> String {
         "__BOOT_DS in the boot GDT",
     );
 
-    section(&mut out, "Scheduling (1.3): OXEN_OP_SCHED_*, OXEN_OP_VCPU_*");
-    define(&mut out, "OXEN_WEIGHT_MIN", WEIGHT_MIN.into(), "smallest weight");
-    define(&mut out, "OXEN_WEIGHT_MAX", WEIGHT_MAX.into(), "largest weight");
+    section(
+        &mut out,
+        "Scheduling (1.3): OXEN_OP_SCHED_*, OXEN_OP_VCPU_*",
+    );
+    define(
+        &mut out,
+        "OXEN_WEIGHT_MIN",
+        WEIGHT_MIN.into(),
+        "smallest weight",
+    );
+    define(
+        &mut out,
+        "OXEN_WEIGHT_MAX",
+        WEIGHT_MAX.into(),
+        "largest weight",
+    );
     define(
         &mut out,
         "OXEN_WEIGHT_DEFAULT",

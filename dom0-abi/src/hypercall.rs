@@ -320,9 +320,7 @@ impl Op {
             Self::SchedGet => {
                 "1.3: weight and cap; RDI = domid, RSI = GPA of struct oxen_sched_params"
             }
-            Self::SchedSet => {
-                "1.3: set weight and/or cap; RDI = GPA of struct oxen_sched_params"
-            }
+            Self::SchedSet => "1.3: set weight and/or cap; RDI = GPA of struct oxen_sched_params",
             Self::VcpuList => {
                 "1.3: list a domain's vCPUs; RDI = GPA of struct oxen_vcpu_list_args; returns records"
             }
@@ -422,8 +420,7 @@ mod tests {
         }
         // The groups 1.1 opened keep their other numbers for later.
         for op in [
-            0x0305, 0x03ff, 0x0401, 0x0501, 0x0602, 0x0701, 0x07ff, 0x0804, 0x08ff, 0x8000,
-            0x80ff,
+            0x0305, 0x03ff, 0x0401, 0x0501, 0x0602, 0x0701, 0x07ff, 0x0804, 0x08ff, 0x8000, 0x80ff,
         ] {
             assert_eq!(unknown_op_status(op), Status::NotImplemented, "{op:#x}");
         }

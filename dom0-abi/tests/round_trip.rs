@@ -337,7 +337,10 @@ fn sched_structs_round_trip() {
     use dom0_abi::{SchedParams, VcpuInfo, VcpuListArgs, VcpuState};
     let p = SchedParams::set(7, Some(512), Some(50));
     round_trip(&p);
-    assert_eq!(p.as_bytes(), [7, 0, 0, 0, 0, 2, 0, 0, 50, 0, 0, 0, 3, 0, 0, 0]);
+    assert_eq!(
+        p.as_bytes(),
+        [7, 0, 0, 0, 0, 2, 0, 0, 50, 0, 0, 0, 3, 0, 0, 0]
+    );
     let v = VcpuInfo {
         vcpu: 1,
         state: VcpuState::Blocked as u32,
