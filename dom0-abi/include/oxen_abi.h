@@ -19,7 +19,7 @@
 /* ---- ABI version ---- */
 
 #define OXEN_ABI_VERSION_MAJOR           1        /* incompatible changes bump this */
-#define OXEN_ABI_VERSION_MINOR           2        /* compatible additions bump this */
+#define OXEN_ABI_VERSION_MINOR           3        /* compatible additions bump this */
 #define OXEN_PAGE_SIZE                   4096     /* unit of every *_pages field */
 #define OXEN_MAX_BUFFER_BYTES            1048576  /* largest buffer any operation accepts */
 #define OXEN_HV_VERSION_LEN              32       /* length of oxen_hv_info.version */
@@ -46,6 +46,10 @@
 #define OXEN_OP_CONSOLE_READ             0x0600ULL /* 1.1: read console output; RDI = domid, RSI = buffer GPA, RDX = size; returns bytes consumed */
 #define OXEN_OP_CONSOLE_WRITE            0x0601ULL /* 1.1: type into the console; RDI = domid, RSI = buffer GPA, RDX = size; returns bytes accepted */
 #define OXEN_OP_EVENT_READ               0x0700ULL /* 1.2: read and clear the pending events; RDI = GPA of struct oxen_event_read_args */
+#define OXEN_OP_SCHED_GET                0x0800ULL /* 1.3: weight and cap; RDI = domid, RSI = GPA of struct oxen_sched_params */
+#define OXEN_OP_SCHED_SET                0x0801ULL /* 1.3: set weight and/or cap; RDI = GPA of struct oxen_sched_params */
+#define OXEN_OP_VCPU_LIST                0x0802ULL /* 1.3: list a domain's vCPUs; RDI = GPA of struct oxen_vcpu_list_args; returns records */
+#define OXEN_OP_VCPU_SET_AFFINITY        0x0803ULL /* 1.3: hard affinity; RDI = domid, RSI = vCPU, RDX = bitmap of physical CPUs */
 /* Wholly reserved operation groups (number = group << 8 | index): */
 /*   0x80xx Guest */
 /* Groups whose unassigned numbers are reserved for later minor versions:
@@ -56,6 +60,7 @@
 /*   0x05xx Vcpu */
 /*   0x06xx Console */
 /*   0x07xx Event */
+/*   0x08xx Sched */
 /*   0x80xx Guest */
 
 /* ---- Status codes returned in RAX (>= 0 success, < 0 error) ---- */
@@ -95,6 +100,18 @@
 #define OXEN_BOOT_CS                     0x10     /* __BOOT_CS in the boot GDT */
 #define OXEN_BOOT_DS                     0x18     /* __BOOT_DS in the boot GDT */
 
+/* ---- Scheduling (1.3): OXEN_OP_SCHED_*, OXEN_OP_VCPU_* ---- */
+
+#define OXEN_WEIGHT_MIN                  1        /* smallest weight */
+#define OXEN_WEIGHT_MAX                  65535    /* largest weight */
+#define OXEN_WEIGHT_DEFAULT              256      /* weight of a new domain */
+#define OXEN_CAP_NONE                    0        /* cap: no cap */
+#define OXEN_VCPU_STATE_RUNNING          1        /* Running */
+#define OXEN_VCPU_STATE_RUNNABLE         2        /* Runnable */
+#define OXEN_VCPU_STATE_BLOCKED          3        /* Blocked */
+#define OXEN_VCPU_STATE_PAUSED           4        /* Paused */
+#define OXEN_VCPU_STATE_OFFLINE          5        /* Offline */
+
 /* ---- Notification device (1.2): a virtual PCI function dom0's driver binds to ---- */
 
 #define OXEN_NOTIFY_PCI_VENDOR           0x4f58   /* PCI vendor ID: a placeholder, NOT registered with the PCI-SIG */
@@ -121,6 +138,8 @@
 #define OXEN_EVENT_LOG                   (1ULL << 3) /* a warning or error entered the log ring */
 #define OXEN_EVENT_READ_PEEK             (1ULL << 0) /* read the pending events without clearing them */
 #define OXEN_EVENT_STATUS_NOTIFY         (1ULL << 0) /* the notification device is bound: poll() wakes on events */
+#define OXEN_SCHED_SET_WEIGHT            (1ULL << 0) /* OXEN_OP_SCHED_SET: apply weight (else left unchanged) */
+#define OXEN_SCHED_SET_CAP               (1ULL << 1) /* OXEN_OP_SCHED_SET: apply cap (else left unchanged) */
 
 /* ---- Argument and result structures (no padding, little-endian) ---- */
 
@@ -274,6 +293,51 @@ _Static_assert(offsetof(struct oxen_event_read_args, interrupts) == 16, "oxen_ev
 _Static_assert(offsetof(struct oxen_event_read_args, flags) == 24, "oxen_event_read_args.flags at 24");
 _Static_assert(offsetof(struct oxen_event_read_args, reserved) == 28, "oxen_event_read_args.reserved at 28");
 
+/* Result of OXEN_OP_SCHED_GET, argument of OXEN_OP_SCHED_SET (1.3). */
+struct oxen_sched_params {
+    uint32_t domid;                /*   0: domain id, 0 is dom0 */
+    uint32_t weight;               /*   4: 1 to 65535 (default 256) */
+    uint32_t cap;                  /*   8: percent of one CPU, 0 = none, at most 100 * CPUs */
+    uint32_t flags;                /*  12: SET: OXEN_SCHED_SET_* (which to apply); GET: 0 */
+};
+_Static_assert(sizeof(struct oxen_sched_params) == 16, "struct oxen_sched_params must be 16 bytes");
+_Static_assert(offsetof(struct oxen_sched_params, domid) == 0, "oxen_sched_params.domid at 0");
+_Static_assert(offsetof(struct oxen_sched_params, weight) == 4, "oxen_sched_params.weight at 4");
+_Static_assert(offsetof(struct oxen_sched_params, cap) == 8, "oxen_sched_params.cap at 8");
+_Static_assert(offsetof(struct oxen_sched_params, flags) == 12, "oxen_sched_params.flags at 12");
+
+/* One vCPU (OXEN_OP_VCPU_LIST, 1.3). */
+struct oxen_vcpu_info {
+    uint32_t vcpu;                 /*   0: vCPU index in its domain */
+    uint32_t state;                /*   4: OXEN_VCPU_STATE_* */
+    uint32_t cpu;                  /*   8: physical CPU it runs on, or last ran on */
+    uint32_t reserved;             /*  12: 0 */
+    uint64_t cpu_time_ns;          /*  16: CPU time used, ns */
+    uint64_t affinity;             /*  24: hard affinity: bit N = physical CPU N */
+};
+_Static_assert(sizeof(struct oxen_vcpu_info) == 32, "struct oxen_vcpu_info must be 32 bytes");
+_Static_assert(offsetof(struct oxen_vcpu_info, vcpu) == 0, "oxen_vcpu_info.vcpu at 0");
+_Static_assert(offsetof(struct oxen_vcpu_info, state) == 4, "oxen_vcpu_info.state at 4");
+_Static_assert(offsetof(struct oxen_vcpu_info, cpu) == 8, "oxen_vcpu_info.cpu at 8");
+_Static_assert(offsetof(struct oxen_vcpu_info, reserved) == 12, "oxen_vcpu_info.reserved at 12");
+_Static_assert(offsetof(struct oxen_vcpu_info, cpu_time_ns) == 16, "oxen_vcpu_info.cpu_time_ns at 16");
+_Static_assert(offsetof(struct oxen_vcpu_info, affinity) == 24, "oxen_vcpu_info.affinity at 24");
+
+/* Argument of OXEN_OP_VCPU_LIST (by guest-physical address in RDI, 1.3). */
+struct oxen_vcpu_list_args {
+    uint64_t buffer_gpa;           /*   0: in: GPA of capacity struct oxen_vcpu_info */
+    uint32_t domid;                /*   8: in: domain id, 0 is dom0 */
+    uint32_t capacity;             /*  12: in: records the buffer holds */
+    uint32_t returned;             /*  16: out: records written */
+    uint32_t total;                /*  20: out: vCPUs of the domain */
+};
+_Static_assert(sizeof(struct oxen_vcpu_list_args) == 24, "struct oxen_vcpu_list_args must be 24 bytes");
+_Static_assert(offsetof(struct oxen_vcpu_list_args, buffer_gpa) == 0, "oxen_vcpu_list_args.buffer_gpa at 0");
+_Static_assert(offsetof(struct oxen_vcpu_list_args, domid) == 8, "oxen_vcpu_list_args.domid at 8");
+_Static_assert(offsetof(struct oxen_vcpu_list_args, capacity) == 12, "oxen_vcpu_list_args.capacity at 12");
+_Static_assert(offsetof(struct oxen_vcpu_list_args, returned) == 16, "oxen_vcpu_list_args.returned at 16");
+_Static_assert(offsetof(struct oxen_vcpu_list_args, total) == 20, "oxen_vcpu_list_args.total at 20");
+
 /* Argument of OXEN_IOCTL_DOMAIN_LIST. */
 struct oxen_ioctl_domain_list {
     uint64_t buffer;               /*   0: in: user address of capacity struct oxen_domain_info */
@@ -412,11 +476,38 @@ _Static_assert(offsetof(struct oxen_ioctl_event_read, handled) == 24, "oxen_ioct
 _Static_assert(offsetof(struct oxen_ioctl_event_read, flags) == 32, "oxen_ioctl_event_read.flags at 32");
 _Static_assert(offsetof(struct oxen_ioctl_event_read, status) == 36, "oxen_ioctl_event_read.status at 36");
 
+/* Argument of OXEN_IOCTL_VCPU_LIST (1.3). */
+struct oxen_ioctl_vcpu_list {
+    uint64_t buffer;               /*   0: in: user address of capacity struct oxen_vcpu_info */
+    uint32_t domid;                /*   8: in: domain id, 0 is dom0 */
+    uint32_t capacity;             /*  12: in: records, at most OXEN_MAX_VCPU_LIST_CAPACITY */
+    uint32_t returned;             /*  16: out: records written */
+    uint32_t total;                /*  20: out: vCPUs of the domain */
+};
+_Static_assert(sizeof(struct oxen_ioctl_vcpu_list) == 24, "struct oxen_ioctl_vcpu_list must be 24 bytes");
+_Static_assert(offsetof(struct oxen_ioctl_vcpu_list, buffer) == 0, "oxen_ioctl_vcpu_list.buffer at 0");
+_Static_assert(offsetof(struct oxen_ioctl_vcpu_list, domid) == 8, "oxen_ioctl_vcpu_list.domid at 8");
+_Static_assert(offsetof(struct oxen_ioctl_vcpu_list, capacity) == 12, "oxen_ioctl_vcpu_list.capacity at 12");
+_Static_assert(offsetof(struct oxen_ioctl_vcpu_list, returned) == 16, "oxen_ioctl_vcpu_list.returned at 16");
+_Static_assert(offsetof(struct oxen_ioctl_vcpu_list, total) == 20, "oxen_ioctl_vcpu_list.total at 20");
+
+/* Argument of OXEN_IOCTL_VCPU_SET_AFFINITY (1.3). */
+struct oxen_ioctl_vcpu_affinity {
+    uint32_t domid;                /*   0: in: domain id */
+    uint32_t vcpu;                 /*   4: in: vCPU index */
+    uint64_t affinity;             /*   8: in: bit N = physical CPU N */
+};
+_Static_assert(sizeof(struct oxen_ioctl_vcpu_affinity) == 16, "struct oxen_ioctl_vcpu_affinity must be 16 bytes");
+_Static_assert(offsetof(struct oxen_ioctl_vcpu_affinity, domid) == 0, "oxen_ioctl_vcpu_affinity.domid at 0");
+_Static_assert(offsetof(struct oxen_ioctl_vcpu_affinity, vcpu) == 4, "oxen_ioctl_vcpu_affinity.vcpu at 4");
+_Static_assert(offsetof(struct oxen_ioctl_vcpu_affinity, affinity) == 8, "oxen_ioctl_vcpu_affinity.affinity at 8");
+
 /* ---- /dev/hvctl ioctls (the hvctl driver; Linux _IOC encoding) ---- */
 
 #define OXEN_HVCTL_DEVICE                "/dev/hvctl" /* misc device, mode 0600 */
 #define OXEN_IOCTL_MAGIC                 0xde     /* ioctl type byte */
 #define OXEN_MAX_DOMAIN_LIST_CAPACITY    9362     /* records per OXEN_IOCTL_DOMAIN_LIST */
+#define OXEN_MAX_VCPU_LIST_CAPACITY      32768    /* records per OXEN_IOCTL_VCPU_LIST */
 #define OXEN_IOCTL_VERSION               0xc008de00U /* _IOWR(OXEN_IOCTL_MAGIC, 0x00, struct oxen_version_args): OXEN_OP_VERSION; EPROTO on a major mismatch, hypervisor fields filled */
 #define OXEN_IOCTL_HV_INFO               0x8058de01U /* _IOR(OXEN_IOCTL_MAGIC, 0x01, struct oxen_hv_info): OXEN_OP_HV_INFO */
 #define OXEN_IOCTL_LOG_READ              0xc018de02U /* _IOWR(OXEN_IOCTL_MAGIC, 0x02, struct oxen_ioctl_log_read): OXEN_OP_LOG_READ into a user buffer */
@@ -433,6 +524,10 @@ _Static_assert(offsetof(struct oxen_ioctl_event_read, status) == 36, "oxen_ioctl
 #define OXEN_IOCTL_CONSOLE_READ          0xc018de0dU /* _IOWR(OXEN_IOCTL_MAGIC, 0x0d, struct oxen_ioctl_console): OXEN_OP_CONSOLE_READ into a user buffer */
 #define OXEN_IOCTL_CONSOLE_WRITE         0xc018de0eU /* _IOWR(OXEN_IOCTL_MAGIC, 0x0e, struct oxen_ioctl_console): OXEN_OP_CONSOLE_WRITE from a user buffer */
 #define OXEN_IOCTL_EVENT_READ            0xc028de0fU /* _IOWR(OXEN_IOCTL_MAGIC, 0x0f, struct oxen_ioctl_event_read): this open file's events, gathered with OXEN_OP_EVENT_READ */
+#define OXEN_IOCTL_SCHED_GET             0xc010de10U /* _IOWR(OXEN_IOCTL_MAGIC, 0x10, struct oxen_sched_params): OXEN_OP_SCHED_GET of domid */
+#define OXEN_IOCTL_SCHED_SET             0x4010de11U /* _IOW(OXEN_IOCTL_MAGIC, 0x11, struct oxen_sched_params): OXEN_OP_SCHED_SET */
+#define OXEN_IOCTL_VCPU_LIST             0xc018de12U /* _IOWR(OXEN_IOCTL_MAGIC, 0x12, struct oxen_ioctl_vcpu_list): OXEN_OP_VCPU_LIST into a user array */
+#define OXEN_IOCTL_VCPU_SET_AFFINITY     0x4010de13U /* _IOW(OXEN_IOCTL_MAGIC, 0x13, struct oxen_ioctl_vcpu_affinity): OXEN_OP_VCPU_SET_AFFINITY */
 #ifdef _IOC
 _Static_assert(OXEN_IOCTL_VERSION == _IOWR(OXEN_IOCTL_MAGIC, 0x00, struct oxen_version_args), "OXEN_IOCTL_VERSION");
 _Static_assert(OXEN_IOCTL_HV_INFO == _IOR(OXEN_IOCTL_MAGIC, 0x01, struct oxen_hv_info), "OXEN_IOCTL_HV_INFO");
@@ -450,6 +545,10 @@ _Static_assert(OXEN_IOCTL_VCPU_SET_ENTRY == _IOW(OXEN_IOCTL_MAGIC, 0x0c, struct 
 _Static_assert(OXEN_IOCTL_CONSOLE_READ == _IOWR(OXEN_IOCTL_MAGIC, 0x0d, struct oxen_ioctl_console), "OXEN_IOCTL_CONSOLE_READ");
 _Static_assert(OXEN_IOCTL_CONSOLE_WRITE == _IOWR(OXEN_IOCTL_MAGIC, 0x0e, struct oxen_ioctl_console), "OXEN_IOCTL_CONSOLE_WRITE");
 _Static_assert(OXEN_IOCTL_EVENT_READ == _IOWR(OXEN_IOCTL_MAGIC, 0x0f, struct oxen_ioctl_event_read), "OXEN_IOCTL_EVENT_READ");
+_Static_assert(OXEN_IOCTL_SCHED_GET == _IOWR(OXEN_IOCTL_MAGIC, 0x10, struct oxen_sched_params), "OXEN_IOCTL_SCHED_GET");
+_Static_assert(OXEN_IOCTL_SCHED_SET == _IOW(OXEN_IOCTL_MAGIC, 0x11, struct oxen_sched_params), "OXEN_IOCTL_SCHED_SET");
+_Static_assert(OXEN_IOCTL_VCPU_LIST == _IOWR(OXEN_IOCTL_MAGIC, 0x12, struct oxen_ioctl_vcpu_list), "OXEN_IOCTL_VCPU_LIST");
+_Static_assert(OXEN_IOCTL_VCPU_SET_AFFINITY == _IOW(OXEN_IOCTL_MAGIC, 0x13, struct oxen_ioctl_vcpu_affinity), "OXEN_IOCTL_VCPU_SET_AFFINITY");
 #endif
 
 /* The errno (positive) an ioctl fails with when its hypercall returns

@@ -15,11 +15,12 @@ use crate::hypercall::{CPUID_LEAF_SIGNATURE, CPUID_SIGNATURE, MAX_BUFFER_BYTES, 
 use crate::info::{HV_VERSION_LEN, VMX_FEATURES};
 use crate::ioctl::{
     EVENT_STATUS_FLAGS, HVCTL_DEVICE, IOCTL_MAGIC, Ioctl, MAX_DOMAIN_LIST_CAPACITY,
-    UNKNOWN_STATUS_ERRNO, status_errno, status_errno_name,
+    MAX_VCPU_LIST_CAPACITY, UNKNOWN_STATUS_ERRNO, status_errno, status_errno_name,
 };
 use crate::layout::{CType, Flag, STRUCTS, StructLayout};
 use crate::lifecycle::DOMAIN_NAME_MAX;
 use crate::log::LOG_READ_FLAGS;
+use crate::sched::{CAP_NONE, SCHED_SET_FLAGS, VcpuState, WEIGHT_DEFAULT, WEIGHT_MAX, WEIGHT_MIN};
 use crate::status::Status;
 use crate::vcpu::{BOOT_CS, BOOT_DS, BOOT_VCPU, VcpuMode};
 use crate::{ABI_VERSION, PAGE_SIZE};
@@ -174,6 +175,38 @@ pub fn generate() -> String {
 
     section(
         &mut out,
+        "Scheduling (1.3): OXEN_OP_SCHED_*, OXEN_OP_VCPU_*",
+    );
+    define(
+        &mut out,
+        "OXEN_WEIGHT_MIN",
+        WEIGHT_MIN.into(),
+        "smallest weight",
+    );
+    define(
+        &mut out,
+        "OXEN_WEIGHT_MAX",
+        WEIGHT_MAX.into(),
+        "largest weight",
+    );
+    define(
+        &mut out,
+        "OXEN_WEIGHT_DEFAULT",
+        WEIGHT_DEFAULT.into(),
+        "weight of a new domain",
+    );
+    define(&mut out, "OXEN_CAP_NONE", CAP_NONE.into(), "cap: no cap");
+    for state in VcpuState::ALL {
+        define(
+            &mut out,
+            state.c_name(),
+            (state as u32).into(),
+            &std::format!("{state:?}"),
+        );
+    }
+
+    section(
+        &mut out,
         "Notification device (1.2): a virtual PCI function dom0's driver binds to",
     );
     hex_define_word(
@@ -202,6 +235,7 @@ pub fn generate() -> String {
     flags(&mut out, EVENTS);
     flags(&mut out, EVENT_READ_FLAGS);
     flags(&mut out, EVENT_STATUS_FLAGS);
+    flags(&mut out, SCHED_SET_FLAGS);
 
     section(
         &mut out,
@@ -237,6 +271,12 @@ fn ioctls(out: &mut String) {
         "OXEN_MAX_DOMAIN_LIST_CAPACITY",
         MAX_DOMAIN_LIST_CAPACITY.into(),
         "records per OXEN_IOCTL_DOMAIN_LIST",
+    );
+    define(
+        out,
+        "OXEN_MAX_VCPU_LIST_CAPACITY",
+        MAX_VCPU_LIST_CAPACITY.into(),
+        "records per OXEN_IOCTL_VCPU_LIST",
     );
     for ioctl in Ioctl::ALL {
         let value = std::format!("0x{:08x}U", ioctl.number());

@@ -63,13 +63,16 @@ pub enum OpGroup {
     /// `0x07`: hypervisor events for dom0 (ABI 1.2): read and clear the
     /// pending events the notification device interrupts dom0 for.
     Event = 0x07,
+    /// `0x08`: scheduling (ABI 1.3): a domain's weight and cap, its vCPUs
+    /// and their hard affinity.
+    Sched = 0x08,
     /// `0x80` (reserved): the small set a domU may call.
     Guest = 0x80,
 }
 
 impl OpGroup {
     /// Every group, in numeric order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::System,
         Self::DomainQuery,
         Self::DomainLifecycle,
@@ -77,6 +80,7 @@ impl OpGroup {
         Self::Vcpu,
         Self::Console,
         Self::Event,
+        Self::Sched,
         Self::Guest,
     ];
 
@@ -103,7 +107,7 @@ impl OpGroup {
     /// [`crate::Status::InvalidOperation`]).
     ///
     /// ABI 1.0 closed the groups it defined operations in (`0x01`, `0x02`);
-    /// the groups ABI 1.1 and 1.2 opened (`0x03` to `0x07`) keep their other
+    /// the groups ABI 1.1 to 1.3 opened (`0x03` to `0x08`) keep their other
     /// numbers for the operations the group is planned for, as does the
     /// wholly reserved `0x80`.
     #[must_use]
@@ -124,7 +128,7 @@ pub fn unknown_op_status(op: u64) -> crate::Status {
     }
 }
 
-/// An operation of ABI 1.2.
+/// An operation of ABI 1.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u64)]
 pub enum Op {
@@ -198,11 +202,35 @@ pub enum Op {
     /// Returns 0. Errors: `BadAddress`, `InvalidArgument` (unknown flags,
     /// reserved not 0); nothing is cleared on an error.
     EventRead = 0x0700,
+    /// A domain's scheduling parameters (1.3). RDI: domain id (0 is dom0),
+    /// RSI: GPA of a [`crate::sched::SchedParams`] buffer (written: domid,
+    /// weight, cap, flags 0). Returns 0. Errors: `NoSuchDomain`,
+    /// `BadAddress`.
+    SchedGet = 0x0800,
+    /// Set a domain's weight and/or cap (1.3). RDI: GPA of
+    /// [`crate::sched::SchedParams`]; its `flags` say which to apply (a
+    /// field whose flag is clear is left unchanged). Returns 0. Errors:
+    /// `NoSuchDomain`, `InvalidArgument` (weight outside 1..=65535, cap above
+    /// 100 times the physical CPUs, unknown flags), `BadAddress`.
+    SchedSet = 0x0801,
+    /// List a domain's vCPUs (1.3). RDI: GPA of
+    /// [`crate::sched::VcpuListArgs`]. Returns the number of
+    /// [`crate::sched::VcpuInfo`] records written. Errors: `NoSuchDomain`,
+    /// `TooBig` (`capacity` records above [`MAX_BUFFER_BYTES`]),
+    /// `BadAddress`.
+    VcpuList = 0x0802,
+    /// Set a vCPU's hard affinity (1.3). RDI: domain id, RSI: vCPU index,
+    /// RDX: bitmap of physical CPUs (bits of CPUs that do not exist are
+    /// ignored). Returns 0. Errors: `NoSuchDomain`, `InvalidArgument` (no
+    /// such vCPU, no existing CPU in the set), `NotPermitted` where the
+    /// hypervisor keeps the vCPU where it is (dom0's vCPUs, which are pinned
+    /// one per CPU).
+    VcpuSetAffinity = 0x0803,
 }
 
 impl Op {
     /// Every operation of this ABI version.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 19] = [
         Self::Version,
         Self::HvInfo,
         Self::LogRead,
@@ -218,6 +246,10 @@ impl Op {
         Self::ConsoleRead,
         Self::ConsoleWrite,
         Self::EventRead,
+        Self::SchedGet,
+        Self::SchedSet,
+        Self::VcpuList,
+        Self::VcpuSetAffinity,
     ];
 
     /// The operation number placed in RAX.
@@ -245,6 +277,10 @@ impl Op {
             Self::ConsoleRead => "OXEN_OP_CONSOLE_READ",
             Self::ConsoleWrite => "OXEN_OP_CONSOLE_WRITE",
             Self::EventRead => "OXEN_OP_EVENT_READ",
+            Self::SchedGet => "OXEN_OP_SCHED_GET",
+            Self::SchedSet => "OXEN_OP_SCHED_SET",
+            Self::VcpuList => "OXEN_OP_VCPU_LIST",
+            Self::VcpuSetAffinity => "OXEN_OP_VCPU_SET_AFFINITY",
         }
     }
 
@@ -281,6 +317,16 @@ impl Op {
             Self::EventRead => {
                 "1.2: read and clear the pending events; RDI = GPA of struct oxen_event_read_args"
             }
+            Self::SchedGet => {
+                "1.3: weight and cap; RDI = domid, RSI = GPA of struct oxen_sched_params"
+            }
+            Self::SchedSet => "1.3: set weight and/or cap; RDI = GPA of struct oxen_sched_params",
+            Self::VcpuList => {
+                "1.3: list a domain's vCPUs; RDI = GPA of struct oxen_vcpu_list_args; returns records"
+            }
+            Self::VcpuSetAffinity => {
+                "1.3: hard affinity; RDI = domid, RSI = vCPU, RDX = bitmap of physical CPUs"
+            }
         }
     }
 
@@ -299,6 +345,9 @@ impl Op {
             Self::VcpuSetEntry => OpGroup::Vcpu,
             Self::ConsoleRead | Self::ConsoleWrite => OpGroup::Console,
             Self::EventRead => OpGroup::Event,
+            Self::SchedGet | Self::SchedSet | Self::VcpuList | Self::VcpuSetAffinity => {
+                OpGroup::Sched
+            }
         }
     }
 
@@ -309,6 +358,7 @@ impl Op {
         match self.group() {
             OpGroup::System | OpGroup::DomainQuery => AbiVersion::new(1, 0),
             OpGroup::Event => AbiVersion::new(1, 2),
+            OpGroup::Sched => AbiVersion::new(1, 3),
             _ => AbiVersion::new(1, 1),
         }
     }
@@ -361,7 +411,7 @@ mod tests {
             0x0103,
             0x01ff,
             0x0202,
-            0x0800,
+            0x0900,
             0x7fff,
             0x1_0300,
             u64::MAX,
@@ -370,7 +420,7 @@ mod tests {
         }
         // The groups 1.1 opened keep their other numbers for later.
         for op in [
-            0x0305, 0x03ff, 0x0401, 0x0501, 0x0602, 0x0701, 0x07ff, 0x8000, 0x80ff,
+            0x0305, 0x03ff, 0x0401, 0x0501, 0x0602, 0x0701, 0x07ff, 0x0804, 0x08ff, 0x8000, 0x80ff,
         ] {
             assert_eq!(unknown_op_status(op), Status::NotImplemented, "{op:#x}");
         }
@@ -404,6 +454,10 @@ mod tests {
                 (0x0600, "OXEN_OP_CONSOLE_READ"),
                 (0x0601, "OXEN_OP_CONSOLE_WRITE"),
                 (0x0700, "OXEN_OP_EVENT_READ"),
+                (0x0800, "OXEN_OP_SCHED_GET"),
+                (0x0801, "OXEN_OP_SCHED_SET"),
+                (0x0802, "OXEN_OP_VCPU_LIST"),
+                (0x0803, "OXEN_OP_VCPU_SET_AFFINITY"),
             ]
         );
         assert!(

@@ -40,9 +40,11 @@
 
 mod control;
 mod events;
+mod sched;
 
 pub use control::{IoctlConsole, IoctlCopyIn, IoctlDomainShutdown, IoctlDomid, IoctlVcpuSetEntry};
 pub use events::{EVENT_STATUS_FLAGS, EVENT_STATUS_NOTIFY, IoctlEventRead};
+pub use sched::{IoctlVcpuAffinity, IoctlVcpuList, MAX_VCPU_LIST_CAPACITY};
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -51,6 +53,7 @@ use crate::hypercall::MAX_BUFFER_BYTES;
 use crate::info::HvInfo;
 use crate::layout::{CType, StructLayout, struct_layout};
 use crate::lifecycle::DomainCreateArgs;
+use crate::sched::SchedParams;
 use crate::status::Status;
 use crate::version::VersionArgs;
 
@@ -155,11 +158,23 @@ pub enum Ioctl {
     /// pending for this open file of `/dev/hvctl` (taken, unless
     /// `OXEN_EVENT_READ_PEEK`), gathered with [`crate::Op::EventRead`] (1.2).
     EventRead,
+    /// `_IOWR(0xde, 0x10, struct oxen_sched_params)`:
+    /// [`crate::Op::SchedGet`] of `domid`; `flags` must be 0 (1.3).
+    SchedGet,
+    /// `_IOW(0xde, 0x11, struct oxen_sched_params)`:
+    /// [`crate::Op::SchedSet`]; `flags` only `OXEN_SCHED_SET_*` bits (1.3).
+    SchedSet,
+    /// `_IOWR(0xde, 0x12, struct oxen_ioctl_vcpu_list)`:
+    /// [`crate::Op::VcpuList`] into a user array (1.3).
+    VcpuList,
+    /// `_IOW(0xde, 0x13, struct oxen_ioctl_vcpu_affinity)`:
+    /// [`crate::Op::VcpuSetAffinity`] (1.3).
+    VcpuSetAffinity,
 }
 
 impl Ioctl {
     /// Every request, by number.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 20] = [
         Self::Version,
         Self::HvInfo,
         Self::LogRead,
@@ -176,6 +191,10 @@ impl Ioctl {
         Self::ConsoleRead,
         Self::ConsoleWrite,
         Self::EventRead,
+        Self::SchedGet,
+        Self::SchedSet,
+        Self::VcpuList,
+        Self::VcpuSetAffinity,
     ];
 
     /// The `nr` byte.
@@ -198,6 +217,10 @@ impl Ioctl {
             Self::ConsoleRead => 0x0d,
             Self::ConsoleWrite => 0x0e,
             Self::EventRead => 0x0f,
+            Self::SchedGet => 0x10,
+            Self::SchedSet => 0x11,
+            Self::VcpuList => 0x12,
+            Self::VcpuSetAffinity => 0x13,
         }
     }
 
@@ -220,6 +243,10 @@ impl Ioctl {
             Self::VcpuSetEntry => iow::<IoctlVcpuSetEntry>(self.nr()),
             Self::ConsoleRead | Self::ConsoleWrite => iowr::<IoctlConsole>(self.nr()),
             Self::EventRead => iowr::<IoctlEventRead>(self.nr()),
+            Self::SchedGet => iowr::<SchedParams>(self.nr()),
+            Self::SchedSet => iow::<SchedParams>(self.nr()),
+            Self::VcpuList => iowr::<IoctlVcpuList>(self.nr()),
+            Self::VcpuSetAffinity => iow::<IoctlVcpuAffinity>(self.nr()),
         }
     }
 
@@ -243,6 +270,10 @@ impl Ioctl {
             Self::ConsoleRead => "OXEN_IOCTL_CONSOLE_READ",
             Self::ConsoleWrite => "OXEN_IOCTL_CONSOLE_WRITE",
             Self::EventRead => "OXEN_IOCTL_EVENT_READ",
+            Self::SchedGet => "OXEN_IOCTL_SCHED_GET",
+            Self::SchedSet => "OXEN_IOCTL_SCHED_SET",
+            Self::VcpuList => "OXEN_IOCTL_VCPU_LIST",
+            Self::VcpuSetAffinity => "OXEN_IOCTL_VCPU_SET_AFFINITY",
         }
     }
 
@@ -256,7 +287,9 @@ impl Ioctl {
             | Self::DomainPause
             | Self::DomainUnpause
             | Self::DomainShutdown
-            | Self::VcpuSetEntry => "_IOW",
+            | Self::VcpuSetEntry
+            | Self::SchedSet
+            | Self::VcpuSetAffinity => "_IOW",
             _ => "_IOWR",
         }
     }
@@ -280,6 +313,9 @@ impl Ioctl {
             Self::VcpuSetEntry => IoctlVcpuSetEntry::LAYOUT.c_name,
             Self::ConsoleRead | Self::ConsoleWrite => IoctlConsole::LAYOUT.c_name,
             Self::EventRead => IoctlEventRead::LAYOUT.c_name,
+            Self::SchedGet | Self::SchedSet => SchedParams::LAYOUT.c_name,
+            Self::VcpuList => IoctlVcpuList::LAYOUT.c_name,
+            Self::VcpuSetAffinity => IoctlVcpuAffinity::LAYOUT.c_name,
         }
     }
 
@@ -305,6 +341,10 @@ impl Ioctl {
             Self::ConsoleRead => "OXEN_OP_CONSOLE_READ into a user buffer",
             Self::ConsoleWrite => "OXEN_OP_CONSOLE_WRITE from a user buffer",
             Self::EventRead => "this open file's events, gathered with OXEN_OP_EVENT_READ",
+            Self::SchedGet => "OXEN_OP_SCHED_GET of domid",
+            Self::SchedSet => "OXEN_OP_SCHED_SET",
+            Self::VcpuList => "OXEN_OP_VCPU_LIST into a user array",
+            Self::VcpuSetAffinity => "OXEN_OP_VCPU_SET_AFFINITY",
         }
     }
 
@@ -611,6 +651,10 @@ mod tests {
         assert_eq!(Ioctl::ConsoleRead.number(), 0xc018_de0d);
         assert_eq!(Ioctl::ConsoleWrite.number(), 0xc018_de0e);
         assert_eq!(Ioctl::EventRead.number(), 0xc028_de0f);
+        assert_eq!(Ioctl::SchedGet.number(), 0xc010_de10);
+        assert_eq!(Ioctl::SchedSet.number(), 0x4010_de11);
+        assert_eq!(Ioctl::VcpuList.number(), 0xc018_de12);
+        assert_eq!(Ioctl::VcpuSetAffinity.number(), 0x4010_de13);
     }
 
     #[test]
@@ -672,6 +716,7 @@ mod tests {
         assert!(bytes <= MAX_BUFFER_BYTES);
         assert!(bytes + size_of::<DomainInfo>() as u64 > MAX_BUFFER_BYTES);
         assert_eq!(MAX_DOMAIN_LIST_CAPACITY, 9362);
+        assert_eq!(MAX_VCPU_LIST_CAPACITY, 32768);
     }
 
     #[test]

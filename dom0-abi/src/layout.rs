@@ -141,6 +141,9 @@ pub const STRUCTS: &[StructLayout] = &[
     crate::lifecycle::DomainCreateArgs::LAYOUT,
     crate::vcpu::VcpuEntry::LAYOUT,
     crate::event::EventReadArgs::LAYOUT,
+    crate::sched::SchedParams::LAYOUT,
+    crate::sched::VcpuInfo::LAYOUT,
+    crate::sched::VcpuListArgs::LAYOUT,
     crate::ioctl::IoctlDomainList::LAYOUT,
     crate::ioctl::IoctlDomainInfo::LAYOUT,
     crate::ioctl::IoctlLogRead::LAYOUT,
@@ -151,6 +154,8 @@ pub const STRUCTS: &[StructLayout] = &[
     crate::ioctl::IoctlVcpuSetEntry::LAYOUT,
     crate::ioctl::IoctlConsole::LAYOUT,
     crate::ioctl::IoctlEventRead::LAYOUT,
+    crate::ioctl::IoctlVcpuList::LAYOUT,
+    crate::ioctl::IoctlVcpuAffinity::LAYOUT,
 ];
 
 /// Checks that a layout table matches its struct: every field's size agrees with

@@ -41,7 +41,9 @@ crate::assert_layout!(AbiVersion, size = 4, { major: 0, minor: 2 });
 /// copy-in, the boot vCPU's entry state and the domain console.
 /// 1.2 adds hypervisor events (read and clear the pending mask) and the
 /// notification PCI device that interrupts dom0 for them.
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 2 };
+/// 1.3 adds scheduling: a domain's weight and cap, its vCPUs and their
+/// hard affinity.
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 3 };
 
 impl AbiVersion {
     /// Builds a version.
@@ -176,7 +178,7 @@ mod tests {
     fn packing_round_trips_and_displays() {
         let v = AbiVersion::new(3, 0xbeef);
         assert_eq!(AbiVersion::from_u32(v.to_u32()), v);
-        assert_eq!(std::format!("{ABI_VERSION}"), "1.2");
+        assert_eq!(std::format!("{ABI_VERSION}"), "1.3");
     }
 
     #[test]

@@ -328,3 +328,46 @@ proptest! {
         }
     }
 }
+
+/// The 1.3 scheduling structs: their bytes, as the driver and the
+/// hypervisor read them.
+#[test]
+fn sched_structs_round_trip() {
+    use dom0_abi::ioctl::{IoctlVcpuAffinity, IoctlVcpuList};
+    use dom0_abi::{SchedParams, VcpuInfo, VcpuListArgs, VcpuState};
+    let p = SchedParams::set(7, Some(512), Some(50));
+    round_trip(&p);
+    assert_eq!(
+        p.as_bytes(),
+        [7, 0, 0, 0, 0, 2, 0, 0, 50, 0, 0, 0, 3, 0, 0, 0]
+    );
+    let v = VcpuInfo {
+        vcpu: 1,
+        state: VcpuState::Blocked as u32,
+        cpu: 3,
+        reserved: 0,
+        cpu_time_ns: 1_500_000_000,
+        affinity: 0b1011,
+    };
+    round_trip(&v);
+    assert_eq!(v.state(), Ok(VcpuState::Blocked));
+    round_trip(&VcpuListArgs {
+        buffer_gpa: 0x1000,
+        domid: 2,
+        capacity: 4,
+        returned: 2,
+        total: 2,
+    });
+    round_trip(&IoctlVcpuList {
+        buffer: 0x7fff_0000,
+        domid: 2,
+        capacity: 4,
+        returned: 0,
+        total: 0,
+    });
+    round_trip(&IoctlVcpuAffinity {
+        domid: 2,
+        vcpu: 1,
+        affinity: u64::MAX,
+    });
+}

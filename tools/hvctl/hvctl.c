@@ -798,6 +798,122 @@ static struct pci_driver notify_driver = {
 };
 
 /* Registers straight through, for tests of the hypervisor's own checks. */
+/* SCHED_GET (1.3): the domain's weight and cap, through a slab bounce. */
+static long hvctl_sched_get(void __user *uarg)
+{
+	struct oxen_sched_params *params;
+	u32 domid, flags;
+	long ret;
+
+	if (get_user(domid, &((struct oxen_sched_params __user *)uarg)->domid) ||
+	    get_user(flags, &((struct oxen_sched_params __user *)uarg)->flags))
+		return -EFAULT;
+	if (flags)
+		return -EINVAL;
+	params = bounce_alloc(sizeof(*params));
+	if (!params)
+		return -ENOMEM;
+	ret = status_to_ret(oxen_hypercall(OXEN_OP_SCHED_GET, domid,
+					   gpa_of(params), 0, 0, 0));
+	if (!ret && copy_to_user(uarg, params, sizeof(*params)))
+		ret = -EFAULT;
+	bounce_free(params, sizeof(*params));
+	return ret;
+}
+
+/* SCHED_SET (1.3): weight and/or cap, as the flags say. */
+static long hvctl_sched_set(void __user *uarg)
+{
+	struct oxen_sched_params *params;
+	long ret;
+
+	params = bounce_alloc(sizeof(*params));
+	if (!params)
+		return -ENOMEM;
+	if (copy_from_user(params, uarg, sizeof(*params))) {
+		ret = -EFAULT;
+		goto out;
+	}
+	if (params->flags & ~(u32)(OXEN_SCHED_SET_WEIGHT | OXEN_SCHED_SET_CAP)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = status_to_ret(oxen_hypercall(OXEN_OP_SCHED_SET, gpa_of(params),
+					   0, 0, 0, 0));
+out:
+	bounce_free(params, sizeof(*params));
+	return ret;
+}
+
+/* VCPU_LIST (1.3): into a user array, bounded like DOMAIN_LIST. */
+static long hvctl_vcpu_list(void __user *uarg)
+{
+	struct oxen_ioctl_vcpu_list req;
+	struct oxen_vcpu_list_args *args;
+	void __user *dest;
+	size_t bytes;
+	void *buf;
+	long ret;
+	s64 status;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.capacity > OXEN_MAX_VCPU_LIST_CAPACITY)
+		return -E2BIG;
+	bytes = (size_t)req.capacity * sizeof(struct oxen_vcpu_info);
+	dest = u64_to_user_ptr(req.buffer);
+	if (!access_ok(dest, bytes))
+		return -EFAULT;
+
+	args = bounce_alloc(sizeof(*args));
+	buf = bounce_alloc(bytes);
+	if (!args || !buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	args->buffer_gpa = gpa_of(buf);
+	args->domid = req.domid;
+	args->capacity = req.capacity;
+	status = oxen_hypercall(OXEN_OP_VCPU_LIST, gpa_of(args), 0, 0, 0, 0);
+	if (status < 0) {
+		ret = status_to_ret(status);
+		goto out;
+	}
+	if (args->returned > req.capacity || args->returned > args->total) {
+		pr_warn_ratelimited("VCPU_LIST returned %u records for %u (total %u)\n",
+				    args->returned, req.capacity, args->total);
+		ret = -EIO;
+		goto out;
+	}
+	if (copy_to_user(dest, buf,
+			 (size_t)args->returned *
+				 sizeof(struct oxen_vcpu_info))) {
+		ret = -EFAULT;
+		goto out;
+	}
+	req.returned = args->returned;
+	req.total = args->total;
+	ret = copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+out:
+	if (buf)
+		bounce_free(buf, bytes);
+	if (args)
+		bounce_free(args, sizeof(*args));
+	return ret;
+}
+
+/* VCPU_SET_AFFINITY (1.3): registers only. */
+static long hvctl_vcpu_set_affinity(void __user *uarg)
+{
+	struct oxen_ioctl_vcpu_affinity req;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	return status_to_ret(oxen_hypercall(OXEN_OP_VCPU_SET_AFFINITY,
+					    req.domid, req.vcpu, req.affinity,
+					    0, 0));
+}
+
 static long hvctl_raw(void __user *uarg)
 {
 	struct oxen_ioctl_raw req;
@@ -846,6 +962,14 @@ static long hvctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return hvctl_console_write(uarg);
 	case OXEN_IOCTL_EVENT_READ:
 		return hvctl_event_read(file, uarg);
+	case OXEN_IOCTL_SCHED_GET:
+		return hvctl_sched_get(uarg);
+	case OXEN_IOCTL_SCHED_SET:
+		return hvctl_sched_set(uarg);
+	case OXEN_IOCTL_VCPU_LIST:
+		return hvctl_vcpu_list(uarg);
+	case OXEN_IOCTL_VCPU_SET_AFFINITY:
+		return hvctl_vcpu_set_affinity(uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -1,4 +1,4 @@
-//! Hypercall dispatch for the operations of `dom0-abi` (ABI 1.2): decoding
+//! Hypercall dispatch for the operations of `dom0-abi` (ABI 1.3): decoding
 //! the operation, checking every pointer argument against the caller's own
 //! memory and every size against its bound, and producing the status for
 //! RAX. Pure logic: the backend supplies the caller's memory
@@ -17,6 +17,9 @@ use dom0_abi::{
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 pub mod lifecycle;
+pub mod sched;
+#[cfg(test)]
+mod sched_tests;
 pub mod sim;
 #[cfg(test)]
 mod tests;
@@ -62,6 +65,43 @@ pub trait Platform: lifecycle::Lifecycle {
     /// The pending events and their counters; with `clear` the events
     /// returned are no longer pending (ABI 1.2).
     fn events_read(&mut self, clear: bool) -> crate::events::EventSnapshot;
+
+    /// A domain's weight and cap (ABI 1.3); dom0 (id 0) included. The
+    /// dispatcher fills in `domid` and clears `flags`.
+    ///
+    /// # Errors
+    ///
+    /// [`Status::NoSuchDomain`].
+    fn sched_get(&self, domid: u32) -> Result<dom0_abi::SchedParams, Status>;
+    /// Sets a domain's weight and/or cap (ABI 1.3); `None` leaves one
+    /// unchanged. The dispatcher has checked the weight (1..=65535) and the
+    /// cap (at most 100 times `hv_info().cpu_count`).
+    ///
+    /// # Errors
+    ///
+    /// [`Status::NoSuchDomain`]; [`Status::InvalidArgument`] for values the
+    /// scheduler refuses.
+    fn sched_set(
+        &mut self,
+        domid: u32,
+        weight: Option<u32>,
+        cap: Option<u32>,
+    ) -> Result<(), Status>;
+    /// A domain's vCPUs by increasing index (ABI 1.3); dom0 included.
+    ///
+    /// # Errors
+    ///
+    /// [`Status::NoSuchDomain`].
+    fn vcpu_list(&self, domid: u32) -> Result<Vec<dom0_abi::VcpuInfo>, Status>;
+    /// Sets a vCPU's hard affinity (ABI 1.3). `cpus` is not empty and holds
+    /// only CPUs below `hv_info().cpu_count` (the dispatcher masks it).
+    ///
+    /// # Errors
+    ///
+    /// [`Status::NoSuchDomain`]; [`Status::InvalidArgument`] for a vCPU the
+    /// domain does not have; [`Status::NotPermitted`] where the vCPU may not
+    /// move (dom0's).
+    fn vcpu_set_affinity(&mut self, domid: u32, vcpu: u32, cpus: u64) -> Result<(), Status>;
 }
 
 /// Who is calling.
@@ -113,6 +153,10 @@ fn run(
         Op::ConsoleRead => lifecycle::console_read(args, mem, platform),
         Op::ConsoleWrite => lifecycle::console_write(args, mem, platform),
         Op::EventRead => event_read(args[0], mem, platform),
+        Op::SchedGet => sched::get(args[0], args[1], mem, platform),
+        Op::SchedSet => sched::set(args[0], mem, platform),
+        Op::VcpuList => sched::vcpu_list(args[0], mem, platform),
+        Op::VcpuSetAffinity => sched::vcpu_set_affinity(args, platform),
     }
 }
 

@@ -1,10 +1,15 @@
 //! A caller's memory and a hypervisor state held in plain vectors, for host
 //! tests and the fuzz target of [`super::dispatch`] (`hypervisor/fuzz`).
 
+use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use dom0_abi::{ABI_VERSION, DomainInfo, DomainState, HvInfo, ShutdownReason, Status};
+use dom0_abi::sched::WEIGHT_DEFAULT;
+use dom0_abi::{
+    ABI_VERSION, DOM0_ID, DomainInfo, DomainState, HvInfo, SchedParams, ShutdownReason, Status,
+    VcpuInfo, VcpuState,
+};
 use zerocopy::FromZeros;
 
 use super::lifecycle::{EntryMode, Lifecycle as Lifecycle2};
@@ -95,9 +100,44 @@ pub struct SimPlatform {
     /// The events: create, destroy and shutdown raise theirs, as the
     /// hypervisor's do.
     pub events: crate::events::Events,
+    /// Scheduling parameters set so far, by domain id (a domain not here
+    /// has the defaults: weight 256, no cap, every CPU).
+    pub sched: BTreeMap<u32, SimSched>,
+}
+
+/// The simulation's CPUs.
+const SIM_CPUS: u32 = 2;
+
+/// A domain's scheduling parameters in the simulation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimSched {
+    /// Its weight.
+    pub weight: u32,
+    /// Its cap.
+    pub cap: u32,
+    /// Each vCPU's hard affinity.
+    pub affinity: Vec<u64>,
 }
 
 impl SimPlatform {
+    /// The vCPUs of domain `id`, if it exists.
+    fn vcpu_count(&self, id: u32) -> Option<u32> {
+        self.domains()
+            .into_iter()
+            .find(|d| d.domid == id)
+            .map(|d| d.vcpus)
+    }
+
+    /// Domain `id`'s parameters (the defaults until something is set).
+    fn sched_of(&self, id: u32) -> Result<SimSched, Status> {
+        let vcpus = self.vcpu_count(id).ok_or(Status::NoSuchDomain)?;
+        Ok(self.sched.get(&id).cloned().unwrap_or_else(|| SimSched {
+            weight: WEIGHT_DEFAULT,
+            cap: 0,
+            affinity: vec![(1 << SIM_CPUS) - 1; vcpus as usize],
+        }))
+    }
+
     fn domu(&mut self, id: u32) -> Result<&mut SimDomain, Status> {
         self.domus.get_mut(id).ok_or(Status::NoSuchDomain)
     }
@@ -127,6 +167,7 @@ impl Lifecycle2 for SimPlatform {
     }
     fn destroy(&mut self, id: u32) -> Result<(), Status> {
         let d = self.domus.remove(id).ok_or(Status::NoSuchDomain)?;
+        self.sched.remove(&id);
         self.free_pages += d.ram.len() as u64 / 4096;
         self.events.raise(dom0_abi::event::EVENT_DOMAIN_DESTROYED);
         Ok(())
@@ -201,13 +242,16 @@ fn domain(id: u32, name: &str) -> DomainInfo {
     d.domid = id;
     d.name[..name.len()].copy_from_slice(name.as_bytes());
     d.memory_pages = 1000 + u64::from(id);
+    // dom0 has a vCPU per CPU, the fixed guest one.
+    d.vcpus = if id == DOM0_ID { SIM_CPUS } else { 1 };
+    d.max_vcpus = d.vcpus;
     d
 }
 
 impl Platform for SimPlatform {
     fn hv_info(&self) -> HvInfo {
         let mut i = HvInfo::new_zeroed();
-        i.cpu_count = 2;
+        i.cpu_count = SIM_CPUS;
         i.abi_major = ABI_VERSION.major;
         i.abi_minor = ABI_VERSION.minor;
         i
@@ -235,5 +279,72 @@ impl Platform for SimPlatform {
     }
     fn events_read(&mut self, clear: bool) -> crate::events::EventSnapshot {
         self.events.read(clear)
+    }
+    fn sched_get(&self, domid: u32) -> Result<SchedParams, Status> {
+        let s = self.sched_of(domid)?;
+        Ok(SchedParams {
+            domid,
+            weight: s.weight,
+            cap: s.cap,
+            flags: 0,
+        })
+    }
+    fn sched_set(
+        &mut self,
+        domid: u32,
+        weight: Option<u32>,
+        cap: Option<u32>,
+    ) -> Result<(), Status> {
+        let mut s = self.sched_of(domid)?;
+        if let Some(w) = weight {
+            s.weight = w;
+        }
+        if let Some(c) = cap {
+            s.cap = c;
+        }
+        self.sched.insert(domid, s);
+        Ok(())
+    }
+    /// vCPU `i` of a domain is on CPU `i % 2`: dom0's run, a domU's run
+    /// while it runs, else are paused (a domU that never ran: vCPU 0
+    /// paused, the others offline); each has had `i` ms.
+    fn vcpu_list(&self, domid: u32) -> Result<Vec<VcpuInfo>, Status> {
+        let s = self.sched_of(domid)?;
+        let (state, never_ran) = self
+            .domus
+            .get(domid)
+            .map_or((DomainState::Running, false), |d| {
+                (d.lifecycle.state(), d.lifecycle.is_loadable())
+            });
+        Ok(s.affinity
+            .iter()
+            .zip(0u32..)
+            .map(|(&affinity, i)| VcpuInfo {
+                vcpu: i,
+                state: match state {
+                    DomainState::Running => VcpuState::Running,
+                    _ if never_ran && i > 0 => VcpuState::Offline,
+                    DomainState::Blocked => VcpuState::Blocked,
+                    _ => VcpuState::Paused,
+                } as u32,
+                cpu: i % SIM_CPUS,
+                reserved: 0,
+                cpu_time_ns: u64::from(i) * 1_000_000,
+                affinity,
+            })
+            .collect())
+    }
+    fn vcpu_set_affinity(&mut self, domid: u32, vcpu: u32, cpus: u64) -> Result<(), Status> {
+        let mut s = self.sched_of(domid)?;
+        if domid == DOM0_ID {
+            return Err(Status::NotPermitted);
+        }
+        let slot = s
+            .affinity
+            .get_mut(vcpu as usize)
+            .ok_or(Status::InvalidArgument)?;
+        *slot = cpus;
+        self.sched.insert(domid, s);
+        Ok(())
     }
 }

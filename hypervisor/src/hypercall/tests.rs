@@ -247,7 +247,7 @@ proptest! {
     /// with good arguments is an error status.
     #[test]
     fn random_calls_only_return_statuses(
-        op in prop_oneof![any::<u64>(), 0u64..0x0300, Just(0x0100u64), Just(0x0101u64), Just(0x0102u64), Just(0x0200u64), Just(0x0201u64)],
+        op in prop_oneof![any::<u64>(), 0u64..0x0300, 0x0800u64..0x0805, Just(0x0100u64), Just(0x0101u64), Just(0x0102u64), Just(0x0200u64), Just(0x0201u64)],
         args in proptest::array::uniform5(prop_oneof![any::<u64>(), 0x0u64..0x11_0000, Just(0x8FFFu64), Just(u64::MAX)]),
         junk in proptest::collection::vec(any::<u8>(), 0x8000),
     ) {

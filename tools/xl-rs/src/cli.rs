@@ -83,11 +83,40 @@ pub enum Command {
     },
     /// Attach to a domain's console (Ctrl-] detaches).
     Console(ConsoleArgs),
-    /// List the vCPUs of domains.
+    /// List the vCPUs of domains (Name, ID, VCPU, CPU, State, Time(s),
+    /// hard and soft affinity).
     #[command(name = "vcpu-list")]
     VcpuList {
         /// Only these domains (names or ids).
         domains: Vec<String>,
+    },
+    /// Set the hard affinity of a domain's vCPUs: the physical CPUs they may
+    /// run on.
+    #[command(name = "vcpu-pin")]
+    VcpuPin {
+        /// Domain name or id.
+        domain: String,
+        /// A vCPU number, or `all`.
+        vcpu: String,
+        /// CPUs: `all`, or numbers and ranges with `^` exclusions, e.g.
+        /// `0-3,5` or `all,^1` (a leading `^1` means all but 1).
+        cpus: String,
+        /// Soft affinity: only `-` (unchanged) is accepted; Oxen has no
+        /// soft affinity.
+        soft: Option<String>,
+    },
+    /// Show or set the credit2 scheduler's weight and cap of domains.
+    #[command(name = "sched-credit2", visible_alias = "sched-credit")]
+    SchedCredit2 {
+        /// The domain (name or id); without it, every domain is listed.
+        #[arg(short, long)]
+        domain: Option<String>,
+        /// Set its weight (1 to 65535; 256 by default).
+        #[arg(short, long, requires = "domain")]
+        weight: Option<u32>,
+        /// Set its cap, in percent of one CPU (0: no cap).
+        #[arg(short, long, requires = "domain")]
+        cap: Option<u32>,
     },
     /// Wait for the next hypervisor event (a domain created, shut down or
     /// destroyed; a warning or error in the hypervisor's log) and print it.

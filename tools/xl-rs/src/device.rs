@@ -12,13 +12,13 @@ use dom0_abi::event::EVENT_READ_PEEK;
 use dom0_abi::hypercall::MAX_BUFFER_BYTES;
 use dom0_abi::ioctl::{
     self, EVENT_STATUS_NOTIFY, HVCTL_DEVICE, Ioctl, IoctlConsole, IoctlCopyIn, IoctlDomainInfo,
-    IoctlDomainList, IoctlDomainShutdown, IoctlEventRead, IoctlLogRead, IoctlVcpuSetEntry,
-    MAX_DOMAIN_LIST_CAPACITY,
+    IoctlDomainList, IoctlDomainShutdown, IoctlEventRead, IoctlLogRead, IoctlVcpuAffinity,
+    IoctlVcpuList, IoctlVcpuSetEntry, MAX_DOMAIN_LIST_CAPACITY, MAX_VCPU_LIST_CAPACITY,
 };
 use dom0_abi::log::LOG_READ_CLEAR;
 use dom0_abi::{
-    AbiVersion, DomainCreateArgs, DomainInfo, HvInfo, HypercallError, ShutdownReason, Status,
-    VcpuEntry, VersionArgs,
+    AbiVersion, DomainCreateArgs, DomainInfo, HvInfo, HypercallError, SchedParams, ShutdownReason,
+    Status, VcpuEntry, VcpuInfo, VersionArgs,
 };
 use zerocopy::FromZeros;
 
@@ -290,6 +290,41 @@ pub trait Hypervisor {
     /// Any device or hypercall error.
     fn console_write(&mut self, domid: u32, bytes: &[u8]) -> Result<usize, DeviceError>;
 
+    /// A domain's weight and cap (1.3); dom0 included.
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error.
+    fn sched_get(&mut self, domid: u32) -> Result<SchedParams, DeviceError>;
+
+    /// Sets a domain's weight and/or cap (1.3); `None` leaves it unchanged.
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error (`InvalidArgument` for a weight or cap
+    /// out of range).
+    fn sched_set(
+        &mut self,
+        domid: u32,
+        weight: Option<u32>,
+        cap: Option<u32>,
+    ) -> Result<(), DeviceError>;
+
+    /// A domain's vCPUs by index (1.3); dom0 included.
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error.
+    fn vcpu_list(&mut self, domid: u32) -> Result<Vec<VcpuInfo>, DeviceError>;
+
+    /// Sets a vCPU's hard affinity, bit N = physical CPU N (1.3).
+    ///
+    /// # Errors
+    ///
+    /// Any device or hypercall error (`NotPermitted` for dom0's vCPUs,
+    /// `InvalidArgument` for no such vCPU or no CPU of the machine).
+    fn vcpu_set_affinity(&mut self, domid: u32, vcpu: u32, cpus: u64) -> Result<(), DeviceError>;
+
     /// The events pending for this open device (1.2), taken unless `peek`.
     ///
     /// # Errors
@@ -515,6 +550,27 @@ pub struct HvctlDevice {
 const FIRST_LIST_CAPACITY: u32 = 64;
 
 impl Hypervisor for HvctlDevice {
+    fn sched_get(&mut self, domid: u32) -> Result<SchedParams, DeviceError> {
+        self.sched_get_impl(domid)
+    }
+
+    fn sched_set(
+        &mut self,
+        domid: u32,
+        weight: Option<u32>,
+        cap: Option<u32>,
+    ) -> Result<(), DeviceError> {
+        self.sched_set_impl(domid, weight, cap)
+    }
+
+    fn vcpu_list(&mut self, domid: u32) -> Result<Vec<VcpuInfo>, DeviceError> {
+        self.vcpu_list_impl(domid)
+    }
+
+    fn vcpu_set_affinity(&mut self, domid: u32, vcpu: u32, cpus: u64) -> Result<(), DeviceError> {
+        self.vcpu_set_affinity_impl(domid, vcpu, cpus)
+    }
+
     fn event_read(&mut self, peek: bool) -> Result<Events, DeviceError> {
         const WHAT: &str = "reading hypervisor events";
         let mut req = IoctlEventRead {
@@ -738,6 +794,83 @@ impl Hypervisor for HvctlDevice {
     }
 }
 
+/// How many records the first [`Ioctl::VcpuList`] asks for.
+const FIRST_VCPU_CAPACITY: u32 = 64;
+
+/// The ABI 1.3 requests.
+impl HvctlDevice {
+    fn sched_get_impl(&mut self, domid: u32) -> Result<SchedParams, DeviceError> {
+        const WHAT: &str = "reading scheduling parameters";
+        let mut req = SchedParams {
+            domid,
+            ..SchedParams::default()
+        };
+        sys::sched_get(&self.file, &mut req).map_err(|e| ioctl_error(WHAT, Ioctl::SchedGet, e))?;
+        Ok(req)
+    }
+
+    fn sched_set_impl(
+        &mut self,
+        domid: u32,
+        weight: Option<u32>,
+        cap: Option<u32>,
+    ) -> Result<(), DeviceError> {
+        const WHAT: &str = "setting scheduling parameters";
+        let mut req = SchedParams::set(domid, weight, cap);
+        sys::sched_set(&self.file, &mut req).map_err(|e| ioctl_error(WHAT, Ioctl::SchedSet, e))
+    }
+
+    fn vcpu_list_impl(&mut self, domid: u32) -> Result<Vec<VcpuInfo>, DeviceError> {
+        const WHAT: &str = "listing vCPUs";
+        let mut capacity = FIRST_VCPU_CAPACITY;
+        // A second round only if the domain has more vCPUs than the first
+        // buffer held; a third would mean they keep growing.
+        for _ in 0..3 {
+            let mut records = vec![VcpuInfo::default(); capacity as usize];
+            let mut req = IoctlVcpuList {
+                domid,
+                ..IoctlVcpuList::default()
+            };
+            sys::vcpu_list(&self.file, &mut req, &mut records)
+                .map_err(|e| ioctl_error(WHAT, Ioctl::VcpuList, e))?;
+            if req.returned > capacity || req.returned > req.total {
+                return Err(DeviceError::Inconsistent {
+                    what: WHAT,
+                    detail: format!(
+                        "{} records returned for {capacity} asked, {} in total",
+                        req.returned, req.total
+                    ),
+                });
+            }
+            if req.returned == req.total {
+                records.truncate(req.returned as usize);
+                return Ok(records);
+            }
+            capacity = req.total.min(MAX_VCPU_LIST_CAPACITY);
+        }
+        Err(DeviceError::Inconsistent {
+            what: WHAT,
+            detail: "the number of vCPUs keeps changing".to_owned(),
+        })
+    }
+
+    fn vcpu_set_affinity_impl(
+        &mut self,
+        domid: u32,
+        vcpu: u32,
+        cpus: u64,
+    ) -> Result<(), DeviceError> {
+        const WHAT: &str = "setting the vCPU's affinity";
+        let mut req = IoctlVcpuAffinity {
+            domid,
+            vcpu,
+            affinity: cpus,
+        };
+        sys::vcpu_set_affinity(&self.file, &mut req)
+            .map_err(|e| ioctl_error(WHAT, Ioctl::VcpuSetAffinity, e))
+    }
+}
+
 impl HvctlDevice {
     /// A request that takes only a domain id.
     fn domid_request(
@@ -886,6 +1019,10 @@ mod tests {
             dev.vcpu_set_entry(1, 0, &entry),
             dev.console_read(1, &mut [0; 16]).map(drop),
             dev.console_write(1, b"x").map(drop),
+            dev.sched_get(1).map(drop),
+            dev.sched_set(1, Some(256), None),
+            dev.vcpu_list(1).map(drop),
+            dev.vcpu_set_affinity(1, 0, 1),
         ];
         for result in results {
             let err = result.unwrap_err();

@@ -12,9 +12,10 @@ use std::time::Duration;
 use dom0_abi::domain::{DOMAIN_FLAG_PRIVILEGED, DomainState};
 use dom0_abi::hypercall::MAX_BUFFER_BYTES;
 use dom0_abi::info::{VMX_EPT, VMX_EPT_2M};
+use dom0_abi::sched::{WEIGHT_DEFAULT, cap_valid, weight_valid};
 use dom0_abi::{
-    AbiVersion, DomainCreateArgs, DomainInfo, HvInfo, HypercallError, PAGE_SIZE, ShutdownReason,
-    Status, VcpuEntry,
+    AbiVersion, DomainCreateArgs, DomainInfo, HvInfo, HypercallError, PAGE_SIZE, SchedParams,
+    ShutdownReason, Status, VcpuEntry, VcpuInfo, VcpuState,
 };
 
 use crate::commands::monitor::MonitorRequest;
@@ -130,6 +131,12 @@ pub struct MockDomain {
     /// A shutdown asked for: the guest obeys after this many `DOMAIN_INFO`
     /// calls.
     pub pending_shutdown: Option<(ShutdownReason, u32)>,
+    /// Scheduler weight (1.3).
+    pub weight: u32,
+    /// Scheduler cap (1.3).
+    pub cap: u32,
+    /// Each vCPU's hard affinity (1.3), within the machine's CPUs.
+    pub affinity: Vec<u64>,
 }
 
 /// The state of the mock hypervisor, shared by every handle the
@@ -146,7 +153,8 @@ pub struct MockState {
     pub next_domid: u32,
     /// Every state-changing call, in order (`create NAME`, `copy ID GPA LEN`,
     /// `entry ID`, `unpause ID`, `pause ID`, `shutdown ID REASON`,
-    /// `destroy ID`).
+    /// `destroy ID`, `sched ID weight=W cap=C` with `-` for unchanged,
+    /// `pin ID VCPU 0xBITS`).
     pub calls: Vec<String>,
     /// The largest piece `COPY_IN` accepts (bytes); larger ones fail with
     /// `NoMemory`, as the driver does when it finds no bounce buffer.
@@ -289,9 +297,30 @@ impl MockState {
                 console_out: VecDeque::new(),
                 console_in: Vec::new(),
                 pending_shutdown: None,
+                weight: WEIGHT_DEFAULT,
+                cap: 0,
+                affinity: vec![self.machine_cpus(); vcpus as usize],
             },
         );
         self.next_domid = self.next_domid.max(domid + 1);
+    }
+
+    /// The bitmap of the machine's CPUs.
+    #[must_use]
+    pub fn machine_cpus(&self) -> u64 {
+        u64::MAX >> (64 - self.hv_info.cpu_count.clamp(1, 64))
+    }
+
+    /// Any domain, dom0 included (the 1.3 operations take dom0).
+    fn any_domain(
+        &mut self,
+        method: &'static str,
+        domid: u32,
+    ) -> Result<&mut MockDomain, DeviceError> {
+        self.fail(method)?;
+        self.domains
+            .get_mut(&domid)
+            .ok_or_else(|| refused(method, Status::NoSuchDomain))
     }
 
     /// The domain called `name`.
@@ -424,6 +453,88 @@ impl ConsoleInput for ScriptedInput {
 pub struct MockHandle(Rc<RefCell<MockState>>);
 
 impl Hypervisor for MockHandle {
+    fn sched_get(&mut self, domid: u32) -> Result<SchedParams, DeviceError> {
+        let mut s = self.0.borrow_mut();
+        let d = s.any_domain("sched_get", domid)?;
+        Ok(SchedParams {
+            domid,
+            weight: d.weight,
+            cap: d.cap,
+            flags: 0,
+        })
+    }
+
+    fn sched_set(
+        &mut self,
+        domid: u32,
+        weight: Option<u32>,
+        cap: Option<u32>,
+    ) -> Result<(), DeviceError> {
+        const WHAT: &str = "sched_set";
+        let mut s = self.0.borrow_mut();
+        let cpus = s.hv_info.cpu_count;
+        let bad =
+            weight.is_some_and(|w| !weight_valid(w)) || cap.is_some_and(|c| !cap_valid(c, cpus));
+        let d = s.any_domain(WHAT, domid)?;
+        if bad {
+            return Err(refused(WHAT, Status::InvalidArgument));
+        }
+        if let Some(w) = weight {
+            d.weight = w;
+        }
+        if let Some(c) = cap {
+            d.cap = c;
+        }
+        let show = |v: Option<u32>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+        let call = format!("sched {domid} weight={} cap={}", show(weight), show(cap));
+        s.calls.push(call);
+        Ok(())
+    }
+
+    /// vCPU `i` is on CPU `i % cpus`; a running domain's vCPUs run, a
+    /// blocked one's are blocked, a paused one's paused (offline beyond
+    /// vCPU 0 if it never ran), a shut down one's offline. The domain's CPU
+    /// time is split evenly.
+    fn vcpu_list(&mut self, domid: u32) -> Result<Vec<VcpuInfo>, DeviceError> {
+        let mut s = self.0.borrow_mut();
+        let cpus = s.hv_info.cpu_count.max(1);
+        let d = s.any_domain("vcpu_list", domid)?;
+        let state = d.info.state().unwrap_or(DomainState::Dying);
+        let n = d.affinity.len() as u32;
+        Ok((0..n)
+            .map(|i| VcpuInfo {
+                vcpu: i,
+                state: match state {
+                    DomainState::Running => VcpuState::Running,
+                    DomainState::Blocked => VcpuState::Blocked,
+                    DomainState::Paused if i == 0 || d.has_run => VcpuState::Paused,
+                    _ => VcpuState::Offline,
+                } as u32,
+                cpu: i % cpus,
+                reserved: 0,
+                cpu_time_ns: d.info.cpu_time_ns / u64::from(n),
+                affinity: d.affinity[i as usize],
+            })
+            .collect())
+    }
+
+    fn vcpu_set_affinity(&mut self, domid: u32, vcpu: u32, cpus: u64) -> Result<(), DeviceError> {
+        const WHAT: &str = "vcpu_set_affinity";
+        let mut s = self.0.borrow_mut();
+        let set = cpus & s.machine_cpus();
+        let d = s.any_domain(WHAT, domid)?;
+        if domid == 0 {
+            return Err(refused(WHAT, Status::NotPermitted));
+        }
+        let slot = d.affinity.get_mut(vcpu as usize);
+        match slot {
+            Some(slot) if set != 0 => *slot = set,
+            _ => return Err(refused(WHAT, Status::InvalidArgument)),
+        }
+        s.calls.push(format!("pin {domid} {vcpu} {cpus:#x}"));
+        Ok(())
+    }
+
     fn event_read(&mut self, peek: bool) -> Result<Events, DeviceError> {
         let mut s = self.0.borrow_mut();
         s.fail("event_read")?;

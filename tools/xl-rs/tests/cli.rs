@@ -131,11 +131,11 @@ free_memory            : 512
 free_pages             : 131072
 dom0_memory            : 256
 hypervisor_version     : oxen 0.1.0
-abi_version            : 1.2
+abi_version            : 1.3
 pagesize               : 4096
 uptime_s               : 1.5
 xl_rs_version          : {}
-xl_rs_abi_version      : 1.2
+xl_rs_abi_version      : 1.3
 ",
         env!("CARGO_PKG_VERSION")
     );
@@ -179,7 +179,7 @@ fn version_flag_names_tool_and_abi() {
     assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
     assert_eq!(
         err.render().to_string(),
-        format!("xl-rs {} (dom0-abi 1.2)\n", env!("CARGO_PKG_VERSION"))
+        format!("xl-rs {} (dom0-abi 1.3)\n", env!("CARGO_PKG_VERSION"))
     );
 }
 
@@ -191,7 +191,7 @@ fn abi_major_mismatch_is_refused_naming_both_versions() {
     assert!(
         result
             .unwrap_err()
-            .contains("xl-rs speaks hypercall ABI 1.2, the hypervisor speaks 2.3")
+            .contains("xl-rs speaks hypercall ABI 1.3, the hypervisor speaks 2.3")
     );
 }
 
@@ -215,12 +215,6 @@ fn lifecycle_needs_abi_1_1_but_queries_work_on_1_0() {
             "{args:?}: {err}"
         );
     }
-}
-
-#[test]
-fn vcpu_list_reports_what_is_missing() {
-    let err = run(&["vcpu-list"]).0.unwrap_err();
-    assert!(err.contains("is not implemented yet"), "{err}");
 }
 
 fn good(name: &str) -> String {
@@ -737,7 +731,7 @@ fn missing_device_is_reported_for_every_device_command() {
 fn version_names_the_abi() {
     assert_eq!(
         xl_rs::cli::version_string(),
-        format!("{} (dom0-abi 1.2)", env!("CARGO_PKG_VERSION"))
+        format!("{} (dom0-abi 1.3)", env!("CARGO_PKG_VERSION"))
     );
 }
 

@@ -46,7 +46,15 @@ pub(super) fn create(
         writeln!(err, "{file}: warning: {note}")?;
     }
 
-    let mut hv = connect_for(opener, LIFECYCLE_ABI, "creating a domain")?;
+    let mut hv = if domain.has_sched_settings() {
+        connect_for(
+            opener,
+            super::sched::SCHED_ABI,
+            "creating a domain with weight, cap or cpus",
+        )?
+    } else {
+        connect_for(opener, LIFECYCLE_ABI, "creating a domain")?
+    };
     let started = start(&mut *hv, &domain, &file, args.paused)?;
     let domid = started.domid;
     writeln!(
@@ -145,6 +153,14 @@ pub(super) fn start(
             cpus: hv_info.cpu_count,
         });
     }
+    if let Some(cap) = domain.cap
+        && !dom0_abi::sched::cap_valid(cap, hv_info.cpu_count)
+    {
+        return Err(XlError::CapTooBig {
+            cap,
+            cpus: hv_info.cpu_count,
+        });
+    }
     let not_enough_memory = || XlError::NotEnoughMemory {
         memory_mib: domain.memory_mib,
         free_mib: pages_to_mib(hv_info.free_pages),
@@ -162,6 +178,13 @@ pub(super) fn start(
             });
         }
     };
+    if let Err(source) = apply_sched(hv, domid, domain) {
+        let _ = hv.domain_destroy(domid);
+        return Err(XlError::SchedFailed {
+            name: domain.name.clone(),
+            source,
+        });
+    }
     if let Err(source) = load(hv, domid, &guest, !paused) {
         // Best effort: the error that matters is the one that stopped us.
         let _ = hv.domain_destroy(domid);
@@ -174,6 +197,23 @@ pub(super) fn start(
         domid,
         protocol: guest.protocol,
     })
+}
+
+/// Applies `weight` and `cap` (one `SCHED_SET`) and `cpus` (a
+/// `VCPU_SET_AFFINITY` per vCPU) to a new, paused domain; nothing when the
+/// configuration sets none of them.
+fn apply_sched(
+    hv: &mut dyn Hypervisor,
+    domid: u32,
+    domain: &DomainConfig,
+) -> Result<(), DeviceError> {
+    if domain.weight.is_some() || domain.cap.is_some() {
+        hv.sched_set(domid, domain.weight, domain.cap)?;
+    }
+    for (vcpu, set) in (0u32..).zip(domain.cpus.iter().flatten()) {
+        hv.vcpu_set_affinity(domid, vcpu, set.0)?;
+    }
+    Ok(())
 }
 
 /// Copies the guest into the new domain, sets vCPU 0's entry and, when

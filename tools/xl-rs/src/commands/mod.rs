@@ -19,6 +19,7 @@ pub mod control;
 mod create;
 pub mod events;
 pub mod monitor;
+pub mod sched;
 
 /// Errors of xl-rs commands.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +116,28 @@ pub enum XlError {
         /// The time allowed.
         timeout: Duration,
     },
+    /// A scheduling command's argument is wrong.
+    #[error(transparent)]
+    SchedArg(#[from] sched::SchedArgError),
+    /// Applying the configuration's scheduling settings to a created
+    /// domain failed; it was destroyed again.
+    #[error(
+        "setting the scheduling parameters of domain `{name}` (weight, cap, cpus) failed, so it was destroyed: {source}"
+    )]
+    SchedFailed {
+        /// The domain.
+        name: String,
+        /// The cause.
+        source: DeviceError,
+    },
+    /// A `cap` above what the machine's CPUs allow.
+    #[error("cap = {cap} is more than the machine's {cpus} CPUs allow (at most {}); lower cap", 100 * u64::from(*cpus))]
+    CapTooBig {
+        /// What the configuration asks for.
+        cap: u32,
+        /// Physical CPUs.
+        cpus: u32,
+    },
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -167,14 +190,18 @@ pub fn run(
             file,
             overrides,
         } => monitor::run_monitor(opener, domid, &file, &overrides, err),
-        Command::VcpuList { .. } => {
-            connect(opener)?;
-            Err(DeviceError::NotYetImplemented {
-                what: "listing vCPUs".to_owned(),
-                reason: "the ABI has no vCPU information operation yet",
-            }
-            .into())
-        }
+        Command::VcpuList { domains } => sched::vcpu_list(opener, &domains, out),
+        Command::VcpuPin {
+            domain,
+            vcpu,
+            cpus,
+            soft,
+        } => sched::vcpu_pin(opener, &domain, &vcpu, &cpus, soft.as_deref()),
+        Command::SchedCredit2 {
+            domain,
+            weight,
+            cap,
+        } => sched::sched_credit2(opener, domain.as_deref(), weight, cap, out),
     }
 }
 

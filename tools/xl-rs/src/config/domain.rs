@@ -3,14 +3,22 @@
 
 use serde::Serialize;
 
+use super::cpulist::{CpuSet, parse_cpu_list};
 use super::error::{ConfigError, Pos, Warning};
 use super::keys::{KeyKind, classify};
 use super::parser::{Config, Setting, Value};
 
 /// Largest `memory`/`maxmem` accepted, in MiB (1 TiB).
 pub const MAX_MEMORY_MIB: u64 = 1 << 20;
-/// Largest `vcpus`/`maxvcpus` accepted.
-pub const MAX_VCPUS: u32 = 128;
+/// Largest `vcpus` accepted.
+pub const MAX_VCPUS: u32 = 32;
+/// Largest `maxvcpus` accepted (vCPU hot-plug is not implemented: only
+/// `vcpus` are created).
+pub const MAX_MAXVCPUS: u32 = 128;
+/// Largest `cap` accepted in a file, in percent of one CPU (64 CPUs, the
+/// most the ABI's affinity bitmap names); `create` checks it against the
+/// machine.
+pub const MAX_CAP: u32 = 6400;
 /// Default memory when neither `memory` nor `maxmem` is set (libxl's default).
 pub const DEFAULT_MEMORY_MIB: u64 = 32;
 
@@ -84,6 +92,24 @@ pub struct DomainConfig {
     pub on_reboot: ShutdownAction,
     /// Action on guest crash.
     pub on_crash: ShutdownAction,
+    /// Scheduler weight (`weight`, or xl's `cpu_weight`), 1 to 65535;
+    /// unset: the hypervisor's default (256).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// Scheduler cap in percent of one CPU (`cap`), 0 = none; unset: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cap: Option<u32>,
+    /// Each vCPU's hard affinity (`cpus`), one per vCPU; unset: every CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<Vec<CpuSet>>,
+}
+
+impl DomainConfig {
+    /// Whether the configuration sets scheduling parameters (ABI 1.3).
+    #[must_use]
+    pub fn has_sched_settings(&self) -> bool {
+        self.weight.is_some() || self.cap.is_some() || self.cpus.is_some()
+    }
 }
 
 /// Builds a [`DomainConfig`] from parsed settings.
@@ -144,6 +170,11 @@ impl Builder<'_> {
         };
         let ramdisk = self.string("ramdisk")?;
         let cmdline = self.cmdline()?;
+        let weight = self.weight()?;
+        let cap = self
+            .integer("cap", 0, u64::from(MAX_CAP))?
+            .map(|c| c as u32);
+        let cpus = self.cpus(vcpus)?;
         Ok(DomainConfig {
             name,
             domain_type,
@@ -157,7 +188,75 @@ impl Builder<'_> {
             on_poweroff: self.action("on_poweroff", ShutdownAction::Destroy)?,
             on_reboot: self.action("on_reboot", ShutdownAction::Restart)?,
             on_crash: self.action("on_crash", ShutdownAction::Destroy)?,
+            weight,
+            cap,
+            cpus,
         })
+    }
+
+    /// `weight`, or xl's name for it, `cpu_weight` (not both).
+    fn weight(&mut self) -> Result<Option<u32>, ConfigError> {
+        let range = (
+            u64::from(dom0_abi::sched::WEIGHT_MIN),
+            u64::from(dom0_abi::sched::WEIGHT_MAX),
+        );
+        let weight = self.integer("weight", range.0, range.1)?;
+        let cpu_weight = self.integer("cpu_weight", range.0, range.1)?;
+        if let (Some(_), Some(_)) = (weight, cpu_weight) {
+            let setting = self.config.get("cpu_weight").expect("read");
+            return Err(Self::err(
+                setting,
+                setting.key_pos,
+                "`cpu_weight` and `weight` both set the weight; keep one",
+            ));
+        }
+        Ok(weight.or(cpu_weight).map(|w| w as u32))
+    }
+
+    /// `cpus`: one CPU list for every vCPU (`cpus = "0-3,^1"`), or a list
+    /// with one per vCPU (`cpus = ["2", "3"]`; vCPUs beyond the list may
+    /// run anywhere, as in xl).
+    fn cpus(&self, vcpus: u32) -> Result<Option<Vec<CpuSet>>, ConfigError> {
+        let Some(setting) = self.config.get("cpus") else {
+            return Ok(None);
+        };
+        let parse = |text: &str, pos: Pos| {
+            parse_cpu_list(text).map_err(|e| Self::err(setting, pos, format!("`cpus`: {e}")))
+        };
+        match &setting.value.value {
+            Value::Atom(atom) => {
+                let set = parse(&atom.text, setting.value.pos)?;
+                Ok(Some(vec![set; vcpus as usize]))
+            }
+            Value::List(items) => {
+                if items.len() > vcpus as usize {
+                    return Err(Self::err(
+                        setting,
+                        items[vcpus as usize].pos,
+                        format!(
+                            "`cpus` has {} entries but the domain has {vcpus} vCPU{}",
+                            items.len(),
+                            if vcpus == 1 { "" } else { "s" }
+                        ),
+                    ));
+                }
+                let mut sets = Vec::with_capacity(vcpus as usize);
+                for item in items {
+                    match &item.value {
+                        Value::Atom(atom) => sets.push(parse(&atom.text, item.pos)?),
+                        Value::List(_) => {
+                            return Err(Self::err(
+                                setting,
+                                item.pos,
+                                "`cpus` entries must be CPU lists like \"0-3\", not lists",
+                            ));
+                        }
+                    }
+                }
+                sets.resize(vcpus as usize, CpuSet::ALL);
+                Ok(Some(sets))
+            }
+        }
     }
 
     fn warn_other_keys(&mut self) {
@@ -379,7 +478,7 @@ impl Builder<'_> {
             None => 1,
         };
         let maxvcpus = self
-            .integer("maxvcpus", 1, u64::from(MAX_VCPUS))?
+            .integer("maxvcpus", 1, u64::from(MAX_MAXVCPUS))?
             .map_or(vcpus, |n| n as u32);
         if maxvcpus < vcpus {
             let setting = self

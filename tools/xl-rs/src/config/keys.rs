@@ -20,6 +20,10 @@ pub const SUPPORTED_KEYS: &[&str] = &[
     "on_poweroff",
     "on_reboot",
     "on_crash",
+    "weight",
+    "cpu_weight",
+    "cap",
+    "cpus",
 ];
 
 /// Other top-level keys of xl.cfg(5) (Xen 4.x), which xl-rs does not support yet.
@@ -36,14 +40,11 @@ pub const XL_KEYS: &[&str] = &[
     "boot",
     "bootloader",
     "bootloader_args",
-    "cap",
     "channel",
     "claim_mode",
     "colo",
     "coredump",
-    "cpu_weight",
     "cpuid",
-    "cpus",
     "cpus_soft",
     "device_model_args",
     "device_model_args_hvm",

@@ -1,6 +1,7 @@
 //! xl.cfg(5) configuration files: lexer, parser, and the typed domain
 //! configuration.
 
+pub mod cpulist;
 pub mod domain;
 pub mod error;
 pub mod keys;

@@ -8,9 +8,9 @@ use std::os::fd::AsRawFd as _;
 
 use dom0_abi::ioctl::{
     Ioctl, IoctlConsole, IoctlCopyIn, IoctlDomainInfo, IoctlDomainList, IoctlDomainShutdown,
-    IoctlDomid, IoctlEventRead, IoctlLogRead, IoctlVcpuSetEntry,
+    IoctlDomid, IoctlEventRead, IoctlLogRead, IoctlVcpuAffinity, IoctlVcpuList, IoctlVcpuSetEntry,
 };
-use dom0_abi::{DomainCreateArgs, DomainInfo, HvInfo, VersionArgs};
+use dom0_abi::{DomainCreateArgs, DomainInfo, HvInfo, SchedParams, VcpuInfo, VersionArgs};
 use zerocopy::{FromBytes, IntoBytes};
 
 /// A slice length as the `u32` size field of a request; `E2BIG` if it does
@@ -126,6 +126,35 @@ pub fn console_write(file: &File, req: &mut IoctlConsole, bytes: &[u8]) -> io::R
 pub fn event_read(file: &File, req: &mut IoctlEventRead) -> io::Result<()> {
     // SAFETY: IoctlEventRead holds no user address.
     unsafe { ioctl(file, Ioctl::EventRead, req) }
+}
+
+/// [`Ioctl::SchedGet`] (`req.domid` as the caller set it).
+pub fn sched_get(file: &File, req: &mut SchedParams) -> io::Result<()> {
+    // SAFETY: SchedParams holds no user address.
+    unsafe { ioctl(file, Ioctl::SchedGet, req) }
+}
+
+/// [`Ioctl::SchedSet`].
+pub fn sched_set(file: &File, req: &mut SchedParams) -> io::Result<()> {
+    // SAFETY: SchedParams holds no user address.
+    unsafe { ioctl(file, Ioctl::SchedSet, req) }
+}
+
+/// [`Ioctl::VcpuList`] into `records` (its length is the capacity;
+/// `req.domid` as the caller set it).
+pub fn vcpu_list(file: &File, req: &mut IoctlVcpuList, records: &mut [VcpuInfo]) -> io::Result<()> {
+    req.buffer = records.as_mut_ptr() as u64;
+    req.capacity = len_u32(records.len())?;
+    // SAFETY: `buffer` is `records`, exclusively borrowed until this
+    // returns, and `capacity` its length: the driver writes at most that
+    // many records, and any bytes are a valid VcpuInfo.
+    unsafe { ioctl(file, Ioctl::VcpuList, req) }
+}
+
+/// [`Ioctl::VcpuSetAffinity`].
+pub fn vcpu_set_affinity(file: &File, req: &mut IoctlVcpuAffinity) -> io::Result<()> {
+    // SAFETY: IoctlVcpuAffinity holds no user address.
+    unsafe { ioctl(file, Ioctl::VcpuSetAffinity, req) }
 }
 
 /// What `poll(2)` said about the device.

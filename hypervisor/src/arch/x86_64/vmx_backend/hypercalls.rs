@@ -122,6 +122,29 @@ impl Platform for State<'_> {
     fn events_read(&mut self, clear: bool) -> crate::events::EventSnapshot {
         crate::events::EVENTS.read(clear)
     }
+
+    // TODO(sched wiring): the four scheduling operations of ABI 1.3, from
+    // the scheduler (crate::sched); until then the hypervisor refuses them.
+    fn sched_get(&self, _domid: u32) -> Result<dom0_abi::SchedParams, Status> {
+        Err(Status::NotImplemented)
+    }
+
+    fn sched_set(
+        &mut self,
+        _domid: u32,
+        _weight: Option<u32>,
+        _cap: Option<u32>,
+    ) -> Result<(), Status> {
+        Err(Status::NotImplemented)
+    }
+
+    fn vcpu_list(&self, _domid: u32) -> Result<Vec<dom0_abi::VcpuInfo>, Status> {
+        Err(Status::NotImplemented)
+    }
+
+    fn vcpu_set_affinity(&mut self, _domid: u32, _vcpu: u32, _cpus: u64) -> Result<(), Status> {
+        Err(Status::NotImplemented)
+    }
 }
 
 impl Lifecycle for State<'_> {
