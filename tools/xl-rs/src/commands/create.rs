@@ -147,12 +147,8 @@ pub(super) fn start(
         .map_err(|e| ConfigError::whole(file, e.to_string()))?;
 
     let hv_info = hv.hv_info()?;
-    if domain.vcpus > hv_info.cpu_count {
-        return Err(XlError::TooManyVcpus {
-            vcpus: domain.vcpus,
-            cpus: hv_info.cpu_count,
-        });
-    }
+    // More vCPUs than CPUs is fine (the scheduler shares the CPUs); the
+    // configuration bounds vcpus at 32, as the hypervisor does.
     if let Some(cap) = domain.cap
         && !dom0_abi::sched::cap_valid(cap, hv_info.cpu_count)
     {

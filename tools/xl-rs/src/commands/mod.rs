@@ -73,14 +73,6 @@ pub enum XlError {
         /// What is free.
         free_mib: u64,
     },
-    /// More vCPUs than physical CPUs.
-    #[error("vcpus = {vcpus}, but the machine has {cpus} CPUs; lower vcpus")]
-    TooManyVcpus {
-        /// What the configuration asks for.
-        vcpus: u32,
-        /// Physical CPUs.
-        cpus: u32,
-    },
     /// Building a created domain failed; it was destroyed again.
     #[error("building domain `{name}` failed, so it was destroyed: {source}")]
     BuildFailed {

@@ -14,7 +14,7 @@ use dom0_abi::{ABI_VERSION, DomainInfo, DomainState, HvInfo, ShutdownReason, Sta
 use zerocopy::FromZeros;
 
 use super::domain::Domain;
-use super::{Vcpu, domu};
+use super::{Vcpu, domu, vcpu_homes};
 use crate::arch::x86_64::physmem::{read_volatile, write_volatile};
 use crate::arch::x86_64::vmcs::read;
 use crate::hypercall::lifecycle::{EntryMode, Lifecycle};
@@ -22,6 +22,7 @@ use crate::hypercall::{Caller, GuestMemory, Platform, RamRanges, dispatch};
 use crate::logger;
 use crate::mm::addr::{HostPhysAddr, PAGE_SIZE};
 use crate::mm::frames::FRAMES;
+use crate::sched::{SchedError, VcpuState as SchedState};
 use crate::vmx::fields::Field32 as F32;
 
 /// dom0's RAM, identity-mapped: guest-physical = host-physical.
@@ -123,27 +124,60 @@ impl Platform for State<'_> {
         crate::events::EVENTS.read(clear)
     }
 
-    // TODO(sched wiring): the four scheduling operations of ABI 1.3, from
-    // the scheduler (crate::sched); until then the hypervisor refuses them.
-    fn sched_get(&self, _domid: u32) -> Result<dom0_abi::SchedParams, Status> {
-        Err(Status::NotImplemented)
+    fn sched_get(&self, domid: u32) -> Result<dom0_abi::SchedParams, Status> {
+        let (weight, cap) = vcpu_homes::sched_params(domid).map_err(sched_status)?;
+        Ok(dom0_abi::SchedParams {
+            domid,
+            weight,
+            cap,
+            flags: 0,
+        })
     }
 
     fn sched_set(
         &mut self,
-        _domid: u32,
-        _weight: Option<u32>,
-        _cap: Option<u32>,
+        domid: u32,
+        weight: Option<u32>,
+        cap: Option<u32>,
     ) -> Result<(), Status> {
-        Err(Status::NotImplemented)
+        vcpu_homes::set_sched_params(domid, weight, cap).map_err(sched_status)
     }
 
-    fn vcpu_list(&self, _domid: u32) -> Result<Vec<dom0_abi::VcpuInfo>, Status> {
-        Err(Status::NotImplemented)
+    fn vcpu_list(&self, domid: u32) -> Result<Vec<dom0_abi::VcpuInfo>, Status> {
+        let infos = vcpu_homes::vcpu_infos(domid).ok_or(Status::NoSuchDomain)?;
+        if infos.is_empty() {
+            return Err(Status::NoSuchDomain);
+        }
+        let khz = u128::from(logger::tsc_khz().max(1));
+        Ok(infos
+            .into_iter()
+            .map(|(vcpu, i)| {
+                let started = vcpu_homes::started(domid, vcpu);
+                let state = match i.state {
+                    _ if !started => dom0_abi::VcpuState::Offline,
+                    SchedState::Running => dom0_abi::VcpuState::Running,
+                    SchedState::Runnable | SchedState::Parked => dom0_abi::VcpuState::Runnable,
+                    SchedState::Blocked => dom0_abi::VcpuState::Blocked,
+                    SchedState::Paused => dom0_abi::VcpuState::Paused,
+                };
+                dom0_abi::VcpuInfo {
+                    vcpu,
+                    state: state as u32,
+                    cpu: i.cpu as u32,
+                    reserved: 0,
+                    cpu_time_ns: (u128::from(i.cpu_time.0) * 1_000_000 / khz) as u64,
+                    affinity: i.affinity.bits(),
+                }
+            })
+            .collect())
     }
 
-    fn vcpu_set_affinity(&mut self, _domid: u32, _vcpu: u32, _cpus: u64) -> Result<(), Status> {
-        Err(Status::NotImplemented)
+    fn vcpu_set_affinity(&mut self, domid: u32, vcpu: u32, cpus: u64) -> Result<(), Status> {
+        if domid == 0 {
+            // dom0's vCPU i is the one CPU i runs (docs/architecture.md).
+            return Err(Status::NotPermitted);
+        }
+        vcpu_homes::set_affinity(domid, vcpu, cpus).map_err(sched_status)
     }
 }
 
@@ -217,4 +251,19 @@ pub fn vmcall(v: &mut Vcpu) -> bool {
     let status = dispatch(op, args, caller, &mut mem, &mut state);
     v.regs.rax = status as u64;
     true
+}
+
+/// The status for a scheduler refusal.
+fn sched_status(e: SchedError) -> Status {
+    match e {
+        SchedError::UnknownDomain => Status::NoSuchDomain,
+        SchedError::UnknownVcpu
+        | SchedError::BadWeight
+        | SchedError::BadCap
+        | SchedError::BadAffinity
+        | SchedError::UnknownCpu => Status::InvalidArgument,
+        SchedError::DomainExists | SchedError::VcpuExists | SchedError::BadConfig => {
+            Status::BadState
+        }
+    }
 }

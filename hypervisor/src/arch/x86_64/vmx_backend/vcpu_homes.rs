@@ -389,3 +389,9 @@ pub fn set_affinity(id: u32, vcpu: u32, bits: u64) -> Result<(), SchedError> {
     kick(k);
     Ok(())
 }
+
+/// Whether vCPU `vcpu` of domain `id` was started (it ran, or runs).
+pub fn started(id: u32, vcpu: u32) -> bool {
+    home(VcpuRef::new(id, vcpu))
+        .is_some_and(|h| !matches!(*h.state.lock(), HomeState::NotStarted(_)))
+}
