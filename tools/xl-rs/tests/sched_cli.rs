@@ -50,7 +50,7 @@ fn vcpu_list_prints_xl_columns() {
          web                                  1     0     0   r--       6.2  0-1,3 / all\n\
          web                                  1     1     1   r--       6.2  2 / all\n"
     );
-    // One domain, by name; a paused one shows no CPU.
+    // One domain, by name; a paused one shows the CPU it waits on.
     opener
         .state
         .borrow_mut()
@@ -63,7 +63,7 @@ fn vcpu_list_prints_xl_columns() {
     result.unwrap();
     assert_eq!(out.lines().count(), 3, "{out}");
     assert!(
-        out.lines().nth(1).unwrap().contains("    0     -   --p"),
+        out.lines().nth(1).unwrap().contains("    0     0   --p"),
         "{out}"
     );
     let err = run_with(&opener, &["vcpu-list", "nope"]).0.unwrap_err();

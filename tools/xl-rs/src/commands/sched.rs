@@ -74,15 +74,16 @@ pub fn vcpu_list(
     Ok(())
 }
 
-/// One line of `vcpu-list`: xl's columns, the CPU shown only while the
-/// vCPU runs.
+/// One line of `vcpu-list`: xl's columns; the CPU is the one the vCPU
+/// runs on, or waits on (as xl shows it), `-` for a vCPU the guest has not
+/// started.
 #[must_use]
 pub fn vcpu_row(d: &DomainInfo, v: &VcpuInfo, cpus: u32) -> String {
     let state = v.state();
-    let cpu = if state == Ok(VcpuState::Running) {
-        v.cpu.to_string()
-    } else {
+    let cpu = if state == Ok(VcpuState::Offline) {
         "-".to_owned()
+    } else {
+        v.cpu.to_string()
     };
     format!(
         "{:<32} {:>5} {:>5} {:>5} {:>5} {:>9.1}  {} / all",
