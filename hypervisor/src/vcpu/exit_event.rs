@@ -1,8 +1,10 @@
-//! Why a guest stopped running, in vendor-neutral terms. A backend (VT-x
-//! today: `arch::x86_64::vmx_backend::decode`) turns its exit information
-//! into an [`ExitEvent`]; the handling is written against these events and
-//! the pure policies beside this module ([`super::msr_policy`],
-//! [`super::io_policy`]), so an SVM backend would only add a decoder.
+//! Why a guest stopped running, in vendor-neutral terms. A backend turns its
+//! exit information into an [`ExitEvent`] (VT-x today, with the pure
+//! [`crate::vmx::exit::decode()`]); the handling is written against these
+//! events and the pure policies beside this module ([`super::msr_policy`],
+//! [`super::io_policy`]), so an SVM backend would add a decoder of its own
+//! rather than new handling (see `docs/architecture.md`, "What an AMD SVM
+//! backend would touch").
 
 use crate::vmx::exit::Gpr;
 

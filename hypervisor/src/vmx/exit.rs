@@ -1,6 +1,8 @@
 //! VM-exit decoding: basic exit reasons, exit qualifications, interruption
-//! information, VM-instruction errors, and the translation of a raw VMX exit
-//! into the vendor-neutral [`ExitEvent`] the hypervisor core handles.
+//! information, VM-instruction errors, and ([`decode()`]) the translation of
+//! a VMX exit into the vendor-neutral
+//! [`ExitEvent`](crate::vcpu::exit_event::ExitEvent) the exit handling
+//! consumes.
 //!
 //! Sources (SDM Vol. 3C/3D, editions where chapter 25 is "Virtual Machine
 //! Control Structures"):
@@ -11,16 +13,17 @@
 //! - VM-entry interruption information: §25.8.3, Table 25-17;
 //! - VM-instruction errors: §31.4 "VM Instruction Error Numbers", Table 31-1.
 //!
-//! Everything here is pure: the caller reads the VMCS and hands the values
-//! over in a [`RawExit`].
+//! Everything here is pure: the decoder asks for the VMCS fields it needs
+//! through [`ExitFields`] (the backend answers with VMREADs, the tests with
+//! a [`RawExit`]).
 
 use core::fmt;
 
-mod event;
+mod decode;
 #[cfg(test)]
 mod tests;
 
-pub use event::{CrAccessKind, ExitEvent, MemoryAccess, RawExit, decode};
+pub use decode::{ExitFields, RawExit, decode};
 
 /// Declares [`ExitReason`] with its numbers and names in one list.
 macro_rules! exit_reasons {
@@ -535,6 +538,21 @@ pub enum ApicAccessType {
     PhysicalInstruction,
     /// Any other value (reserved).
     Reserved(u8),
+}
+
+impl ApicAccessType {
+    /// The number in bits 15:12 of the qualification.
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::LinearRead => 0,
+            Self::LinearWrite => 1,
+            Self::LinearFetch => 2,
+            Self::LinearEventDelivery => 3,
+            Self::PhysicalEventDelivery => 10,
+            Self::PhysicalInstruction => 15,
+            Self::Reserved(code) => code,
+        }
+    }
 }
 
 /// Exit qualification for APIC-access exits (SDM Vol. 3C Table 28-6).

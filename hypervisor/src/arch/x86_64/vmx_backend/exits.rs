@@ -1,5 +1,6 @@
 //! VM-exit handling for the VT-x backend, written against the vendor-neutral
-//! [`ExitEvent`]s that `decode.rs` makes of each exit and the pure policies
+//! [`ExitEvent`]s that [`crate::vmx::exit::decode()`] makes of each exit
+//! (reading the VMCS through [`CurrentVmcs`]) and the pure policies
 //! in `crate::vcpu` (MSRs, dom0's ports); what is left here is carrying the
 //! decisions out on the VMCS, the virtual APIC and the hardware.
 
@@ -17,6 +18,7 @@ use crate::vcpu::gpa_policy::{self, Access};
 use crate::vcpu::io_policy::{self, Dom0Ports, OutAction};
 use crate::vcpu::msr_policy::{self, ReadAction, WriteAction};
 use crate::vlapic::{Action, ApicFault, DeliveryMode, Shorthand};
+use crate::vmx::exit::ExitFields;
 use crate::vmx::fields::{Field32 as F32, Field64 as F64, FieldNat as FN};
 
 const CR0_PG: u64 = 1 << 31;
@@ -26,10 +28,34 @@ const CR4_OSXSAVE: u64 = 1 << 18;
 const EFER_LME: u64 = 1 << 8;
 const EFER_LMA: u64 = 1 << 10;
 
+/// The VM-exit information fields of the current VMCS (SDM Vol. 3C §25.9),
+/// each read with a VMREAD only when the decoder asks for it: a VMREAD is
+/// not free (under an emulator or a nested hypervisor it can be an exit of
+/// its own).
+struct CurrentVmcs;
+
+impl ExitFields for CurrentVmcs {
+    fn qualification(&self) -> u64 {
+        read(FN::ExitQualification)
+    }
+
+    fn guest_physical(&self) -> u64 {
+        read(F64::GuestPhysicalAddress)
+    }
+
+    fn interruption_info(&self) -> u32 {
+        read(F32::ExitInterruptionInfo) as u32
+    }
+
+    fn idt_vectoring_info(&self) -> u32 {
+        read(F32::IdtVectoringInfo) as u32
+    }
+}
+
 /// Handles the exit that just happened (`raw`: the exit-reason field);
 /// `Err` stops the vCPU.
 pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
-    let event = super::decode::decode(raw);
+    let event = crate::vmx::exit::decode(raw, &CurrentVmcs);
     if v.stepping
         && !matches!(
             event,

@@ -3,7 +3,6 @@
 //! `crate::vcpu`. Only this module (and `vmcs.rs`) touches VMX state.
 
 mod apic_page;
-mod decode;
 pub mod domain;
 pub mod domu;
 mod domu_mmio;
