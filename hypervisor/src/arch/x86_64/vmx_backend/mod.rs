@@ -471,8 +471,13 @@ impl Vcpu {
             self.ept_generation = generation;
         }
         let mut changed = false;
+        // This CPU's device interrupts are dom0's alone: a domU vCPU that
+        // runs while one waits (the scheduler's rate limit) leaves it for
+        // dom0's vCPU, which was woken for it.
         let pc = percpu::current();
-        while let Some(v) = pc.pending_device_vectors.take_highest() {
+        while self.domain.is_dom0()
+            && let Some(v) = pc.pending_device_vectors.take_highest()
+        {
             self.sync_vlapic_from_page();
             let first = !self.domain.is_device_vector(v);
             self.domain.mark_device_vector(v);
