@@ -127,7 +127,7 @@ pub fn emulate(v: &mut Vcpu, gpa: u64) -> Result<(), &'static str> {
             None
         }
     };
-    super::exits::skip_instruction(u64::from(d.len));
+    crate::vcpu::exits::skip(v, u64::from(d.len));
     if let Some(m) = message {
         deliver(v, m);
     }

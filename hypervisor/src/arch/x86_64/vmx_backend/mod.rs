@@ -8,6 +8,7 @@ pub mod domu;
 mod domu_mmio;
 mod exits;
 mod guest_context;
+mod guest_cpu;
 pub mod hidden;
 mod hypercalls;
 pub mod notify;
