@@ -98,7 +98,7 @@ pub struct Domain {
     /// Its id (0: dom0).
     pub id: u32,
     /// What only a domU has (its memory, lifecycle, devices).
-    pub domu: Option<super::domu::DomuParts>,
+    pub domu: Option<super::domu_parts::DomuParts>,
 }
 
 impl Domain {

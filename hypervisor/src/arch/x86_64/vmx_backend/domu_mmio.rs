@@ -12,7 +12,7 @@
 use core::sync::atomic::Ordering;
 
 use super::domain::Domain;
-use super::domu::DomuParts;
+use super::domu_parts::DomuParts;
 use super::{GuestRegs, Vcpu};
 use crate::arch::x86_64::cpu;
 use crate::arch::x86_64::physmem::read_volatile;

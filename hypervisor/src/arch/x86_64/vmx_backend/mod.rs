@@ -6,6 +6,7 @@ mod apic_page;
 pub mod domain;
 pub mod domu;
 mod domu_mmio;
+mod domu_parts;
 mod exits;
 mod guest_context;
 mod guest_cpu;
