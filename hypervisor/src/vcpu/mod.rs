@@ -15,4 +15,5 @@ pub mod io_policy;
 pub mod mmio_decode;
 pub mod msr_policy;
 pub mod stats;
+pub mod vector_set;
 pub mod vid_guard;
