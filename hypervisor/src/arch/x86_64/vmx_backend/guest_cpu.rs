@@ -10,7 +10,7 @@ use crate::logger;
 use crate::vcpu::backend::{CR0_PG, CR4_OSXSAVE, EFER_LMA, ExitContext, GuestCpu};
 use crate::vcpu::msr_policy::{ReadAction, WriteAction};
 use crate::vlapic::ApicFault;
-use crate::vmx::exit::Gpr;
+use crate::vmx::exit::{EntryInterruption, Gpr};
 use crate::vmx::fields::{Field32 as F32, Field64 as F64, FieldNat as FN};
 
 /// CR0.NW and CR0.CD, which the guest may set but the CPU runs without.
@@ -19,13 +19,6 @@ const CR0_NW_CD: u64 = (1 << 29) | (1 << 30);
 /// Interruptibility state bits 0 and 1: blocking by STI and by MOV SS (SDM
 /// Vol. 3C Table 25-3).
 const BLOCKING_STI_MOV_SS: u64 = 3;
-
-/// VM-entry interruption-information (SDM Vol. 3C Table 25-17): valid (bit
-/// 31), error code delivered (bit 11), type in bits 10:8.
-const ENTRY_VALID: u64 = 1 << 31;
-const ENTRY_DELIVER_ERROR: u64 = 1 << 11;
-const TYPE_NMI: u64 = 2 << 8;
-const TYPE_HARDWARE_EXCEPTION: u64 = 3 << 8;
 
 /// "dom0 vCPU1", as the log lines name a vCPU.
 #[derive(Debug, Clone, Copy)]
@@ -146,18 +139,20 @@ impl GuestCpu for Vcpu {
     }
 
     fn inject_exception(&mut self, vector: u8, error: Option<u32>) {
-        let mut info = u64::from(vector) | TYPE_HARDWARE_EXCEPTION | ENTRY_VALID;
-        if let Some(e) = error {
-            info |= ENTRY_DELIVER_ERROR;
-            write(F32::EntryExceptionErrorCode, u64::from(e));
-        }
-        write(F32::EntryInterruptionInfo, info);
+        queue(EntryInterruption::hardware_exception(vector, error));
     }
 
     fn inject_nmi(&mut self) {
-        // Vector 2, type NMI (SDM Vol. 3C Table 25-17).
-        write(F32::EntryInterruptionInfo, 2 | TYPE_NMI | ENTRY_VALID);
+        queue(EntryInterruption::nmi());
     }
+}
+
+/// Queues `event` for the next VM entry (SDM Vol. 3C §26.6, Table 25-17).
+fn queue(event: EntryInterruption) {
+    if let Some(code) = event.error_code() {
+        write(F32::EntryExceptionErrorCode, u64::from(code));
+    }
+    write(F32::EntryInterruptionInfo, u64::from(event.info()));
 }
 
 impl ExitContext for Vcpu {
