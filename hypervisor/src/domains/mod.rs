@@ -4,4 +4,5 @@
 //! vCPUs) and asks these modules what is allowed.
 
 pub mod lifecycle;
+pub mod mailbox;
 pub mod registry;

@@ -4,6 +4,7 @@ use core::arch::asm;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use super::cpu::{IA32_GS_BASE, wrmsr};
+pub use crate::vcpu::vector_set::VectorSet;
 
 /// The most CPUs the hypervisor drives.
 pub const MAX_CPUS: usize = 64;
@@ -32,63 +33,6 @@ pub struct PerCpu {
     /// a pause, an affinity change, a vCPU to give up): the CPU leaves
     /// the guest at its next exit and calls `pick`.
     pub resched: AtomicBool,
-}
-
-/// A lock-free set of the 256 interrupt vectors.
-#[derive(Debug)]
-pub struct VectorSet([AtomicU64; 4]);
-
-impl Default for VectorSet {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl VectorSet {
-    /// The empty set.
-    pub const fn new() -> Self {
-        Self([const { AtomicU64::new(0) }; 4])
-    }
-    /// Adds `v`.
-    pub fn set(&self, v: u8) {
-        self.0[usize::from(v / 64)].fetch_or(1 << (v % 64), Ordering::AcqRel);
-    }
-    /// Removes and returns the highest vector, if any.
-    pub fn take_highest(&self) -> Option<u8> {
-        for i in (0..4).rev() {
-            loop {
-                let word = self.0[i].load(Ordering::Acquire);
-                if word == 0 {
-                    break;
-                }
-                let bit = 63 - word.leading_zeros();
-                if self.0[i]
-                    .compare_exchange(
-                        word,
-                        word & !(1 << bit),
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
-                    .is_ok()
-                {
-                    return Some((i as u32 * 64 + bit) as u8);
-                }
-            }
-        }
-        None
-    }
-    /// Whether `v` is in the set.
-    pub fn contains(&self, v: u8) -> bool {
-        self.0[usize::from(v / 64)].load(Ordering::Acquire) & (1 << (v % 64)) != 0
-    }
-    /// The four 64-bit words (vector v is bit v % 64 of word v / 64).
-    pub fn words(&self) -> [u64; 4] {
-        [0, 1, 2, 3].map(|i| self.0[i].load(Ordering::Acquire))
-    }
-    /// Whether the set is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|w| w.load(Ordering::Acquire) == 0)
-    }
 }
 
 impl PerCpu {

@@ -1,44 +1,20 @@
 //! State shared by all vCPUs of a domain: its EPT, bitmaps, APIC-access page,
-//! the mailboxes through which vCPUs on other CPUs receive interrupts, and the
-//! exit statistics.
+//! the mailboxes through which vCPUs on other CPUs receive interrupts
+//! ([`crate::domains::mailbox`]), and the exit statistics.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use crate::vlapic::{ApicMode, Destination};
 
-use crate::arch::x86_64::percpu::VectorSet;
+use crate::domains::mailbox::Addressing;
+use crate::domains::mailbox::Mailbox;
 use crate::mm::addr::HostPhysAddr;
 use crate::vcpu::debug_keys::KeySequence;
 use crate::vcpu::stats::ExitStats;
+use crate::vcpu::vector_set::VectorSet;
 use crate::vmx::caps::VmxCaps;
 use crate::vmx::exit::ExitReason;
-
-/// Interrupts and start-up signals for one vCPU from other CPUs.
-#[derive(Debug)]
-pub struct Mailbox {
-    /// Fixed interrupts to accept.
-    pub vectors: VectorSet,
-    /// An INIT was sent.
-    pub init: AtomicBool,
-    /// A start-up IPI: vector + 1 (0 = none).
-    pub sipi: AtomicU32,
-    /// The vCPU's APIC addressing as last published by its owner:
-    /// bits 1:0 mode (0 disabled, 1 xAPIC, 2 x2APIC), bits 7:4 the xAPIC DFR
-    /// model, bits 63:32 the logical destination register.
-    pub addressing: AtomicU64,
-}
-
-impl Mailbox {
-    fn new() -> Self {
-        Self {
-            vectors: VectorSet::new(),
-            init: AtomicBool::new(false),
-            sipi: AtomicU32::new(0),
-            addressing: AtomicU64::new(1),
-        }
-    }
-}
 
 /// A domain's name in log lines.
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +74,7 @@ pub struct Domain {
     /// Its id (0: dom0).
     pub id: u32,
     /// What only a domU has (its memory, lifecycle, devices).
-    pub domu: Option<super::domu::DomuParts>,
+    pub domu: Option<super::domu_parts::DomuParts>,
 }
 
 impl Domain {
@@ -238,53 +214,17 @@ impl Domain {
         }
     }
 
-    /// Publishes vCPU `i`'s addressing (see `Mailbox::addressing`).
+    /// Publishes vCPU `i`'s addressing (see [`Addressing`]).
     pub fn publish_addressing(&self, i: usize, mode: ApicMode, dfr_model: u32, ldr: u32) {
-        let m = match mode {
-            ApicMode::Disabled => 0,
-            ApicMode::XApic => 1,
-            ApicMode::X2Apic => 2,
-        };
-        let v = m | (u64::from(dfr_model & 0xF) << 4) | (u64::from(ldr) << 32);
-        self.mailboxes[i].addressing.store(v, Ordering::Release);
+        self.mailboxes[i].publish(Addressing::new(mode, dfr_model, ldr));
     }
 
-    /// Whether vCPU `i` is named by `dest` (SDM §12.6.2 physical and logical
-    /// destination modes; §12.12.10 for x2APIC), from its published addressing.
+    /// Whether vCPU `i` is named by `dest`, from its published addressing
+    /// ([`Addressing::matches`]).
     pub fn matches(&self, i: usize, dest: &Destination) -> bool {
-        let a = self.mailboxes[i].addressing.load(Ordering::Acquire);
-        let mode = a & 3;
-        let model = ((a >> 4) & 0xF) as u32;
-        let ldr = (a >> 32) as u32;
-        if mode == 0 {
-            return false;
-        }
-        let broadcast = if dest.x2apic {
-            dest.field == u32::MAX
-        } else {
-            dest.field & 0xFF == 0xFF
-        };
-        if broadcast {
-            return true;
-        }
-        if dest.x2apic != (mode == 2) {
-            return false;
-        }
-        let id = self.apic_ids[i];
-        match (dest.logical, dest.x2apic) {
-            (false, true) => dest.field == id,
-            (false, false) => dest.field & 0xFF == id & 0xFF,
-            (true, true) => dest.field >> 16 == ldr >> 16 && dest.field & ldr & 0xFFFF != 0,
-            (true, false) => {
-                let d = dest.field & 0xFF;
-                let l = ldr >> 24;
-                match model {
-                    0xF => d & l != 0,
-                    0x0 => d >> 4 == l >> 4 && d & l & 0xF != 0,
-                    _ => false,
-                }
-            }
-        }
+        self.mailboxes[i]
+            .addressing()
+            .matches(self.apic_ids[i], dest)
     }
 
     /// Asks every vCPU to stop with `code`.

@@ -12,7 +12,7 @@
 use core::sync::atomic::Ordering;
 
 use super::domain::Domain;
-use super::domu::DomuParts;
+use super::domu_parts::DomuParts;
 use super::{GuestRegs, Vcpu};
 use crate::arch::x86_64::cpu;
 use crate::arch::x86_64::physmem::read_volatile;
@@ -127,7 +127,7 @@ pub fn emulate(v: &mut Vcpu, gpa: u64) -> Result<(), &'static str> {
             None
         }
     };
-    super::exits::skip_instruction(u64::from(d.len));
+    crate::vcpu::exits::skip(v, u64::from(d.len));
     if let Some(m) = message {
         deliver(v, m);
     }

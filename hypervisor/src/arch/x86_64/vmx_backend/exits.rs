@@ -1,32 +1,29 @@
 //! VM-exit handling for the VT-x backend, written against the vendor-neutral
 //! [`ExitEvent`]s that [`crate::vmx::exit::decode()`] makes of each exit
-//! (reading the VMCS through [`CurrentVmcs`]) and the pure policies
-//! in `crate::vcpu` (MSRs, dom0's ports); what is left here is carrying the
-//! decisions out on the VMCS, the virtual APIC and the hardware.
+//! (reading the VMCS through [`CurrentVmcs`]). The handlers with no VT-x
+//! in them (CPUID, XSETBV, CR access, RDMSR/WRMSR, HLT, NMI, VMCALL) are
+//! [`crate::vcpu::exits`], over the `Vcpu`'s [`GuestCpu`] and
+//! [`crate::vcpu::backend::ExitContext`] implementations
+//! (`guest_cpu.rs`); what is left here is port I/O, nested-page faults,
+//! physical interrupts, the APIC-virtualization exits, entry failures and
+//! the state dumps.
 
 use core::sync::atomic::Ordering;
 
 use super::{StopReason, Vcpu};
 use crate::arch::x86_64::port::{inb, inl, inw, outb, outl, outw};
-use crate::arch::x86_64::vmcs::{read, write};
+use crate::arch::x86_64::vmcs::read;
 use crate::arch::x86_64::{cpu, idt, lapic, percpu, serial};
 use crate::logger;
-use crate::vcpu::cpuid::{CpuidContext, guest_cpuid};
+use crate::vcpu::backend::{GuestCpu, vector};
 use crate::vcpu::debug_keys::{DebugKey, HELP};
-use crate::vcpu::exit_event::{CrAccess, ExitEvent, IoAccess};
+use crate::vcpu::exit_event::{ExitEvent, IoAccess};
+use crate::vcpu::exits::{self, Fatal, advance, inject_gp};
 use crate::vcpu::gpa_policy::{self, Access};
 use crate::vcpu::io_policy::{self, Dom0Ports, OutAction};
-use crate::vcpu::msr_policy::{self, ReadAction, WriteAction};
-use crate::vlapic::{Action, ApicFault, DeliveryMode, Shorthand};
+use crate::vlapic::{Action, DeliveryMode, Shorthand};
 use crate::vmx::exit::ExitFields;
 use crate::vmx::fields::{Field32 as F32, Field64 as F64, FieldNat as FN};
-
-const CR0_PG: u64 = 1 << 31;
-const CR0_TS: u64 = 1 << 3;
-const CR4_VMXE: u64 = 1 << 13;
-const CR4_OSXSAVE: u64 = 1 << 18;
-const EFER_LME: u64 = 1 << 8;
-const EFER_LMA: u64 = 1 << 10;
 
 /// The VM-exit information fields of the current VMCS (SDM Vol. 3C §25.9),
 /// each read with a VMREAD only when the decoder asks for it: a VMREAD is
@@ -78,22 +75,13 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             Err(StopReason::Crash)
         }
         ExitEvent::Nmi => {
-            if v.domain.is_dom0() {
-                // A physical NMI while dom0 ran: dom0 owns the platform,
-                // give it the NMI (SDM Table 25-17 type 2).
-                write(
-                    F32::EntryInterruptionInfo,
-                    u64::from(2 | (2 << 8) | (1u32 << 31)),
-                );
-            } else {
-                log::warn!("physical NMI while {} ran: dropped", v.domain.label());
-            }
+            exits::nmi(v);
             Ok(())
         }
         ExitEvent::DebugTrap => {
             // #DB is intercepted only while a hidden-memory write is stepped.
             if !super::hidden::debug_trap(v) {
-                inject_exception(1, None);
+                v.inject_exception(vector::DEBUG, None);
             }
             Ok(())
         }
@@ -121,15 +109,11 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
         // window and timer exits only give the scheduler a look in.
         ExitEvent::InitOrSipi | ExitEvent::InterruptWindow | ExitEvent::TimerExpired => Ok(()),
         ExitEvent::Cpuid => {
-            cpuid(v);
-            advance(v);
+            exits::cpuid::cpuid(v);
             Ok(())
         }
         ExitEvent::Hlt => {
-            advance(v);
-            // The scheduler runs something else, or waits, until the vCPU
-            // has an interrupt to take.
-            v.blocked = true;
+            exits::hlt(v);
             Ok(())
         }
         ExitEvent::Skip => {
@@ -137,30 +121,25 @@ pub fn handle(v: &mut Vcpu, raw: u32) -> Result<(), StopReason> {
             Ok(())
         }
         ExitEvent::Hypercall => {
-            if super::hypercalls::vmcall(v) {
-                advance(v);
-            } else {
-                inject_exception(6, None);
-            }
+            exits::hypercall(v);
             Ok(())
         }
         ExitEvent::Unsupported => {
-            // No nested VMX: #UD as on a CPU without it.
-            inject_exception(6, None);
+            exits::inject_ud(v);
             Ok(())
         }
-        ExitEvent::Cr(access) => cr_access(v, access),
+        ExitEvent::Cr(access) => exits::cr::cr_access(v, access).map_err(|Fatal| StopReason::Crash),
         ExitEvent::Io(access) => io(v, access),
         ExitEvent::Rdmsr => {
-            rdmsr(v);
+            exits::msr::rdmsr(v);
             Ok(())
         }
         ExitEvent::Wrmsr => {
-            wrmsr(v);
+            exits::msr::wrmsr(v);
             Ok(())
         }
         ExitEvent::Xsetbv => {
-            xsetbv(v);
+            exits::cpuid::xsetbv(v);
             Ok(())
         }
         ExitEvent::VirtualizedEoi { vector } => {
@@ -300,36 +279,6 @@ fn ept_fault(
     Err(StopReason::Crash)
 }
 
-/// Moves RIP past the exiting instruction and drops STI/MOV-SS blocking.
-fn advance(_v: &mut Vcpu) {
-    let len = read(F32::ExitInstructionLength);
-    write(FN::GuestRip, read(FN::GuestRip).wrapping_add(len));
-    let intr = read(F32::GuestInterruptibilityState);
-    if intr & 3 != 0 {
-        write(F32::GuestInterruptibilityState, intr & !3);
-    }
-}
-
-/// Moves RIP past an instruction of `len` bytes that the hypervisor
-/// emulated (the exit gave no length), dropping STI/MOV-SS blocking.
-pub(super) fn skip_instruction(len: u64) {
-    write(FN::GuestRip, read(FN::GuestRip).wrapping_add(len));
-    let intr = read(F32::GuestInterruptibilityState);
-    if intr & 3 != 0 {
-        write(F32::GuestInterruptibilityState, intr & !3);
-    }
-}
-
-/// Queues a hardware exception for the next entry (SDM Table 25-17).
-pub(super) fn inject_exception(vector: u8, error: Option<u32>) {
-    let mut info = u64::from(vector) | (3 << 8) | (1 << 31);
-    if let Some(e) = error {
-        info |= 1 << 11;
-        write(F32::EntryExceptionErrorCode, u64::from(e));
-    }
-    write(F32::EntryInterruptionInfo, info);
-}
-
 /// A physical interrupt arrived while a guest ran (acknowledged on exit,
 /// SDM §25.7.1): hypervisor vectors are handled here, device vectors are
 /// queued for dom0 without EOI.
@@ -343,92 +292,6 @@ fn external_interrupt(vector: u8) {
         idt::VECTOR_SPURIOUS => {}
         v if v >= 0xF0 => lapic::eoi(),
         v => percpu::current().pending_device_vectors.set(v),
-    }
-}
-
-fn cpuid(v: &mut Vcpu) {
-    let leaf = v.regs.rax as u32;
-    let sub = v.regs.rcx as u32;
-    let host = cpu::cpuid(leaf, sub);
-    let ctx = CpuidContext {
-        tsc_khz: logger::tsc_khz(),
-        apic_khz: v.domain.apic_khz,
-        apic_id: v.vlapic.id(),
-        guest_osxsave: read(FN::GuestCr4) & CR4_OSXSAVE != 0,
-        vcpus: (!v.domain.is_dom0()).then(|| v.domain.vcpus() as u32),
-    };
-    let mut r = guest_cpuid(leaf, sub, host, &ctx);
-    if leaf == 1 {
-        r[2] |= 1 << 24; // TSC-deadline timer: the vLAPIC implements it
-    }
-    v.regs.rax = u64::from(r[0]);
-    v.regs.rbx = u64::from(r[1]);
-    v.regs.rcx = u64::from(r[2]);
-    v.regs.rdx = u64::from(r[3]);
-}
-
-fn cr_access(v: &mut Vcpu, access: CrAccess) -> Result<(), StopReason> {
-    match access {
-        CrAccess::Write { cr: 0, gpr } => set_cr0(v, v.regs.get(gpr as u8)),
-        CrAccess::Write { cr: 4, gpr } => {
-            let val = v.regs.get(gpr as u8);
-            if val & CR4_VMXE != 0 {
-                inject_exception(13, Some(0));
-                return Ok(());
-            }
-            write(FN::GuestCr4, val | super::setup::cr4_fixed1_bits());
-            write(FN::Cr4ReadShadow, val);
-        }
-        CrAccess::Write { cr: 3, gpr } => write(FN::GuestCr3, v.regs.get(gpr as u8)),
-        CrAccess::Read { cr: 3, gpr } => {
-            let val = read(FN::GuestCr3);
-            v.regs.set(gpr as u8, val);
-        }
-        CrAccess::Clts => {
-            write(FN::GuestCr0, read(FN::GuestCr0) & !CR0_TS);
-            write(FN::Cr0ReadShadow, read(FN::Cr0ReadShadow) & !CR0_TS);
-        }
-        CrAccess::Lmsw { source } => {
-            // LMSW loads bits 3:0; it cannot clear PE (SDM Vol. 2A LMSW).
-            let shadow = read(FN::Cr0ReadShadow);
-            let new = (shadow & !0xE) | u64::from(source & 0xF) | (shadow & 1);
-            set_cr0(v, new);
-        }
-        other => {
-            log::error!(
-                "{} vCPU{}: unexpected CR access {other:?}",
-                v.domain.label(),
-                v.index
-            );
-            return Err(StopReason::Crash);
-        }
-    }
-    advance(v);
-    Ok(())
-}
-
-/// A guest write to CR0: the guest sees `val`, the CPU runs with the VMX
-/// fixed bits added; turning paging on or off with EFER.LME set switches
-/// IA-32e mode (SDM Vol.3A §10.8.5), which we mirror in EFER.LMA and the
-/// "IA-32e mode guest" entry control.
-fn set_cr0(_v: &mut Vcpu, val: u64) {
-    let fixed = super::setup::cr0_fixed1_bits();
-    write(FN::GuestCr0, (val | fixed) & !((1 << 29) | (1 << 30)));
-    write(FN::Cr0ReadShadow, val);
-    let efer = read(F64::GuestIa32Efer);
-    let entry = read(F32::EntryControls) as u32;
-    if val & CR0_PG != 0 && efer & EFER_LME != 0 {
-        write(F64::GuestIa32Efer, efer | EFER_LMA);
-        write(
-            F32::EntryControls,
-            u64::from(entry | super::setup::ENTRY_IA32E_GUEST),
-        );
-    } else if val & CR0_PG == 0 && efer & EFER_LMA != 0 {
-        write(F64::GuestIa32Efer, efer & !EFER_LMA);
-        write(
-            F32::EntryControls,
-            u64::from(entry & !super::setup::ENTRY_IA32E_GUEST),
-        );
     }
 }
 
@@ -561,7 +424,7 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
     let uart = serial::COM1..serial::COM1 + 8;
     if a.string {
         // INS/OUTS on an emulated port: not emulated; the guest gets #GP.
-        inject_exception(13, Some(0));
+        inject_gp(v);
         return Ok(());
     }
     if a.input {
@@ -627,118 +490,6 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
             Ok(())
         }
     }
-}
-
-fn rdmsr(v: &mut Vcpu) {
-    let msr = v.regs.rcx as u32;
-    let value = match msr_policy::read(msr) {
-        ReadAction::ApicBase => Some(v.vlapic.apic_base()),
-        ReadAction::TscDeadline => Some(v.vlapic.tsc_deadline_read()),
-        ReadAction::X2Apic => {
-            v.sync_vlapic_from_page();
-            v.vlapic.msr_read(msr, cpu::rdtsc()).ok()
-        }
-        ReadAction::Efer => Some(read(F64::GuestIa32Efer)),
-        ReadAction::Tsc => Some(cpu::rdtsc()),
-        ReadAction::Value(x) => Some(x),
-        ReadAction::Fault => {
-            // dom0 reaches only the MSRs its bitmap traps, so an unknown one
-            // is worth a line; a domU traps everything and Linux probes many.
-            if v.domain.is_dom0() && !msr_policy::VMX_MSRS.contains(&msr) {
-                log::warn!(
-                    "{} vCPU{}: RDMSR {msr:#x} refused (#GP)",
-                    v.domain.label(),
-                    v.index
-                );
-            }
-            None
-        }
-    };
-    match value {
-        Some(val) => {
-            v.regs.rax = val & 0xFFFF_FFFF;
-            v.regs.rdx = val >> 32;
-            advance(v);
-        }
-        None => inject_exception(13, Some(0)),
-    }
-}
-
-fn wrmsr(v: &mut Vcpu) {
-    let msr = v.regs.rcx as u32;
-    let value = (v.regs.rdx << 32) | (v.regs.rax & 0xFFFF_FFFF);
-    let now = cpu::rdtsc();
-    let result: Result<(), ApicFault> = match msr_policy::write(msr, value) {
-        WriteAction::ApicBase => {
-            v.sync_vlapic_from_page();
-            let r = v
-                .vlapic
-                .apic_base_write(value)
-                .map(|a| process_actions(v, a));
-            v.sync_vlapic_to_page();
-            r
-        }
-        WriteAction::TscDeadline => {
-            // A deadline already past fires at once into IRR: like every
-            // change to the model's registers, that must start from the page
-            // (the CPU may have delivered or completed interrupts there) and
-            // be written back before the next entry, or the next import
-            // loses it. A future deadline only arms the timer.
-            let fires_now = value != 0 && value <= now;
-            if fires_now {
-                v.sync_vlapic_from_page();
-            }
-            let a = v.vlapic.tsc_deadline_write(value, now);
-            process_actions(v, a);
-            if fires_now {
-                v.sync_vlapic_to_page();
-            }
-            Ok(())
-        }
-        WriteAction::X2Apic => {
-            v.sync_vlapic_from_page();
-            let r = v
-                .vlapic
-                .msr_write(msr, value, now)
-                .map(|a| process_actions(v, a));
-            v.sync_vlapic_to_page();
-            r
-        }
-        WriteAction::Efer(value) => {
-            let paging = read(FN::GuestCr0) & CR0_PG != 0;
-            match msr_policy::efer_after_write(read(F64::GuestIa32Efer), value, paging) {
-                Some(efer) => {
-                    write(F64::GuestIa32Efer, efer);
-                    Ok(())
-                }
-                None => Err(ApicFault::Gp),
-            }
-        }
-        WriteAction::Ignore => Ok(()),
-        WriteAction::Fault => Err(ApicFault::Gp),
-    };
-    match result {
-        Ok(()) => advance(v),
-        Err(_) => {
-            log::debug!(
-                "{} vCPU{}: WRMSR {msr:#x} = {value:#x} refused (#GP)",
-                v.domain.label(),
-                v.index
-            );
-            inject_exception(13, Some(0));
-        }
-    }
-}
-
-fn xsetbv(v: &mut Vcpu) {
-    let index = v.regs.rcx as u32;
-    let value = (v.regs.rdx << 32) | (v.regs.rax & 0xFFFF_FFFF);
-    let host = cpu::xcr0_supported();
-    if index != 0 || !crate::vcpu::cpuid::xcr0_valid(value, host) || cpu::set_xcr0(value).is_err() {
-        inject_exception(13, Some(0));
-        return;
-    }
-    advance(v);
 }
 
 /// Carries out what the vLAPIC asked for (IPIs, timer changes).

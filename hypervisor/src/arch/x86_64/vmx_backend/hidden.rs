@@ -13,6 +13,7 @@ use crate::arch::x86_64::vmcs::{invept_all, read, write};
 use crate::mm::addr::{HostPhysAddr, PAGE_SIZE};
 use crate::mm::ept::{Ept, EptMemoryType, EptPerms};
 use crate::mm::page_table::{Level, MapFlags, PageTable};
+use crate::vcpu::backend::GuestCpu;
 use crate::vcpu::hidden_write::{Begin, RFLAGS_IF, RFLAGS_TF, Step, WriteSteps};
 use crate::vmx::fields::{Field32 as F32, FieldNat as FN};
 
@@ -141,7 +142,7 @@ pub fn debug_trap(v: &mut Vcpu) -> bool {
     if step.guest_tf {
         // The guest was single-stepping itself: its trap is due too.
         write(FN::GuestRflags, rflags);
-        super::exits::inject_exception(1, None);
+        v.inject_exception(crate::vcpu::backend::vector::DEBUG, None);
     } else {
         write(FN::GuestRflags, rflags & !RFLAGS_TF);
         write(FN::GuestPendingDebugExceptions, 0);

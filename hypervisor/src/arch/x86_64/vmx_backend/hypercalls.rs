@@ -1,6 +1,6 @@
-//! VMCALL from a guest: the `dom0-abi` calling convention (operation in RAX,
-//! arguments in RDI, RSI, RDX, R10, R8, status back in RAX), the caller's
-//! memory and the hypervisor's state for [`crate::hypercall::dispatch`].
+//! Hypercalls from a guest (VMCALL; the calling convention is carried out by
+//! [`crate::vcpu::exits::hypercall`]): the caller's memory and the
+//! hypervisor's state for [`crate::hypercall::dispatch`].
 
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
@@ -16,14 +16,12 @@ use zerocopy::FromZeros;
 use super::domain::Domain;
 use super::{Vcpu, domu, vcpu_homes};
 use crate::arch::x86_64::physmem::{read_volatile, write_volatile};
-use crate::arch::x86_64::vmcs::read;
 use crate::hypercall::lifecycle::{EntryMode, Lifecycle};
 use crate::hypercall::{Caller, GuestMemory, Platform, RamRanges, dispatch};
 use crate::logger;
 use crate::mm::addr::{HostPhysAddr, PAGE_SIZE};
 use crate::mm::frames::FRAMES;
 use crate::sched::{SchedError, VcpuState as SchedState};
-use crate::vmx::fields::Field32 as F32;
 
 /// dom0's RAM, identity-mapped: guest-physical = host-physical.
 struct IdentityRam<'a>(RamRanges<'a>);
@@ -224,18 +222,10 @@ impl Lifecycle for State<'_> {
     }
 }
 
-/// A VMCALL exit. At CPL > 0 it is an invalid instruction, as on a CPU
-/// without VMX (guest user space cannot reach the hypervisor); at CPL 0 the
-/// operation runs and its status goes to RAX. Returns whether RIP advances.
-pub fn vmcall(v: &mut Vcpu) -> bool {
-    // CPL = SS.DPL (SDM Vol. 3A §5.5; access rights bits 6:5, Vol. 3C §25.4.1).
-    let cpl = (read(F32::GuestSsAccessRights) >> 5) & 3;
-    if cpl != 0 {
-        return false;
-    }
-    let r = &v.regs;
-    let args = [r.rdi, r.rsi, r.rdx, r.r10, r.r8];
-    let op = r.rax;
+/// Runs hypercall `op` with `args` for `v`, a ring-0 caller (the neutral
+/// VMCALL handler, [`crate::vcpu::exits::hypercall`], checked the CPL and
+/// reads the arguments), and returns its status.
+pub fn dispatch_for(v: &Vcpu, op: u64, args: [u64; 5]) -> i64 {
     // Only dom0 passes pointers (and is identity-mapped); a domU caller is
     // refused before any memory is touched, and has no memory here anyway.
     let ram = if v.domain.is_dom0() {
@@ -248,9 +238,7 @@ pub fn vmcall(v: &mut Vcpu) -> bool {
     let caller = Caller {
         privileged: v.domain.is_dom0(),
     };
-    let status = dispatch(op, args, caller, &mut mem, &mut state);
-    v.regs.rax = status as u64;
-    true
+    dispatch(op, args, caller, &mut mem, &mut state)
 }
 
 /// The status for a scheduler refusal.
