@@ -1,19 +1,23 @@
 //! A physical CPU under the neutral loop ([`crate::sched::runner`]): the
 //! VT-x vCPU as the loop sees it ([`RunVcpu`]: its VMCS made current,
 //! cleared and loaded elsewhere), its switched state ([`GuestContext`]),
-//! and this CPU's flags and wait (`sti; hlt` with the APIC timer armed).
+//! its domain ([`RunDomain`]: lifecycle, INIT/SIPI start) and this CPU's
+//! flags and wait (`sti; hlt` with the APIC timer armed).
 
 use alloc::sync::Arc;
 use core::arch::asm;
 use core::sync::atomic::Ordering;
 
 use super::domain::Domain;
+use super::domu;
 use super::guest_context::GuestContext;
+use super::setup::EntryState;
 use super::vcpu_homes::{HOMES, Start};
 use super::{SliceEnd, StopReason, Vcpu};
 use crate::arch::x86_64::{cpu, idt, lapic, percpu};
 use crate::logger;
-use crate::sched::runner::{RunVcpu, Runner, SwitchedState, ThisCpu};
+use crate::sched::runner::{RunDomain, RunVcpu, Runner, SwitchedState, ThisCpu};
+use dom0_abi::{DomainState, ShutdownReason};
 
 /// Waits, interrupts enabled, for the next interrupt; with `deadline` (a TSC
 /// value) the physical APIC timer makes sure one comes by then.
@@ -56,6 +60,71 @@ impl ThisCpu for VmxCpu {
 
     fn device_interrupts_pending(&self) -> bool {
         !percpu::current().pending_device_vectors.is_empty()
+    }
+}
+
+impl RunDomain for Domain {
+    type Start = Start;
+
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn is_dom0(&self) -> bool {
+        Domain::is_dom0(self)
+    }
+
+    fn label(&self) -> impl core::fmt::Display {
+        Domain::label(self)
+    }
+
+    fn vcpus(&self) -> usize {
+        Domain::vcpus(self)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire) != 0
+    }
+
+    fn request_stop(&self, code: u8) {
+        Domain::request_stop(self, code);
+    }
+
+    fn held(&self) -> bool {
+        self.domu
+            .as_ref()
+            .is_some_and(|p| !p.lifecycle.lock().is_running())
+    }
+
+    fn dying(&self) -> bool {
+        // dom0 has no lifecycle to record a stop in: as if dying.
+        self.domu
+            .as_ref()
+            .is_none_or(|p| p.lifecycle.lock().state() == DomainState::Dying)
+    }
+
+    fn guest_stopped(&self, why: StopReason) {
+        let why = match why {
+            StopReason::PowerOff => ShutdownReason::Poweroff,
+            StopReason::Reboot => ShutdownReason::Reboot,
+            StopReason::Crash => ShutdownReason::Crash,
+        };
+        domu::guest_stopped(self, why);
+    }
+
+    /// The start of an application processor whose INIT and start-up IPI
+    /// came.
+    fn start_after_sipi(&self, index: usize) -> Option<Start> {
+        let mb = self.mailbox(index);
+        if !mb.init.load(Ordering::Acquire) {
+            return None;
+        }
+        let sipi = mb.sipi.swap(0, Ordering::AcqRel);
+        if sipi == 0 {
+            return None;
+        }
+        mb.init.store(false, Ordering::Release);
+        Some((EntryState::after_sipi((sipi - 1) as u8), 0, 0))
     }
 }
 

@@ -1,7 +1,6 @@
 //! The VT-x machine under the neutral homes and loop
 //! ([`crate::sched::runner`]): the machine's one [`Homes`], the TSC as the
-//! clock, kicks as the `resched` flag plus an IPI, and the domain as the
-//! loop sees it. The functions below are what the rest of the backend
+//! clock, kicks as the `resched` flag plus an IPI. The functions below are what the rest of the backend
 //! calls (wakes, domain lifecycle, scheduler parameters).
 //!
 //! A vCPU's hardware state here is its VMCS: it stays *active* on the last
@@ -15,12 +14,10 @@ use core::sync::atomic::Ordering;
 
 use super::Vcpu;
 use super::domain::Domain;
-use super::domu;
 use super::setup::EntryState;
 use crate::arch::x86_64::{cpu, idt, lapic, percpu};
-use crate::sched::runner::{Homes, Machine, RunDomain, StopReason};
+use crate::sched::runner::{Homes, Machine};
 use crate::sched::{CpuSet, SchedError, VcpuInfo};
-use dom0_abi::{DomainState, ShutdownReason};
 
 /// How a vCPU that was never run starts: its entry state, RBX and RSI.
 pub type Start = (EntryState, u64, u64);
@@ -72,71 +69,6 @@ impl Machine for Vmx {
                 idt::VECTOR_IPI,
             );
         }
-    }
-}
-
-impl RunDomain for Domain {
-    type Start = Start;
-
-    fn id(&self) -> u32 {
-        self.id
-    }
-
-    fn is_dom0(&self) -> bool {
-        Domain::is_dom0(self)
-    }
-
-    fn label(&self) -> impl core::fmt::Display {
-        Domain::label(self)
-    }
-
-    fn vcpus(&self) -> usize {
-        Domain::vcpus(self)
-    }
-
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Acquire) != 0
-    }
-
-    fn request_stop(&self, code: u8) {
-        Domain::request_stop(self, code);
-    }
-
-    fn held(&self) -> bool {
-        self.domu
-            .as_ref()
-            .is_some_and(|p| !p.lifecycle.lock().is_running())
-    }
-
-    fn dying(&self) -> bool {
-        // dom0 has no lifecycle to record a stop in: as if dying.
-        self.domu
-            .as_ref()
-            .is_none_or(|p| p.lifecycle.lock().state() == DomainState::Dying)
-    }
-
-    fn guest_stopped(&self, why: StopReason) {
-        let why = match why {
-            StopReason::PowerOff => ShutdownReason::Poweroff,
-            StopReason::Reboot => ShutdownReason::Reboot,
-            StopReason::Crash => ShutdownReason::Crash,
-        };
-        domu::guest_stopped(self, why);
-    }
-
-    /// The start of an application processor whose INIT and start-up IPI
-    /// came.
-    fn start_after_sipi(&self, index: usize) -> Option<Start> {
-        let mb = self.mailbox(index);
-        if !mb.init.load(Ordering::Acquire) {
-            return None;
-        }
-        let sipi = mb.sipi.swap(0, Ordering::AcqRel);
-        if sipi == 0 {
-            return None;
-        }
-        mb.init.store(false, Ordering::Release);
-        Some((EntryState::after_sipi((sipi - 1) as u8), 0, 0))
     }
 }
 
