@@ -16,8 +16,7 @@
 //! that returns CPUs to kick goes through [`Homes::kick`].
 //!
 //! Locks: the scheduler, the home table, each home's state and each CPU's
-//! flush list are separate; none is taken while holding another, except a
-//! home's state under nothing and the table under nothing.
+//! flush list are separate, and no two of them are held at once.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;

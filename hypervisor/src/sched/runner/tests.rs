@@ -20,6 +20,9 @@ enum Ev {
     Run(VcpuRef, usize),
     Release(VcpuRef, usize),
     Wait(usize, Option<u64>),
+    /// A switched state was saved from, or restored into, this CPU.
+    Save(usize),
+    Restore(usize),
 }
 
 /// One fake vCPU's behaviour.
@@ -129,8 +132,18 @@ impl SwitchedState for FakeContext {
     fn initial() -> Self {
         FakeContext
     }
-    fn save(&mut self) {}
-    fn restore(&self) {}
+    fn save(&mut self) {
+        world(|w| {
+            let cpu = w.cpu;
+            w.log.push(Ev::Save(cpu));
+        });
+    }
+    fn restore(&self) {
+        world(|w| {
+            let cpu = w.cpu;
+            w.log.push(Ev::Restore(cpu));
+        });
+    }
 }
 
 #[derive(Debug)]
@@ -354,7 +367,7 @@ fn e_domain(e: &Ev) -> u32 {
         | Ev::Arrive(v, _)
         | Ev::Run(v, _)
         | Ev::Release(v, _) => v.domain.0,
-        Ev::Wait(..) => u32::MAX,
+        Ev::Wait(..) | Ev::Save(_) | Ev::Restore(_) => u32::MAX,
     }
 }
 
@@ -386,6 +399,10 @@ fn a_vcpu_picked_elsewhere_leaves_its_old_cpu_before_it_arrives() {
         .rposition(|&e| e == Ev::Run(v, 1))
         .expect("it ran on CPU 1");
     assert!(leave < arrive && arrive < run, "{:?}", log());
+    // Its switched state was still in CPU 0: saved there before it left,
+    // and put into CPU 1 before it ran there.
+    assert_eq!(log()[leave - 1], Ev::Save(0), "{:?}", log());
+    assert!(log()[arrive..run].contains(&Ev::Restore(1)), "{:?}", log());
     assert_eq!(home.active_on(), Some(1));
     assert_eq!(
         log()
@@ -569,4 +586,37 @@ fn dom0_stopping_ends_its_cpus_loop() {
     });
     assert_eq!(step(&cpus, 1), Some(StopReason::PowerOff));
     assert!(dom0.guest_stops.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_stopped_domains_vcpu_that_no_cpu_holds_is_released_by_any_cpu_once() {
+    let (homes, _, cpus) = machine();
+    let v = VcpuRef::new(1, 0);
+    behaviour(v, |b| b.script = [SliceEnd::Preempted; 20].into());
+    let d = domu(homes, 1, 1, 0b01);
+    for _ in 0..3 {
+        step(&cpus, 0);
+    }
+    let home = homes.home(v).unwrap();
+    assert_eq!(home.active_on(), Some(0));
+    // Another CPU asked CPU 0 to give it up.
+    homes.request_flush(&home, 0);
+    homes.pause(1);
+    step(&cpus, 0);
+    assert!(log().contains(&Ev::Leave(v, 0)));
+    assert_eq!(home.active_on(), None);
+
+    d.request_stop(3);
+    homes.domain_stopping(1);
+    for _ in 0..2 {
+        step(&cpus, 1);
+        step(&cpus, 0);
+    }
+    let released: Vec<Ev> = log()
+        .into_iter()
+        .filter(|e| matches!(e, Ev::Release(..)))
+        .collect();
+    assert_eq!(released, [Ev::Release(v, 1)], "{:?}", log());
+    assert!(homes.home(v).is_none());
+    assert!(matches!(*home.state.lock(), HomeState::Released));
 }
