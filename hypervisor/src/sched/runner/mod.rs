@@ -9,8 +9,9 @@
 //! ([`RunVcpu`]), its domain ([`RunDomain`]), the state VM entries do not
 //! switch ([`SwitchedState`]), the machine-wide operations ([`Machine`]:
 //! time, kicks) and each CPU's own ([`ThisCpu`]: its flags, its wait). The
-//! loop is generic over them, so it runs on the host against fakes
-//! (`tests.rs`).
+//! loop is generic over them (monomorphic: no indirection per slice), so
+//! it runs on the host against fakes (`tests.rs`). Like the rest of
+//! `sched`, it has no `unsafe`.
 
 pub mod cpu_loop;
 pub mod homes;
@@ -82,9 +83,11 @@ pub trait RunDomain: Send + Sync + 'static {
     fn request_stop(&self, code: u8);
     /// Whether its lifecycle keeps its vCPUs off the CPUs (a paused domU).
     fn held(&self) -> bool;
-    /// Whether it is being destroyed (its vCPUs stop, the guest did not).
+    /// Whether a stop of its vCPUs is not the guest's own to record: it is
+    /// being destroyed, or it has no lifecycle to record it in (dom0).
     fn dying(&self) -> bool;
-    /// Records that the guest itself stopped (shutdown or crash).
+    /// Records that the guest itself stopped (shutdown or crash); the loop
+    /// calls it unless [`RunDomain::dying`].
     fn guest_stopped(&self, why: StopReason);
     /// The start of vCPU `index` if its INIT and start-up IPI came (and
     /// consumes them).
