@@ -89,6 +89,8 @@ mod runqueue;
 mod scheduler;
 mod types;
 
+pub mod runner;
+
 #[cfg(test)]
 mod tests;
 

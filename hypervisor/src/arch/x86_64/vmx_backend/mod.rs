@@ -143,27 +143,7 @@ pub struct Vcpu {
     vid_held: bool,
 }
 
-/// Why [`Vcpu::run_slice`] returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SliceEnd {
-    /// The guest executed HLT: it waits for an interrupt.
-    Blocked,
-    /// Its time slice is used up.
-    Preempted,
-    /// It stopped for good.
-    Stopped(StopReason),
-}
-
-/// Why a vCPU stopped running for good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// The guest powered the machine off.
-    PowerOff,
-    /// The guest asked for a reset.
-    Reboot,
-    /// The guest crashed (triple fault, invalid state); details were logged.
-    Crash,
-}
+pub use crate::sched::runner::{SliceEnd, StopReason};
 
 impl Vcpu {
     /// Creates the vCPU's VMCS on the running CPU and loads it.
