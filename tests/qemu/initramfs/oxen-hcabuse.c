@@ -35,10 +35,12 @@
  *    domain ids of no domain (never 0, dom0) and bad sizes; the reserved
  *    group class then leaves their numbers out. With ABI 1.2's header the
  *    events operation (OXEN_OP_EVENT_READ, group 0x07) joins that class,
- *    with bad addresses only, and group 0x07 counts as reserved. Each call
- *    must return a negative status; the one the ABI gives for it is also
- *    checked: an unassigned number in groups 0x03 to 0x06 (0x07 from 1.2)
- *    and 0x80 is NOT_IMPLEMENTED,
+ *    with bad addresses only, and group 0x07 counts as reserved; with 1.3's
+ *    the scheduling operations (group 0x08) join it too (domain ids of no
+ *    domain, bad addresses, any vCPU number and CPU bitmap), and group 0x08
+ *    counts as reserved. Each call must return a negative status; the one
+ *    the ABI gives for it is also checked: an unassigned number in groups
+ *    0x03 to 0x06 (0x07 from 1.2, 0x08 from 1.3) and 0x80 is NOT_IMPLEMENTED,
  *    elsewhere INVALID_OPERATION. Where a call is wrong in two ways (HV_INFO
  *    with a bad size and a bad address, DOMAIN_INFO with a bad id and a bad
  *    address, the domain operations) any of those refusals is accepted: the
@@ -351,11 +353,17 @@ static const uint64_t known_ops[] = {
 #ifdef OXEN_OP_EVENT_READ
     OXEN_OP_EVENT_READ,
 #endif
+#ifdef OXEN_OP_SCHED_GET
+    OXEN_OP_SCHED_GET, OXEN_OP_SCHED_SET, OXEN_OP_VCPU_LIST, OXEN_OP_VCPU_SET_AFFINITY,
+#endif
 };
 
 /* The last group with numbers reserved for later minor versions before
- * 0x80: 0x06 in ABI 1.1, 0x07 (events) from 1.2. */
-#ifdef OXEN_OP_EVENT_READ
+ * 0x80: 0x06 in ABI 1.1, 0x07 (events) from 1.2, 0x08 (scheduling) from
+ * 1.3. */
+#if defined(OXEN_OP_SCHED_GET)
+#define LAST_OPEN_GROUP 0x08
+#elif defined(OXEN_OP_EVENT_READ)
 #define LAST_OPEN_GROUP 0x07
 #else
 #define LAST_OPEN_GROUP 0x06
@@ -376,6 +384,13 @@ static const struct {
 #ifdef OXEN_OP_EVENT_READ
     /* 1.2: events; its only argument is an address. */
     {OXEN_OP_EVENT_READ, 0},
+#endif
+#ifdef OXEN_OP_SCHED_GET
+    /* 1.3: scheduling. SCHED_GET: a domain id and a result address;
+     * SCHED_SET and VCPU_LIST: an address; VCPU_SET_AFFINITY: a domain
+     * id, a vCPU number and a CPU bitmap, no address. */
+    {OXEN_OP_SCHED_GET, 1},         {OXEN_OP_SCHED_SET, 0},
+    {OXEN_OP_VCPU_LIST, 0},         {OXEN_OP_VCPU_SET_AFFINITY, 1 | 2 | 4},
 #endif
 };
 #endif
@@ -437,6 +452,9 @@ static void make_call(struct call *c)
         0x03, 0x04, 0x05, 0x06,
 #ifdef OXEN_OP_EVENT_READ
         0x07,
+#endif
+#ifdef OXEN_OP_SCHED_GET
+        0x08,
 #endif
         0x80,
     };
