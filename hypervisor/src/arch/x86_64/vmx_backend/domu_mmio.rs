@@ -17,11 +17,11 @@ use super::{GuestRegs, Vcpu};
 use crate::arch::x86_64::cpu;
 use crate::arch::x86_64::physmem::read_volatile;
 use crate::arch::x86_64::vmcs::read;
+use crate::domains::irq_route::{self, Unrouted};
 use crate::vcpu::gpa_policy::{self, DomuGpa};
 use crate::vcpu::guest_walk::{GuestPaging, GuestPhysRead, PagingRegs, fetch};
 use crate::vcpu::mmio_decode::{CpuMode, Registers, decode};
-use crate::vdev::ioapic::{DeliveryMode, Interrupt};
-use crate::vlapic::Destination;
+use crate::vdev::ioapic::Interrupt;
 use crate::vmx::exit::Gpr;
 use crate::vmx::fields::{Field32 as F32, Field64 as F64, FieldNat as FN};
 
@@ -134,39 +134,35 @@ pub fn emulate(v: &mut Vcpu, gpa: u64) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Sends an I/O APIC message to the domain's vCPUs: the one running here
-/// takes it at once, others through their mailbox and a kick.
+/// Sends an I/O APIC message to the domain's vCPUs
+/// ([`irq_route::ioapic_targets`]): the one running here takes it at once,
+/// others through their mailbox and a wake.
 pub fn deliver(v: &mut Vcpu, m: Interrupt) {
-    if !matches!(m.mode, DeliveryMode::Fixed | DeliveryMode::LowestPriority) {
-        log::debug!(
-            "{}: I/O APIC delivery mode {:?} not emulated, dropped",
-            v.domain.label(),
-            m.mode
-        );
-        return;
-    }
-    let dest = Destination {
-        field: u32::from(m.dest),
-        logical: m.logical,
-        x2apic: false,
+    let targets = match irq_route::ioapic_targets(&*v.domain, &m) {
+        Ok(targets) => targets,
+        Err(Unrouted::UnsupportedMode(_)) => {
+            log::debug!(
+                "{}: I/O APIC delivery mode {:?} not emulated, dropped",
+                v.domain.label(),
+                m.mode
+            );
+            return;
+        }
     };
-    let targets: alloc::vec::Vec<usize> = (0..v.domain.vcpus())
-        .filter(|&j| v.domain.matches(j, &dest))
-        .collect();
-    // Lowest priority: the first match will do.
-    let take = if m.mode == DeliveryMode::LowestPriority {
-        1
-    } else {
-        targets.len()
-    };
-    for &j in targets.iter().take(take) {
+    // The targets are read lazily from the domain (no list is built); this
+    // vCPU, if named, takes the vector after the others are posted.
+    let mut here = false;
+    for j in targets {
         if j == v.index {
-            v.sync_vlapic_from_page();
-            v.vlapic.accept_interrupt(m.vector, m.level_triggered);
-            v.sync_vlapic_to_page();
+            here = true;
         } else {
             post(&v.domain, j, m.vector);
         }
+    }
+    if here {
+        v.sync_vlapic_from_page();
+        v.vlapic.accept_interrupt(m.vector, m.level_triggered);
+        v.sync_vlapic_to_page();
     }
 }
 
@@ -214,16 +210,13 @@ fn set_line(v: Option<&mut Vcpu>, domain: &Domain, pin: u32, level: bool) {
         Some(v) => deliver(v, m),
         None => {
             // Not on a vCPU of this domain (a console write or a shutdown
-            // request from dom0).
-            if matches!(m.mode, DeliveryMode::Fixed | DeliveryMode::LowestPriority) {
-                let dest = Destination {
-                    field: u32::from(m.dest),
-                    logical: m.logical,
-                    x2apic: false,
-                };
-                if let Some(j) = (0..domain.vcpus()).find(|&j| domain.matches(j, &dest)) {
-                    post(domain, j, m.vector);
-                }
+            // request from dom0): the first vCPU the message names, whatever
+            // its delivery mode; unsupported modes are dropped silently.
+            let first = irq_route::ioapic_targets(domain, &m)
+                .ok()
+                .and_then(|mut targets| targets.next());
+            if let Some(j) = first {
+                post(domain, j, m.vector);
             }
         }
     }

@@ -28,11 +28,11 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::arch::x86_64::port::{inb, inl, inw, outb, outl, outw};
 use crate::arch::x86_64::{idt, lapic};
+use crate::domains::irq_route;
 use crate::events::EVENTS;
 use crate::vcpu::io_policy::{self, PciPortAccess};
 use crate::vdev::notify_pci::{MsiMessage, NotifyPci};
 use crate::vdev::pci_config::{Bdf, CONFIG_ADDRESS, CONFIG_DATA, ConfigAddress};
-use crate::vlapic::Destination;
 
 /// The configuration ports as dom0 sees them.
 struct Ports {
@@ -196,8 +196,8 @@ pub fn raise(bits: u64) {
 
 /// Posts the interrupt `m` asks for to dom0's vCPUs: all those the
 /// destination names, or the first of them for a redirection hint or
-/// lowest-priority delivery (SDM Vol. 3A §12.11.1: the hint lets the
-/// platform pick one).
+/// lowest-priority delivery ([`irq_route::msi_targets`]; SDM Vol. 3A
+/// §12.11.1: the hint lets the platform pick one).
 fn deliver(m: MsiMessage) {
     let irq = match m.x86_interrupt() {
         Ok(irq) => irq,
@@ -211,14 +211,8 @@ fn deliver(m: MsiMessage) {
     let Some(dom0) = crate::dom0_launch::DOM0.get() else {
         return;
     };
-    let dest = Destination {
-        field: u32::from(irq.destination),
-        logical: irq.logical,
-        x2apic: false,
-    };
-    let one = irq.redirection_hint || irq.lowest_priority;
     let mut sent = false;
-    for j in (0..dom0.vcpus()).filter(|&j| dom0.matches(j, &dest)) {
+    for j in irq_route::msi_targets(&**dom0, &irq) {
         dom0.mailbox(j).vectors.set(irq.vector);
         // dom0's vCPU j runs on the CPU with its APIC ID; the IPI takes it
         // out of the guest or out of HLT (this CPU included: the IPI is
@@ -227,9 +221,6 @@ fn deliver(m: MsiMessage) {
         lapic::send_fixed(dom0.vcpu_apic_id(j), idt::VECTOR_IPI);
         super::vcpu_homes::wake(dom0, j);
         sent = true;
-        if one {
-            break;
-        }
     }
     if sent {
         EVENTS.count_interrupt();
