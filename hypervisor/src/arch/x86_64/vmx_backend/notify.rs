@@ -7,7 +7,8 @@
 //!   hardware after writing the latch to `CONFIG_ADDRESS`, under one lock,
 //!   so that dom0's vCPUs (and the hypervisor) never interleave an
 //!   address and a data access. Which access is which is the pure
-//!   [`io_policy::dom0_pci_port`].
+//!   [`io_policy::dom0_pci_port`], and what an IN that runs past 0xCFF
+//!   reads is [`pci_config::clip_data_read`].
 //! - **Slot.** At boot, the first bus-0 device number, from 31 down, whose
 //!   function 0 reads vendor ID 0xFFFF on the hardware (an empty slot).
 //! - **Limitation.** Only the legacy mechanism is trapped. A dom0 that
@@ -32,7 +33,7 @@ use crate::domains::irq_route;
 use crate::events::EVENTS;
 use crate::vcpu::io_policy::{self, PciPortAccess};
 use crate::vdev::notify_pci::{MsiMessage, NotifyPci};
-use crate::vdev::pci_config::{Bdf, CONFIG_ADDRESS, CONFIG_DATA, ConfigAddress};
+use crate::vdev::pci_config::{self, Bdf, CONFIG_ADDRESS, CONFIG_DATA, ConfigAddress};
 
 /// The configuration ports as dom0 sees them.
 struct Ports {
@@ -55,14 +56,6 @@ static MCFG_PRESENT: AtomicBool = AtomicBool::new(false);
 /// Records that the firmware announces ECAM (an ACPI MCFG table).
 pub fn note_mcfg() {
     MCFG_PRESENT.store(true, Ordering::Relaxed);
-}
-
-fn size_mask(size: u8) -> u32 {
-    match size {
-        1 => 0xFF,
-        2 => 0xFFFF,
-        _ => 0xFFFF_FFFF,
-    }
 }
 
 fn port_in(port: u16, size: u8) -> u32 {
@@ -149,16 +142,14 @@ pub fn dom0_config_io(port: u16, size: u8, input: bool, value: u32) -> Option<u3
                 if input {
                     port_in(port, size)
                 } else {
-                    port_out(port, size, value & size_mask(size));
+                    port_out(port, size, value & pci_config::size_mask(size));
                     0
                 }
             }
             PciPortAccess::Notify { offset, bytes } => {
                 let dev = p.device.as_mut().map(|(_, d)| d)?;
                 if input {
-                    // Bytes past 0xCFF read as all-ones.
-                    let inside = size_mask(bytes);
-                    (dev.read(offset, bytes) & inside) | (size_mask(size) & !inside)
+                    pci_config::clip_data_read(dev.read(offset, bytes), bytes, size)
                 } else {
                     send = dev.write(offset, bytes, value);
                     0
