@@ -219,3 +219,43 @@ fn targets_keep_their_destination() {
     let d = targets.destination();
     assert_eq!((d.field, d.logical, d.x2apic), (0x0C, true, false));
 }
+
+proptest::proptest! {
+    /// For any table and message: fixed delivery yields, in order, exactly
+    /// the vCPUs the destination names; lowest priority and the MSI
+    /// redirection hint yield the first of them, or nothing.
+    #[test]
+    fn modes_agree_with_destination_matching(
+        vcpus in proptest::collection::vec(
+            (0u32..16, 0u8..3, proptest::prelude::any::<bool>(), proptest::prelude::any::<u8>()),
+            0..8,
+        ),
+        dest in proptest::prelude::any::<u8>(),
+        logical in proptest::prelude::any::<bool>(),
+    ) {
+        let t = Table(
+            vcpus
+                .iter()
+                .map(|&(id, mode, flat, logical_id)| {
+                    let mode = [ApicMode::Disabled, ApicMode::XApic, ApicMode::X2Apic][usize::from(mode)];
+                    let model = if flat { 0xF } else { 0 };
+                    (id, Addressing::new(mode, model, u32::from(logical_id) << 24))
+                })
+                .collect(),
+        );
+        let fixed = route(&t, io(DeliveryMode::Fixed, dest, logical)).unwrap();
+        let dest_of = super::ioapic_targets(&t, &io(DeliveryMode::Fixed, dest, logical))
+            .unwrap()
+            .destination();
+        let named: Vec<usize> = (0..t.vcpus()).filter(|&i| t.names(i, &dest_of)).collect();
+        proptest::prop_assert_eq!(&fixed, &named);
+        let first: Vec<usize> = named.iter().copied().take(1).collect();
+        proptest::prop_assert_eq!(
+            route(&t, io(DeliveryMode::LowestPriority, dest, logical)).unwrap(),
+            first.clone()
+        );
+        proptest::prop_assert_eq!(msi(&t, dest, logical, false, false), named.clone());
+        proptest::prop_assert_eq!(msi(&t, dest, logical, true, false), first.clone());
+        proptest::prop_assert_eq!(msi(&t, dest, logical, false, true), first);
+    }
+}
