@@ -117,6 +117,29 @@ pub fn data_bytes(port: u16, size: u8) -> u8 {
     size.min((end - port) as u8)
 }
 
+/// The bits a port access of `size` bytes carries (1 and 2 bytes; any
+/// other size is a dword).
+pub fn size_mask(size: u8) -> u32 {
+    match size {
+        1 => 0xFF,
+        2 => 0xFFFF,
+        _ => 0xFFFF_FFFF,
+    }
+}
+
+/// What an IN of `size` bytes at a data port reads when only its first
+/// `bytes` bytes fall inside `CONFIG_DATA` ([`data_bytes`]) and those read
+/// `inside` (low byte first): the bytes past 0xCFF read as all-ones, as
+/// where no device answers.
+pub fn clip_data_read(inside: u32, bytes: u8, size: u8) -> u32 {
+    let kept = match bytes {
+        0 => 0,
+        1..=3 => (1u32 << (8 * bytes)) - 1,
+        _ => u32::MAX,
+    };
+    (inside & kept) | (size_mask(size) & !kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +244,28 @@ mod tests {
         assert_eq!(data_bytes(0xCFE, 4), 2);
         assert_eq!(data_bytes(0xCFF, 2), 1);
         assert_eq!(data_bytes(0xCF8, 4), 0);
+    }
+
+    #[test]
+    fn sizes_mask_their_bytes() {
+        assert_eq!(size_mask(1), 0xFF);
+        assert_eq!(size_mask(2), 0xFFFF);
+        assert_eq!(size_mask(4), 0xFFFF_FFFF);
+    }
+
+    #[test]
+    fn bytes_past_the_data_window_read_all_ones() {
+        // Wholly inside: the value, at the access's width.
+        assert_eq!(clip_data_read(0x1234_5678, 4, 4), 0x1234_5678);
+        assert_eq!(clip_data_read(0x5678, 2, 2), 0x5678);
+        assert_eq!(clip_data_read(0x78, 1, 1), 0x78);
+        // A word at 0xCFF: one byte inside.
+        assert_eq!(clip_data_read(0x78, 1, 2), 0xFF78);
+        // A dword at 0xCFE and at 0xCFD: two and three bytes inside.
+        assert_eq!(clip_data_read(0x5678, 2, 4), 0xFFFF_5678);
+        assert_eq!(clip_data_read(0x34_5678, 3, 4), 0xFF34_5678);
+        // Stray bits above the bytes inside do not leak.
+        assert_eq!(clip_data_read(0xAAAA_5678, 2, 4), 0xFFFF_5678);
+        assert_eq!(clip_data_read(0x1234, 0, 2), 0xFFFF);
     }
 }

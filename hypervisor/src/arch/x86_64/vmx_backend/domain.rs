@@ -7,6 +7,7 @@ use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use crate::vlapic::{ApicMode, Destination};
 
+use crate::domains::irq_route::VcpuAddressing;
 use crate::domains::mailbox::Addressing;
 use crate::domains::mailbox::Mailbox;
 use crate::mm::addr::HostPhysAddr;
@@ -222,9 +223,7 @@ impl Domain {
     /// Whether vCPU `i` is named by `dest`, from its published addressing
     /// ([`Addressing::matches`]).
     pub fn matches(&self, i: usize, dest: &Destination) -> bool {
-        self.mailboxes[i]
-            .addressing()
-            .matches(self.apic_ids[i], dest)
+        VcpuAddressing::names(self, i, dest)
     }
 
     /// Asks every vCPU to stop with `code`.
@@ -232,5 +231,19 @@ impl Domain {
         let _ = self
             .stop
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+/// What interrupt routing ([`crate::domains::irq_route`]) reads: the APIC
+/// IDs and the addressing published in the mailboxes.
+impl VcpuAddressing for Domain {
+    fn vcpus(&self) -> usize {
+        self.apic_ids.len()
+    }
+    fn apic_id(&self, i: usize) -> u32 {
+        self.apic_ids[i]
+    }
+    fn addressing(&self, i: usize) -> Addressing {
+        self.mailboxes[i].addressing()
     }
 }

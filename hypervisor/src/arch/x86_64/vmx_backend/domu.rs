@@ -421,7 +421,7 @@ pub fn shutdown(id: u32, reason: ShutdownReason) -> Result<(), Status> {
             "domain {id}: power button pressed ({reason:?} requested); the guest has not enabled the event yet"
         );
     }
-    super::domu_mmio::sci_line(None, &d);
+    super::domu_irq::sci_line(None, &d);
     Ok(())
 }
 
@@ -462,7 +462,7 @@ pub fn console_write(id: u32, data: &[u8]) -> Result<usize, Status> {
     let d = find(id)?;
     let p = parts(&d)?;
     let n = p.uart.lock().push_input(data);
-    super::domu_mmio::uart_line(None, &d);
+    super::domu_irq::uart_line(None, &d);
     Ok(n)
 }
 

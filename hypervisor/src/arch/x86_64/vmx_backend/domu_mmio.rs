@@ -4,14 +4,13 @@
 //! instruction is fetched through the guest's own page tables
 //! (`vcpu::guest_walk`), decoded (`vcpu::mmio_decode`) and carried out on
 //! the emulated I/O APIC (`vdev::ioapic`), whose interrupt messages go to
-//! the domain's virtual local APICs. The UART's interrupt line is pin 4.
+//! the domain's virtual local APICs ([`super::domu_irq`]).
 //! Any other address outside its RAM is unbacked: the same decoding, then
 //! the load reads all-ones and the store is dropped
 //! ([`crate::vcpu::gpa_policy`]).
 
 use core::sync::atomic::Ordering;
 
-use super::domain::Domain;
 use super::domu_parts::DomuParts;
 use super::{GuestRegs, Vcpu};
 use crate::arch::x86_64::cpu;
@@ -20,13 +19,8 @@ use crate::arch::x86_64::vmcs::read;
 use crate::vcpu::gpa_policy::{self, DomuGpa};
 use crate::vcpu::guest_walk::{GuestPaging, GuestPhysRead, PagingRegs, fetch};
 use crate::vcpu::mmio_decode::{CpuMode, Registers, decode};
-use crate::vdev::ioapic::{DeliveryMode, Interrupt};
-use crate::vlapic::Destination;
 use crate::vmx::exit::Gpr;
 use crate::vmx::fields::{Field32 as F32, Field64 as F64, FieldNat as FN};
-
-/// The emulated UART's I/O APIC pin (IRQ 4, identity-mapped GSI).
-pub const UART_PIN: u32 = 4;
 
 /// A domU's memory as the page walker reads it.
 struct DomuMemory<'a>(&'a DomuParts);
@@ -129,102 +123,7 @@ pub fn emulate(v: &mut Vcpu, gpa: u64) -> Result<(), &'static str> {
     };
     crate::vcpu::exits::skip(v, u64::from(d.len));
     if let Some(m) = message {
-        deliver(v, m);
+        super::domu_irq::deliver(v, m);
     }
     Ok(())
-}
-
-/// Sends an I/O APIC message to the domain's vCPUs: the one running here
-/// takes it at once, others through their mailbox and a kick.
-pub fn deliver(v: &mut Vcpu, m: Interrupt) {
-    if !matches!(m.mode, DeliveryMode::Fixed | DeliveryMode::LowestPriority) {
-        log::debug!(
-            "{}: I/O APIC delivery mode {:?} not emulated, dropped",
-            v.domain.label(),
-            m.mode
-        );
-        return;
-    }
-    let dest = Destination {
-        field: u32::from(m.dest),
-        logical: m.logical,
-        x2apic: false,
-    };
-    let targets: alloc::vec::Vec<usize> = (0..v.domain.vcpus())
-        .filter(|&j| v.domain.matches(j, &dest))
-        .collect();
-    // Lowest priority: the first match will do.
-    let take = if m.mode == DeliveryMode::LowestPriority {
-        1
-    } else {
-        targets.len()
-    };
-    for &j in targets.iter().take(take) {
-        if j == v.index {
-            v.sync_vlapic_from_page();
-            v.vlapic.accept_interrupt(m.vector, m.level_triggered);
-            v.sync_vlapic_to_page();
-        } else {
-            post(&v.domain, j, m.vector);
-        }
-    }
-}
-
-/// Queues `vector` for vCPU `j` of `domain` and wakes it.
-pub fn post(domain: &Domain, j: usize, vector: u8) {
-    domain.mailbox(j).vectors.set(vector);
-    super::vcpu_homes::wake(domain, j);
-}
-
-/// Updates the UART's interrupt line after an access, from any CPU:
-/// vCPU `from` of the domain is running here if it is `Some`.
-pub fn uart_line(v: Option<&mut Vcpu>, domain: &Domain) {
-    let Some(parts) = domain.domu.as_ref() else {
-        return;
-    };
-    let level = parts.uart.lock().irq_level();
-    set_line(v, domain, UART_PIN, level);
-}
-
-/// Updates the SCI after a PM1 access or a power-button press, from any
-/// CPU (as [`uart_line`]).
-pub fn sci_line(v: Option<&mut Vcpu>, domain: &Domain) {
-    let Some(parts) = domain.domu.as_ref() else {
-        return;
-    };
-    let level = parts.pm1.lock().sci_level();
-    set_line(
-        v,
-        domain,
-        u32::from(crate::domu::acpi_tables::DEFAULT_SCI_IRQ),
-        level,
-    );
-}
-
-/// Sets I/O APIC input `pin` of a domU to `level` and delivers what that
-/// raises: on vCPU `v` if it is this domain's and running here, else
-/// through the first destination vCPU's mailbox.
-fn set_line(v: Option<&mut Vcpu>, domain: &Domain, pin: u32, level: bool) {
-    let Some(parts) = domain.domu.as_ref() else {
-        return;
-    };
-    let message = parts.ioapic.lock().set_irq(pin, level);
-    let Some(m) = message else { return };
-    match v {
-        Some(v) => deliver(v, m),
-        None => {
-            // Not on a vCPU of this domain (a console write or a shutdown
-            // request from dom0).
-            if matches!(m.mode, DeliveryMode::Fixed | DeliveryMode::LowestPriority) {
-                let dest = Destination {
-                    field: u32::from(m.dest),
-                    logical: m.logical,
-                    x2apic: false,
-                };
-                if let Some(j) = (0..domain.vcpus()).find(|&j| domain.matches(j, &dest)) {
-                    post(domain, j, m.vector);
-                }
-            }
-        }
-    }
 }

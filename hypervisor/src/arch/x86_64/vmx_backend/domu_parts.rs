@@ -2,7 +2,8 @@
 //! and every frame it owns (given back on drop), its boot entry, and its
 //! emulated devices (UART, I/O APIC, PM1 events). A leaf of the backend:
 //! `domain.rs` holds one, `domu.rs` builds and operates on it,
-//! `domu_mmio.rs` emulates its devices.
+//! `domu_mmio.rs` emulates its I/O APIC page and `domu_irq.rs` drives its
+//! interrupt lines.
 
 use alloc::vec::Vec;
 

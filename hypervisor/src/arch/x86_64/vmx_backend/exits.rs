@@ -436,7 +436,7 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
                 .as_ref()
                 .map_or(0xFF, |p| u64::from(p.uart.lock().read(offset)));
             let d = v.domain.clone();
-            super::domu_mmio::uart_line(Some(v), &d);
+            super::domu_irq::uart_line(Some(v), &d);
             byte
         } else if a.port == DEFAULT_PM1A_CNT_PORT {
             // SCI_EN: the platform is in ACPI mode from the start.
@@ -461,7 +461,7 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
                 .write((a.port - serial::COM1) as u8, val as u8);
         }
         let d = v.domain.clone();
-        super::domu_mmio::uart_line(Some(v), &d);
+        super::domu_irq::uart_line(Some(v), &d);
         advance(v);
         return Ok(());
     }
@@ -472,7 +472,7 @@ fn domu_io(v: &mut Vcpu, a: IoAccess) -> Result<(), StopReason> {
                 .write(a.port - DEFAULT_PM1A_EVT_PORT, a.size, val as u32);
         }
         let d = v.domain.clone();
-        super::domu_mmio::sci_line(Some(v), &d);
+        super::domu_irq::sci_line(Some(v), &d);
         advance(v);
         return Ok(());
     }
@@ -499,7 +499,7 @@ pub fn process_actions(v: &mut Vcpu, actions: crate::vlapic::Actions) {
             // A domU's level-triggered interrupt completes at its I/O APIC.
             let again = v.domain.domu.as_ref().map(|p| p.ioapic.lock().eoi(vector));
             for m in again.iter().flat_map(|list| list.iter()) {
-                super::domu_mmio::deliver(v, m);
+                super::domu_irq::deliver(v, m);
             }
             continue;
         }

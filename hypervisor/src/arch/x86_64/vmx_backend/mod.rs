@@ -5,6 +5,7 @@
 mod apic_page;
 pub mod domain;
 pub mod domu;
+mod domu_irq;
 mod domu_mmio;
 mod domu_parts;
 mod exits;

@@ -7,7 +7,8 @@
 //!   hardware after writing the latch to `CONFIG_ADDRESS`, under one lock,
 //!   so that dom0's vCPUs (and the hypervisor) never interleave an
 //!   address and a data access. Which access is which is the pure
-//!   [`io_policy::dom0_pci_port`].
+//!   [`io_policy::dom0_pci_port`], and what an IN that runs past 0xCFF
+//!   reads is [`pci_config::clip_data_read`].
 //! - **Slot.** At boot, the first bus-0 device number, from 31 down, whose
 //!   function 0 reads vendor ID 0xFFFF on the hardware (an empty slot).
 //! - **Limitation.** Only the legacy mechanism is trapped. A dom0 that
@@ -28,11 +29,11 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::arch::x86_64::port::{inb, inl, inw, outb, outl, outw};
 use crate::arch::x86_64::{idt, lapic};
+use crate::domains::irq_route;
 use crate::events::EVENTS;
 use crate::vcpu::io_policy::{self, PciPortAccess};
 use crate::vdev::notify_pci::{MsiMessage, NotifyPci};
-use crate::vdev::pci_config::{Bdf, CONFIG_ADDRESS, CONFIG_DATA, ConfigAddress};
-use crate::vlapic::Destination;
+use crate::vdev::pci_config::{self, Bdf, CONFIG_ADDRESS, CONFIG_DATA, ConfigAddress};
 
 /// The configuration ports as dom0 sees them.
 struct Ports {
@@ -55,14 +56,6 @@ static MCFG_PRESENT: AtomicBool = AtomicBool::new(false);
 /// Records that the firmware announces ECAM (an ACPI MCFG table).
 pub fn note_mcfg() {
     MCFG_PRESENT.store(true, Ordering::Relaxed);
-}
-
-fn size_mask(size: u8) -> u32 {
-    match size {
-        1 => 0xFF,
-        2 => 0xFFFF,
-        _ => 0xFFFF_FFFF,
-    }
 }
 
 fn port_in(port: u16, size: u8) -> u32 {
@@ -149,16 +142,14 @@ pub fn dom0_config_io(port: u16, size: u8, input: bool, value: u32) -> Option<u3
                 if input {
                     port_in(port, size)
                 } else {
-                    port_out(port, size, value & size_mask(size));
+                    port_out(port, size, value & pci_config::size_mask(size));
                     0
                 }
             }
             PciPortAccess::Notify { offset, bytes } => {
                 let dev = p.device.as_mut().map(|(_, d)| d)?;
                 if input {
-                    // Bytes past 0xCFF read as all-ones.
-                    let inside = size_mask(bytes);
-                    (dev.read(offset, bytes) & inside) | (size_mask(size) & !inside)
+                    pci_config::clip_data_read(dev.read(offset, bytes), bytes, size)
                 } else {
                     send = dev.write(offset, bytes, value);
                     0
@@ -196,8 +187,8 @@ pub fn raise(bits: u64) {
 
 /// Posts the interrupt `m` asks for to dom0's vCPUs: all those the
 /// destination names, or the first of them for a redirection hint or
-/// lowest-priority delivery (SDM Vol. 3A §12.11.1: the hint lets the
-/// platform pick one).
+/// lowest-priority delivery ([`irq_route::msi_targets`]; SDM Vol. 3A
+/// §12.11.1: the hint lets the platform pick one).
 fn deliver(m: MsiMessage) {
     let irq = match m.x86_interrupt() {
         Ok(irq) => irq,
@@ -211,14 +202,8 @@ fn deliver(m: MsiMessage) {
     let Some(dom0) = crate::dom0_launch::DOM0.get() else {
         return;
     };
-    let dest = Destination {
-        field: u32::from(irq.destination),
-        logical: irq.logical,
-        x2apic: false,
-    };
-    let one = irq.redirection_hint || irq.lowest_priority;
     let mut sent = false;
-    for j in (0..dom0.vcpus()).filter(|&j| dom0.matches(j, &dest)) {
+    for j in irq_route::msi_targets(&**dom0, &irq) {
         dom0.mailbox(j).vectors.set(irq.vector);
         // dom0's vCPU j runs on the CPU with its APIC ID; the IPI takes it
         // out of the guest or out of HLT (this CPU included: the IPI is
@@ -227,9 +212,6 @@ fn deliver(m: MsiMessage) {
         lapic::send_fixed(dom0.vcpu_apic_id(j), idt::VECTOR_IPI);
         super::vcpu_homes::wake(dom0, j);
         sent = true;
-        if one {
-            break;
-        }
     }
     if sent {
         EVENTS.count_interrupt();
