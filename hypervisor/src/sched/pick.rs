@@ -30,8 +30,7 @@ impl Scheduler {
         let q = self.queues.get(cpu).ok_or(SchedError::UnknownCpu)?;
         let prev = q.current;
         let run_start = q.run_start;
-        self.refill(now);
-        let mut kick = CpuSet::EMPTY;
+        let mut kick = self.refill(now);
         let mut keep = None;
         let was_out = prev.is_some_and(|p| self.out_of_budget(p));
         if let Some(p) = prev {
@@ -82,11 +81,37 @@ impl Scheduler {
     }
 
     /// Replenishes the budgets of capped domains for the periods begun.
-    pub(super) fn refill(&mut self, now: Ticks) {
+    /// Returns the CPUs to kick for a domain whose budget was spent and is
+    /// back: where its waiting vCPUs are queued (a busy CPU there may not
+    /// look again before its slice ends) and the idle CPUs they may run on.
+    /// Without this an idle CPU could stay idle while such a vCPU waits
+    /// behind another on a busy CPU (found by the property tests).
+    pub(super) fn refill(&mut self, now: Ticks) -> CpuSet {
         let period = self.config.cap_period;
-        for d in self.domains.values_mut().filter(|d| d.cap.is_capped()) {
+        let mut back = Vec::new();
+        for (&id, d) in self.domains.iter_mut().filter(|(_, d)| d.cap.is_capped()) {
+            let was_out = d.out_of_budget();
             d.budget.refill(now, period);
+            if was_out && !d.out_of_budget() {
+                back.push(id);
+            }
         }
+        if back.is_empty() {
+            return CpuSet::EMPTY;
+        }
+        let idle = self.idle_cpus();
+        let mut kick = CpuSet::EMPTY;
+        for id in back {
+            for v in self.vcpus_of(id) {
+                if let Some(e) = self.vcpus.get(&v)
+                    && !e.blocked
+                    && e.running_on.is_none()
+                {
+                    kick = kick.with(e.home).union(e.affinity.intersection(idle));
+                }
+            }
+        }
+        kick
     }
 
     /// Accounts the vCPU `cpu` runs up to `now`: CPU time, credit burnt at

@@ -132,20 +132,20 @@ impl Scheduler {
     /// Returns the CPU to kick, if the vCPU should run there before that
     /// CPU would look again on its own.
     pub fn wake(&mut self, v: VcpuRef, now: Ticks, urgent: bool) -> Result<CpuSet, SchedError> {
-        self.refill(now);
+        let refilled = self.refill(now);
         let paused = self.domain(v.domain)?.paused;
         let e = self.vcpus.get_mut(&v).ok_or(SchedError::UnknownVcpu)?;
         if e.running_on.is_some() {
-            return Ok(CpuSet::EMPTY);
+            return Ok(refilled);
         }
         e.urgent |= urgent;
         let was_blocked = core::mem::replace(&mut e.blocked, false);
         let home = e.home;
         if paused {
-            return Ok(CpuSet::EMPTY);
+            return Ok(refilled);
         }
         let cpu = if was_blocked { self.place(v) } else { home };
-        Ok(self.kick_for(cpu, v, now))
+        Ok(self.kick_for(cpu, v, now).union(refilled))
     }
 
     /// A vCPU halts (its CPU ran it and it executed HLT). If running, its
@@ -153,9 +153,9 @@ impl Scheduler {
     /// returned set and must call [`Scheduler::pick`]. A blocked vCPU uses
     /// no CPU and burns no credit.
     pub fn block(&mut self, v: VcpuRef, now: Ticks) -> Result<CpuSet, SchedError> {
-        self.refill(now);
+        let refilled = self.refill(now);
         let e = self.vcpus.get(&v).ok_or(SchedError::UnknownVcpu)?;
-        let mut kick = CpuSet::EMPTY;
+        let mut kick = refilled;
         if let Some(cpu) = e.running_on {
             let was_out = self.out_of_budget(v);
             self.charge(cpu, now);
@@ -187,9 +187,9 @@ impl Scheduler {
 
     /// Unpauses a domain; its ready vCPUs are placed as if they woke.
     pub fn unpause_domain(&mut self, d: DomainId, now: Ticks) -> Result<CpuSet, SchedError> {
-        self.refill(now);
+        let refilled = self.refill(now);
         self.domain_mut(d)?.paused = false;
-        let mut kick = CpuSet::EMPTY;
+        let mut kick = refilled;
         for v in self.vcpus_of(d) {
             let waiting = self
                 .vcpus
