@@ -50,7 +50,9 @@
 //! back when it is used up, so the domain's vCPUs on several CPUs can never
 //! together overrun; the unused part of a chunk goes back. While the budget
 //! is spent the domain's vCPUs are parked; CPUs holding them look again at
-//! the period's end.
+//! the period's end, and the first call that refills a spent budget kicks
+//! the CPUs queuing the domain's waiting vCPUs and the idle CPUs they may
+//! run on (a busy CPU holding one may not look again before its slice ends).
 //!
 //! # Latency
 //!
