@@ -637,15 +637,7 @@ impl Hypervisor for HvctlDevice {
             };
             sys::domain_list(&self.file, &mut req, &mut records)
                 .map_err(|e| ioctl_error(WHAT, Ioctl::DomainList, e))?;
-            if req.returned > capacity || req.returned > req.total {
-                return Err(DeviceError::Inconsistent {
-                    what: WHAT,
-                    detail: format!(
-                        "{} records returned for {capacity} asked, {} in total",
-                        req.returned, req.total
-                    ),
-                });
-            }
+            check_counts(WHAT, req.returned, capacity, req.total)?;
             records.truncate(req.returned as usize);
             if let Some(bad) = records.iter().find(|d| d.domid < start_domid) {
                 return Err(DeviceError::Inconsistent {
@@ -833,15 +825,7 @@ impl HvctlDevice {
             };
             sys::vcpu_list(&self.file, &mut req, &mut records)
                 .map_err(|e| ioctl_error(WHAT, Ioctl::VcpuList, e))?;
-            if req.returned > capacity || req.returned > req.total {
-                return Err(DeviceError::Inconsistent {
-                    what: WHAT,
-                    detail: format!(
-                        "{} records returned for {capacity} asked, {} in total",
-                        req.returned, req.total
-                    ),
-                });
-            }
+            check_counts(WHAT, req.returned, capacity, req.total)?;
             if req.returned == req.total {
                 records.truncate(req.returned as usize);
                 return Ok(records);
@@ -896,6 +880,23 @@ fn checked_count(what: &'static str, returned: u32, asked: usize) -> Result<usiz
 }
 
 mod sys;
+
+/// A list ioctl's counts must agree: no more records than the buffer held
+/// or than there are.
+fn check_counts(
+    what: &'static str,
+    returned: u32,
+    capacity: u32,
+    total: u32,
+) -> Result<(), DeviceError> {
+    if returned > capacity || returned > total {
+        return Err(DeviceError::Inconsistent {
+            what,
+            detail: format!("{returned} records returned for {capacity} asked, {total} in total"),
+        });
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

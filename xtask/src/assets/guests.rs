@@ -64,21 +64,29 @@ pub fn tiny_pvh(root: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The tiny guest at `/guests/tiny-pvh.elf` and its configuration at
+/// `/etc/oxen/tiny.cfg`.
+fn tiny_guest_files(root: &Path) -> Result<[ExtraFile; 2]> {
+    Ok([
+        ExtraFile {
+            source: tiny_pvh(root)?,
+            dest: "/guests/tiny-pvh.elf".to_owned(),
+            mode: 0o644,
+        },
+        ExtraFile {
+            source: root.join(CONFIG),
+            dest: "/etc/oxen/tiny.cfg".to_owned(),
+            mode: 0o644,
+        },
+    ])
+}
+
 /// The files the domu initramfs adds: those of the xl-info image, the tiny
 /// guest at `/guests/tiny-pvh.elf` and its configuration at
 /// `/etc/oxen/tiny.cfg`.
 pub fn domu_extras(root: &Path) -> Result<Vec<ExtraFile>> {
     let mut extras = xl_info_extras(root)?;
-    extras.push(ExtraFile {
-        source: tiny_pvh(root)?,
-        dest: "/guests/tiny-pvh.elf".to_owned(),
-        mode: 0o644,
-    });
-    extras.push(ExtraFile {
-        source: root.join(CONFIG),
-        dest: "/etc/oxen/tiny.cfg".to_owned(),
-        mode: 0o644,
-    });
+    extras.extend(tiny_guest_files(root)?);
     Ok(extras)
 }
 
@@ -124,16 +132,7 @@ pub fn domu_linux_extras(root: &Path) -> Result<Vec<ExtraFile>> {
             mode: 0o755,
         });
     }
-    extras.push(ExtraFile {
-        source: tiny_pvh(root)?,
-        dest: "/guests/tiny-pvh.elf".to_owned(),
-        mode: 0o644,
-    });
-    extras.push(ExtraFile {
-        source: root.join(CONFIG),
-        dest: "/etc/oxen/tiny.cfg".to_owned(),
-        mode: 0o644,
-    });
+    extras.extend(tiny_guest_files(root)?);
     extras.push(ExtraFile {
         source: super::oxen_bench(root)?,
         dest: "/bin/oxen-bench".to_owned(),
